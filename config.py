@@ -1,0 +1,419 @@
+"""The global experiment configuration.
+
+`CONFIG` holds every default. Key names follow the published TCC configuration
+so existing YAML files keep working. The defaults (no YAML at all) are the
+embedded CPU demo: the synthetic pouring dataset and a small CNN.
+
+Typical use:
+
+    from config import CONFIG, load_config
+    load_config(['configs/pouring.yml'], ['TRAIN.BATCH_SIZE=4'])
+
+`tcc/` never imports this module.
+"""
+
+import copy
+import difflib
+import os
+import tempfile
+
+import yaml
+from easydict import EasyDict as edict
+
+CONFIG_FILENAME = 'config.yml'
+
+_C = edict()
+
+# ----------------------------------------------------------------------------
+# Top level.
+# ----------------------------------------------------------------------------
+_C.LOGDIR = '/tmp/tcc_logs/'
+_C.DATASETS = ['synthetic_pouring']
+# '%s' is replaced by the dataset name. A leading '~' is expanded.
+_C.PATH_TO_TFRECORDS = '~/.cache/tcc_video/%s_tfrecords/'
+# One of: alignment, sal, tcn, alignment_sal_tcn, classification.
+_C.TRAINING_ALGO = 'alignment'
+_C.IMAGE_SIZE = 64
+_C.SEED = 0
+
+# ----------------------------------------------------------------------------
+# Training.
+# ----------------------------------------------------------------------------
+_C.TRAIN = edict()
+_C.TRAIN.MAX_ITERS = 1500
+_C.TRAIN.BATCH_SIZE = 4
+_C.TRAIN.NUM_FRAMES = 20
+_C.TRAIN.VISUALIZE_INTERVAL = 200
+# float16 compute on GPUs ('mixed_float16'); 'mixed_bfloat16' on TPUs/CPUs.
+_C.TRAIN.MIXED_PRECISION = False
+# XLA-compile the training step.
+_C.TRAIN.JIT_COMPILE = False
+
+# ----------------------------------------------------------------------------
+# Evaluation.
+# ----------------------------------------------------------------------------
+_C.EVAL = edict()
+_C.EVAL.BATCH_SIZE = 4
+_C.EVAL.NUM_FRAMES = 20
+# Number of validation batches for the algo_loss task.
+_C.EVAL.VAL_ITERS = 10
+_C.EVAL.TASKS = ['algo_loss', 'classification', 'few_shot_classification',
+                 'event_completion', 'kendalls_tau']
+# Frames embedded at a time when embedding whole videos.
+_C.EVAL.FRAMES_PER_BATCH = 40
+_C.EVAL.KENDALLS_TAU_STRIDE = 2
+_C.EVAL.KENDALLS_TAU_DISTANCE = 'sqeuclidean'
+_C.EVAL.CLASSIFICATION_FRACTIONS = [0.1, 0.5, 1.0]
+_C.EVAL.FEW_SHOT_NUM_LABELED = [1, 5]
+_C.EVAL.FEW_SHOT_NUM_EPISODES = 20
+# Seconds between looks for a new checkpoint in --continuous mode.
+_C.EVAL.POLL_INTERVAL = 10
+# Stop following training after this many seconds without a new checkpoint.
+_C.EVAL.TIMEOUT = 3600
+
+# ----------------------------------------------------------------------------
+# Model.
+# ----------------------------------------------------------------------------
+_C.MODEL = edict()
+# 'conv' or 'convgru'.
+_C.MODEL.EMBEDDER_TYPE = 'conv'
+
+_C.MODEL.BASE_MODEL = edict()
+# 'Resnet50_pretrained', 'VGGM' or 'SmallCNN'.
+_C.MODEL.BASE_MODEL.NETWORK = 'SmallCNN'
+# Cut point of ResNet50V2 (ignored by the other networks).
+_C.MODEL.BASE_MODEL.LAYER = 'conv4_block3_out'
+# SmallCNN channel widths; each stage halves the spatial size.
+_C.MODEL.BASE_MODEL.SMALL_CNN_FILTERS = [32, 64, 128]
+
+# 'frozen', 'only_bn' or 'train_all'.
+_C.MODEL.TRAIN_BASE = 'train_all'
+_C.MODEL.TRAIN_EMBEDDING = True
+# A local .h5 file, 'imagenet' (Keras download), or '' for random init.
+_C.MODEL.RESNET_PRETRAINED_WEIGHTS = ''
+
+_C.MODEL.CONV_EMBEDDER_MODEL = edict()
+# [filters, kernel_size, batch_norm] per 3D conv layer.
+_C.MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS = [[128, 3, True], [128, 3, True]]
+# 'max_pool', 'avg_pool' or 'flatten'.
+_C.MODEL.CONV_EMBEDDER_MODEL.FLATTEN_METHOD = 'max_pool'
+# [units, batch_norm] per fully connected layer.
+_C.MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS = [[128, True], [128, True]]
+_C.MODEL.CONV_EMBEDDER_MODEL.CAPACITY_SCALAR = 1
+_C.MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE = 128
+_C.MODEL.CONV_EMBEDDER_MODEL.L2_NORMALIZE = False
+_C.MODEL.CONV_EMBEDDER_MODEL.BASE_DROPOUT_RATE = 0.0
+_C.MODEL.CONV_EMBEDDER_MODEL.BASE_DROPOUT_SPATIAL = False
+_C.MODEL.CONV_EMBEDDER_MODEL.FC_DROPOUT_RATE = 0.1
+_C.MODEL.CONV_EMBEDDER_MODEL.USE_BN = True
+
+_C.MODEL.CONVGRU_EMBEDDER_MODEL = edict()
+_C.MODEL.CONVGRU_EMBEDDER_MODEL.CONV_LAYERS = [[128, 3, True], [128, 3, True]]
+_C.MODEL.CONVGRU_EMBEDDER_MODEL.GRU_LAYERS = [128]
+_C.MODEL.CONVGRU_EMBEDDER_MODEL.DROPOUT_RATE = 0.0
+_C.MODEL.CONVGRU_EMBEDDER_MODEL.USE_BN = True
+
+_C.MODEL.L2_REG_WEIGHT = 0.00001
+
+# ----------------------------------------------------------------------------
+# Temporal Cycle-Consistency (SPEC 5.1, 5.2).
+# ----------------------------------------------------------------------------
+_C.ALIGNMENT = edict()
+_C.ALIGNMENT.STOCHASTIC_MATCHING = False
+_C.ALIGNMENT.NORMALIZE_EMBEDDINGS = False
+_C.ALIGNMENT.CYCLE_LENGTH = 2
+_C.ALIGNMENT.NUM_CYCLES = 20
+_C.ALIGNMENT.LOSS_TYPE = 'regression_mse_var'
+_C.ALIGNMENT.SIMILARITY_TYPE = 'l2'
+_C.ALIGNMENT.SOFTMAX_TEMPERATURE = 0.1
+_C.ALIGNMENT.LABEL_SMOOTHING = 0.1
+_C.ALIGNMENT.VARIANCE_LAMBDA = 0.001
+_C.ALIGNMENT.HUBER_DELTA = 0.1
+_C.ALIGNMENT.NORMALIZE_INDICES = True
+# Fraction of the batch's frames used in the cycle (1.0 = all).
+_C.ALIGNMENT.FRACTION = 1.0
+
+# ----------------------------------------------------------------------------
+# Shuffle and Learn (SPEC 5.3).
+# ----------------------------------------------------------------------------
+_C.SAL = edict()
+_C.SAL.DROPOUT_RATE = 0.0
+# [units, batch_norm] per layer; the last layer must have 2 units.
+_C.SAL.FC_LAYERS = [[128, True], [64, True], [2, False]]
+_C.SAL.SHUFFLE_FRACTION = 0.75
+_C.SAL.NUM_SAMPLES = 8
+_C.SAL.LABEL_SMOOTHING = 0.0
+
+# ----------------------------------------------------------------------------
+# Time-Contrastive Networks, single view (SPEC 5.4).
+# ----------------------------------------------------------------------------
+_C.TCN = edict()
+_C.TCN.POSITIVE_WINDOW = 5
+_C.TCN.REG_LAMBDA = 0.002
+
+# ----------------------------------------------------------------------------
+# Combination (SPEC 5.5).
+# ----------------------------------------------------------------------------
+_C.ALIGNMENT_SAL_TCN = edict()
+_C.ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT = 0.33
+_C.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.33
+
+# ----------------------------------------------------------------------------
+# Supervised baseline (SPEC 5.5).
+# ----------------------------------------------------------------------------
+_C.CLASSIFICATION = edict()
+_C.CLASSIFICATION.LABEL_SMOOTHING = 0.0
+_C.CLASSIFICATION.DROPOUT_RATE = 0.0
+
+# ----------------------------------------------------------------------------
+# Optimizer and learning rate.
+# ----------------------------------------------------------------------------
+_C.OPTIMIZER = edict()
+# 'AdamOptimizer' or 'MomentumOptimizer'.
+_C.OPTIMIZER.TYPE = 'AdamOptimizer'
+_C.OPTIMIZER.MOMENTUM = 0.9
+_C.OPTIMIZER.WEIGHT_DECAY = 0.0
+# Clip the global gradient norm (0 = no clipping).
+_C.OPTIMIZER.GRAD_CLIP_NORM = 0.0
+
+_C.OPTIMIZER.LR = edict()
+_C.OPTIMIZER.LR.INITIAL_LR = 0.001
+# 'fixed', 'exp_decay' or 'manual'.
+_C.OPTIMIZER.LR.DECAY_TYPE = 'fixed'
+_C.OPTIMIZER.LR.EXP_DECAY_RATE = 0.97
+_C.OPTIMIZER.LR.EXP_DECAY_STEPS = 1000
+_C.OPTIMIZER.LR.MANUAL_LR_STEP_BOUNDARIES = [5000, 10000]
+_C.OPTIMIZER.LR.MANUAL_LR_DECAY_RATE = 0.1
+_C.OPTIMIZER.LR.NUM_WARMUP_STEPS = 0
+
+# ----------------------------------------------------------------------------
+# Data: sampling and input pipeline.
+# ----------------------------------------------------------------------------
+_C.DATA = edict()
+# 'offset_uniform', 'stride' or 'all'.
+_C.DATA.SAMPLING_STRATEGY = 'offset_uniform'
+_C.DATA.RANDOM_OFFSET = 1
+_C.DATA.STRIDE_STEPS = 15
+# Context frames per sampled frame, FRAME_STRIDE apart, ending at the frame.
+_C.DATA.NUM_STEPS = 2
+_C.DATA.FRAME_STRIDE = 5
+# Stride used when embedding every frame for evaluation.
+_C.DATA.SAMPLE_ALL_STRIDE = 1
+_C.DATA.FRAME_LABELS = True
+# Fraction of each dataset's training videos used.
+_C.DATA.PER_DATASET_FRACTION = 1.0
+_C.DATA.SHUFFLE_QUEUE_SIZE = 0
+_C.DATA.NUM_PREFETCH_BATCHES = 1
+# Parallel decode/augment calls in tf.data (-1 = autotune).
+_C.DATA.NUM_PARALLEL_CALLS = -1
+
+# ----------------------------------------------------------------------------
+# Synthetic pouring dataset (SPEC 8), generated on first use of a dataset
+# whose name starts with 'synthetic'.
+# ----------------------------------------------------------------------------
+_C.SYNTHETIC = edict()
+_C.SYNTHETIC.NUM_TRAIN_VIDEOS = 40
+_C.SYNTHETIC.NUM_VAL_VIDEOS = 20
+_C.SYNTHETIC.MIN_FRAMES = 60
+_C.SYNTHETIC.MAX_FRAMES = 100
+_C.SYNTHETIC.NUM_VIEWS = 1
+_C.SYNTHETIC.SEED = 0
+
+# ----------------------------------------------------------------------------
+# Augmentation, identical for every frame of one video.
+# ----------------------------------------------------------------------------
+_C.AUGMENTATION = edict()
+_C.AUGMENTATION.RANDOM_FLIP = True
+_C.AUGMENTATION.RANDOM_CROP = True
+_C.AUGMENTATION.RANDOM_CROP_MIN_SCALE = 0.8
+_C.AUGMENTATION.BRIGHTNESS = True
+_C.AUGMENTATION.BRIGHTNESS_MAX_DELTA = 0.125
+_C.AUGMENTATION.CONTRAST = True
+_C.AUGMENTATION.CONTRAST_LOWER = 0.7
+_C.AUGMENTATION.CONTRAST_UPPER = 1.3
+_C.AUGMENTATION.HUE = False
+_C.AUGMENTATION.HUE_MAX_DELTA = 0.1
+_C.AUGMENTATION.SATURATION = False
+_C.AUGMENTATION.SATURATION_LOWER = 0.7
+_C.AUGMENTATION.SATURATION_UPPER = 1.3
+
+# ----------------------------------------------------------------------------
+# Logging and checkpoints.
+# ----------------------------------------------------------------------------
+_C.LOGGING = edict()
+_C.LOGGING.REPORT_INTERVAL = 50
+
+_C.CHECKPOINT = edict()
+_C.CHECKPOINT.SAVE_INTERVAL = 250
+_C.CHECKPOINT.MAX_TO_KEEP = 5
+
+CONFIG = _C
+# Pristine copy, so that load_config can start from the defaults every time.
+_DEFAULTS = copy.deepcopy(_C)
+
+
+class ConfigError(ValueError):
+  """A configuration key or value that cannot be used."""
+
+
+def _all_keys(cfg, prefix=''):
+  keys = []
+  for k, v in cfg.items():
+    full = prefix + k
+    keys.append(full)
+    if isinstance(v, dict):
+      keys.extend(_all_keys(v, full + '.'))
+  return keys
+
+
+def _unknown_key_error(full_key, source):
+  close = difflib.get_close_matches(full_key, _all_keys(_DEFAULTS), n=3,
+                                    cutoff=0.5)
+  hint = (' Closest known keys: %s.' % ', '.join(close)) if close else ''
+  return ConfigError('%sunknown config key %s.%s' % (source, full_key, hint))
+
+
+def _check_type(full_key, default, value, source):
+  """Returns `value` converted to the type of `default`, or raises."""
+  def fail():
+    return ConfigError(
+        '%sconfig key %s expects %s (default %r), got %r.' %
+        (source, full_key, type(default).__name__, default, value))
+  if isinstance(default, bool):
+    if not isinstance(value, bool):
+      raise fail()
+    return value
+  if isinstance(default, int):
+    if isinstance(value, bool) or not isinstance(value, int):
+      raise fail()
+    return value
+  if isinstance(default, float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      raise fail()
+    return float(value)
+  if isinstance(default, str):
+    if not isinstance(value, str):
+      raise fail()
+    return value
+  if isinstance(default, (list, tuple)):
+    if not isinstance(value, (list, tuple)):
+      raise fail()
+    return list(value)
+  return value
+
+
+def _merge(src, dst, prefix, source):
+  for k, v in src.items():
+    full = prefix + k
+    if k not in dst:
+      raise _unknown_key_error(full, source)
+    if isinstance(dst[k], dict):
+      if not isinstance(v, dict):
+        raise ConfigError('%sconfig key %s is a section; give a mapping, '
+                          'got %r.' % (source, full, v))
+      _merge(v, dst[k], full + '.', source)
+    else:
+      dst[k] = _check_type(full, dst[k], v, source)
+
+
+def merge_dict(values, cfg=None, source=''):
+  """Merges a (nested) dict into `cfg` (default CONFIG), checking keys/types."""
+  _merge(values, CONFIG if cfg is None else cfg, '', source)
+
+
+def merge_yaml(path, cfg=None):
+  """Merges the YAML file at `path` into `cfg` (default CONFIG)."""
+  if not os.path.isfile(path):
+    raise ConfigError('%s: config file not found; check --config_path.' % path)
+  with open(path) as f:
+    try:
+      values = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+      raise ConfigError('%s: not valid YAML (%s).' % (path, str(e).replace(
+          '\n', ' '))) from None
+  if not isinstance(values, dict):
+    raise ConfigError('%s: a config file must hold a mapping of keys.' % path)
+  merge_dict(values, cfg, source='%s: ' % path)
+
+
+def apply_override(override, cfg=None):
+  """Applies one 'KEY.SUB=VALUE' string; VALUE is parsed as YAML."""
+  if '=' not in override:
+    raise ConfigError('override %r must look like KEY.SUB=VALUE.' % override)
+  key, raw = override.split('=', 1)
+  key = key.strip()
+  try:
+    value = yaml.safe_load(raw) if raw.strip() else ''
+  except yaml.YAMLError:
+    value = raw
+  nested = value
+  for part in reversed(key.split('.')):
+    nested = {part: nested}
+  merge_dict(nested, cfg, source='--override %s: ' % key)
+
+
+def reset_config():
+  """Restores every key of CONFIG to its default, in place."""
+  CONFIG.clear()
+  CONFIG.update(copy.deepcopy(_DEFAULTS))
+
+
+def load_config(config_paths=(), overrides=(), reset=True):
+  """Defaults, then YAML files left to right, then overrides. Returns CONFIG.
+
+  Args:
+    config_paths: list of YAML paths, or one comma-separated string.
+    overrides: list of 'KEY.SUB=VALUE' strings.
+    reset: start from the defaults (not from the current CONFIG).
+  """
+  if isinstance(config_paths, str):
+    config_paths = [p for p in config_paths.split(',') if p.strip()]
+  if isinstance(overrides, str):
+    overrides = [overrides]
+  if reset:
+    reset_config()
+  for path in config_paths:
+    merge_yaml(path.strip())
+  for override in overrides:
+    apply_override(override)
+  return CONFIG
+
+
+def to_plain(cfg):
+  """A plain dict/list copy of `cfg` (what YAML dumps)."""
+  if isinstance(cfg, dict):
+    return {k: to_plain(v) for k, v in cfg.items()}
+  if isinstance(cfg, (list, tuple)):
+    return [to_plain(v) for v in cfg]
+  return cfg
+
+
+def save_config(logdir, cfg=None):
+  """Writes `cfg` (default CONFIG) to <logdir>/config.yml atomically."""
+  os.makedirs(logdir, exist_ok=True)
+  path = os.path.join(logdir, CONFIG_FILENAME)
+  fd, tmp = tempfile.mkstemp(dir=logdir, prefix='.config.', suffix='.tmp')
+  with os.fdopen(fd, 'w') as f:
+    yaml.safe_dump(to_plain(CONFIG if cfg is None else cfg), f,
+                   default_flow_style=None, sort_keys=False)
+  os.replace(tmp, path)
+  return path
+
+
+def load_config_from_logdir(logdir, overrides=()):
+  """Resets CONFIG to the one training wrote in `logdir`, plus overrides."""
+  path = os.path.join(logdir, CONFIG_FILENAME)
+  if not os.path.isfile(path):
+    raise ConfigError('%s: no config.yml in this logdir; is it a logdir that '
+                      'train.py wrote? Pass the --logdir given to train.py.'
+                      % path)
+  return load_config([path], overrides)
+
+
+def tfrecords_dir(dataset, cfg=None):
+  """Directory holding the TFRecords of `dataset`."""
+  cfg = CONFIG if cfg is None else cfg
+  path = cfg.PATH_TO_TFRECORDS
+  if '%s' in path:
+    path = path % dataset
+  return os.path.expanduser(path)
