@@ -288,6 +288,12 @@ def _check_type(full_key, default, value, source):
       raise fail()
     return value
   if isinstance(default, float):
+    if isinstance(value, str):
+      # YAML 1.1 reads '1e-4' (no dot) as a string; accept it as a number.
+      try:
+        return float(value)
+      except ValueError:
+        raise fail() from None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
       raise fail()
     return float(value)

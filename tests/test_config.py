@@ -1,0 +1,132 @@
+"""Tests of config.py: defaults, YAML merging, overrides, errors, logdir."""
+
+import os
+
+import pytest
+import yaml
+
+import config
+from config import CONFIG
+
+
+def _write_yaml(tmp_path, name, values):
+  path = tmp_path / name
+  path.write_text(yaml.safe_dump(values))
+  return str(path)
+
+
+def test_defaults_have_every_spec_section():
+  for section in ['TRAIN', 'EVAL', 'MODEL', 'ALIGNMENT', 'SAL', 'TCN',
+                  'ALIGNMENT_SAL_TCN', 'CLASSIFICATION', 'OPTIMIZER', 'DATA',
+                  'AUGMENTATION', 'LOGGING', 'CHECKPOINT']:
+    assert isinstance(CONFIG[section], dict), section
+  for key in ['LOGDIR', 'DATASETS', 'PATH_TO_TFRECORDS', 'TRAINING_ALGO',
+              'IMAGE_SIZE']:
+    assert key in CONFIG
+  for key in ['BASE_MODEL', 'EMBEDDER_TYPE', 'CONV_EMBEDDER_MODEL',
+              'CONVGRU_EMBEDDER_MODEL', 'TRAIN_BASE', 'L2_REG_WEIGHT']:
+    assert key in CONFIG.MODEL
+  assert 'LR' in CONFIG.OPTIMIZER
+
+
+def test_yaml_files_merge_left_to_right(tmp_path):
+  a = _write_yaml(tmp_path, 'a.yml', {'TRAIN': {'BATCH_SIZE': 8,
+                                                 'NUM_FRAMES': 32},
+                                       'TRAINING_ALGO': 'sal'})
+  b = _write_yaml(tmp_path, 'b.yml', {'TRAIN': {'BATCH_SIZE': 2}})
+  config.load_config(a + ',' + b)
+  assert CONFIG.TRAIN.BATCH_SIZE == 2  # later file wins
+  assert CONFIG.TRAIN.NUM_FRAMES == 32  # untouched by b
+  assert CONFIG.TRAINING_ALGO == 'sal'
+  # Keys neither file names keep their defaults.
+  assert CONFIG.TRAIN.MAX_ITERS == config._DEFAULTS.TRAIN.MAX_ITERS
+
+
+def test_overrides_apply_after_files_and_are_typed_like_yaml(tmp_path):
+  a = _write_yaml(tmp_path, 'a.yml', {'TRAIN': {'BATCH_SIZE': 8}})
+  config.load_config([a], ['TRAIN.BATCH_SIZE=3',
+                           'OPTIMIZER.LR.INITIAL_LR=1e-4',
+                           'DATASETS=[pouring, penn_action]',
+                           'MODEL.CONV_EMBEDDER_MODEL.L2_NORMALIZE=true',
+                           'ALIGNMENT.LOSS_TYPE=classification'])
+  assert CONFIG.TRAIN.BATCH_SIZE == 3
+  assert CONFIG.OPTIMIZER.LR.INITIAL_LR == pytest.approx(1e-4)
+  assert isinstance(CONFIG.OPTIMIZER.LR.INITIAL_LR, float)
+  assert CONFIG.DATASETS == ['pouring', 'penn_action']
+  assert CONFIG.MODEL.CONV_EMBEDDER_MODEL.L2_NORMALIZE is True
+  assert CONFIG.ALIGNMENT.LOSS_TYPE == 'classification'
+
+
+def test_int_is_accepted_for_float_key():
+  config.load_config(overrides=['OPTIMIZER.LR.INITIAL_LR=1'])
+  assert CONFIG.OPTIMIZER.LR.INITIAL_LR == 1.0
+  assert isinstance(CONFIG.OPTIMIZER.LR.INITIAL_LR, float)
+
+
+def test_unknown_key_names_key_and_closest_known(tmp_path):
+  with pytest.raises(config.ConfigError) as err:
+    config.load_config(overrides=['TRAIN.BATCH_SIZ=4'])
+  msg = str(err.value)
+  assert 'TRAIN.BATCH_SIZ' in msg
+  assert 'TRAIN.BATCH_SIZE' in msg
+  assert '\n' not in msg
+
+  bad = _write_yaml(tmp_path, 'bad.yml', {'ALIGNMENT': {'TEMPERATURE': 0.1}})
+  with pytest.raises(config.ConfigError) as err:
+    config.load_config([bad])
+  msg = str(err.value)
+  assert bad in msg and 'ALIGNMENT.TEMPERATURE' in msg
+  assert 'ALIGNMENT.SOFTMAX_TEMPERATURE' in msg
+
+
+def test_wrong_type_is_an_error():
+  with pytest.raises(config.ConfigError, match='TRAIN.BATCH_SIZE'):
+    config.load_config(overrides=['TRAIN.BATCH_SIZE=abc'])
+  with pytest.raises(config.ConfigError, match='TRAIN.BATCH_SIZE'):
+    config.load_config(overrides=['TRAIN.BATCH_SIZE=2.5'])
+  with pytest.raises(config.ConfigError, match='DATASETS'):
+    config.load_config(overrides=['DATASETS=7'])
+  with pytest.raises(config.ConfigError, match='a section'):
+    config.load_config(overrides=['TRAIN=3'])
+
+
+def test_bad_override_syntax_and_missing_file(tmp_path):
+  with pytest.raises(config.ConfigError, match='KEY.SUB=VALUE'):
+    config.load_config(overrides=['TRAIN.BATCH_SIZE'])
+  missing = str(tmp_path / 'nope.yml')
+  with pytest.raises(config.ConfigError, match='nope.yml'):
+    config.load_config([missing])
+
+
+def test_failed_load_does_not_leak_into_next_load():
+  with pytest.raises(config.ConfigError):
+    config.load_config(overrides=['TRAIN.BATCH_SIZE=5', 'TRAIN.NOPE=1'])
+  config.load_config()
+  assert CONFIG.TRAIN.BATCH_SIZE == config._DEFAULTS.TRAIN.BATCH_SIZE
+
+
+def test_round_trip_through_logdir(tmp_path):
+  config.load_config(overrides=['TRAINING_ALGO=tcn', 'TRAIN.BATCH_SIZE=7',
+                                'SAL.FC_LAYERS=[[32, true], [2, false]]',
+                                'OPTIMIZER.LR.INITIAL_LR=0.0003'])
+  saved = config.to_plain(CONFIG)
+  logdir = str(tmp_path / 'run')
+  path = config.save_config(logdir)
+  assert path == os.path.join(logdir, 'config.yml')
+  assert not [f for f in os.listdir(logdir) if f.endswith('.tmp')]
+
+  config.reset_config()
+  assert CONFIG.TRAINING_ALGO != 'tcn'
+  config.load_config_from_logdir(logdir)
+  assert config.to_plain(CONFIG) == saved
+
+
+def test_load_from_logdir_without_config_is_clear_error(tmp_path):
+  with pytest.raises(config.ConfigError, match='config.yml'):
+    config.load_config_from_logdir(str(tmp_path))
+
+
+def test_tfrecords_dir_substitutes_dataset_and_home():
+  config.load_config(overrides=['PATH_TO_TFRECORDS=~/data/%s_tf/'])
+  assert config.tfrecords_dir('pouring') == os.path.expanduser(
+      '~/data/pouring_tf/')
