@@ -30,6 +30,36 @@ def gen_cycles(num_cycles, batch_size, cycle_length):
   return tf.argsort(scores, axis=-1)[:, :cycle_length]
 
 
+def cycle_logits(embs, cycles, frame_indices, similarity_type, temperature):
+  """Cycle-back logits and labels of given cycles and start frames.
+
+  Args:
+    embs: float32 [N, T, D] embeddings.
+    cycles: int32 [C, L] videos of each cycle (L statically known).
+    frame_indices: int32 [C] start frame n in video `cycles[:, 0]`, in [0, T).
+    similarity_type: 'l2' or 'cosine'.
+    temperature: float softmax temperature.
+
+  Returns:
+    `(logits, labels)`: float32 [C, T] similarities of each cycle's last soft
+    nearest neighbour to the frames of its start video, and float32 [C, T]
+    one-hot start frames.
+  """
+  start_videos = cycles[:, 0]
+  query = tf.gather_nd(embs, tf.stack([start_videos, frame_indices], axis=1))
+  for position in range(1, cycles.shape[1]):
+    candidates = tf.gather(embs, cycles[:, position])
+    similarity = deterministic_alignment.pairwise_similarity(
+        query[:, None, :], candidates, similarity_type, temperature)[:, 0, :]
+    beta = tf.nn.softmax(similarity, axis=-1)
+    query = tf.einsum('ct,ctd->cd', beta, candidates)
+  logits = deterministic_alignment.pairwise_similarity(
+      query[:, None, :], tf.gather(embs, start_videos), similarity_type,
+      temperature)[:, 0, :]
+  labels = tf.one_hot(frame_indices, tf.shape(embs)[1], dtype=tf.float32)
+  return logits, labels
+
+
 def stochastic_alignment_loss_from_cycles(
     embs, steps, seq_lens, cycles, frame_indices, loss_type, similarity_type,
     temperature, label_smoothing, variance_lambda, huber_delta,
@@ -48,19 +78,9 @@ def stochastic_alignment_loss_from_cycles(
   Returns:
     float32 scalar, mean over the C cycles.
   """
-  cycle_length = cycles.shape[1]
+  logits, labels = cycle_logits(embs, cycles, frame_indices, similarity_type,
+                                temperature)
   start_videos = cycles[:, 0]
-  query = tf.gather_nd(embs, tf.stack([start_videos, frame_indices], axis=1))
-  for position in range(1, cycle_length):
-    candidates = tf.gather(embs, cycles[:, position])
-    similarity = deterministic_alignment.pairwise_similarity(
-        query[:, None, :], candidates, similarity_type, temperature)[:, 0, :]
-    beta = tf.nn.softmax(similarity, axis=-1)
-    query = tf.einsum('ct,ctd->cd', beta, candidates)
-  logits = deterministic_alignment.pairwise_similarity(
-      query[:, None, :], tf.gather(embs, start_videos), similarity_type,
-      temperature)[:, 0, :]
-  labels = tf.one_hot(frame_indices, tf.shape(embs)[1], dtype=tf.float32)
   return losses.loss_from_logits(
       logits, labels, tf.gather(steps, start_videos),
       tf.gather(seq_lens, start_videos), loss_type, label_smoothing,
