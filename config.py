@@ -44,8 +44,8 @@ _C.TRAIN.MAX_ITERS = 1500
 _C.TRAIN.BATCH_SIZE = 4
 _C.TRAIN.NUM_FRAMES = 20
 _C.TRAIN.VISUALIZE_INTERVAL = 200
-# float16 compute on GPUs ('mixed_float16'); 'mixed_bfloat16' on TPUs/CPUs.
-_C.TRAIN.MIXED_PRECISION = False
+# '' (float32), 'mixed_float16' (GPUs; uses loss scaling) or 'mixed_bfloat16'.
+_C.TRAIN.MIXED_PRECISION = ''
 # XLA-compile the training step.
 _C.TRAIN.JIT_COMPILE = False
 
@@ -112,6 +112,8 @@ _C.MODEL.CONVGRU_EMBEDDER_MODEL.CONV_LAYERS = [[128, 3, True], [128, 3, True]]
 _C.MODEL.CONVGRU_EMBEDDER_MODEL.GRU_LAYERS = [128]
 _C.MODEL.CONVGRU_EMBEDDER_MODEL.DROPOUT_RATE = 0.0
 _C.MODEL.CONVGRU_EMBEDDER_MODEL.USE_BN = True
+# Size of the linear output layer after the GRUs.
+_C.MODEL.CONVGRU_EMBEDDER_MODEL.EMBEDDING_SIZE = 128
 
 _C.MODEL.L2_REG_WEIGHT = 0.00001
 
@@ -164,6 +166,9 @@ _C.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.33
 _C.CLASSIFICATION = edict()
 _C.CLASSIFICATION.LABEL_SMOOTHING = 0.0
 _C.CLASSIFICATION.DROPOUT_RATE = 0.0
+# Number of phase classes; 0 = read num_classes from the datasets'
+# dataset_info.json (train.py then writes the resolved number to config.yml).
+_C.CLASSIFICATION.NUM_CLASSES = 0
 
 # ----------------------------------------------------------------------------
 # Optimizer and learning rate.

@@ -1,0 +1,99 @@
+"""Training algorithms, keyed by CONFIG.TRAINING_ALGO.
+
+    import algos
+    algo = algos.get_algo()              # built from CONFIG
+    algo, step = algos.restore_algo(logdir)
+"""
+
+import os
+
+import tensorflow as tf
+
+from algos.alignment import Alignment
+from algos.alignment_sal_tcn import AlignmentSaLTCN
+from algos.base import Algorithm
+from algos.classification import Classification
+from algos.sal import SaL
+from algos.tcn import TCN
+import config
+from config import CONFIG
+
+ALGORITHMS = {
+    'alignment': Alignment,
+    'sal': SaL,
+    'tcn': TCN,
+    'alignment_sal_tcn': AlignmentSaLTCN,
+    'classification': Classification,
+}
+
+__all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'restore_algo',
+           'make_checkpoint']
+
+
+def get_algo(name=None):
+  """A new (unbuilt) algorithm built from CONFIG.
+
+  Args:
+    name: a key of ALGORITHMS; default CONFIG.TRAINING_ALGO.
+
+  Raises:
+    ValueError: unknown name (the message lists the known ones).
+  """
+  name = name or CONFIG.TRAINING_ALGO
+  if name not in ALGORITHMS:
+    raise ValueError('TRAINING_ALGO %r is unknown; known algorithms: %s.' %
+                     (name, ', '.join(ALGORITHMS)))
+  return ALGORITHMS[name](name=name)
+
+
+def make_checkpoint(algo, optimizer=None, step=None):
+  """The tf.train.Checkpoint layout shared by train.py and restore_algo."""
+  objects = {'model': algo}
+  if optimizer is not None:
+    objects['optimizer'] = optimizer
+  if step is not None:
+    objects['step'] = step
+  return tf.train.Checkpoint(**objects)
+
+
+def restore_algo(logdir, checkpoint_path=None):
+  """Rebuilds the algorithm trained in `logdir` and restores a checkpoint.
+
+  Loads <logdir>/config.yml into CONFIG first, so the model matches training.
+
+  Args:
+    logdir: the --logdir of train.py.
+    checkpoint_path: e.g. '<logdir>/ckpt-1000'; default the latest one.
+
+  Returns:
+    (algo, step): the built Algorithm and the training step (int) of the
+    checkpoint.
+
+  Raises:
+    ValueError: no checkpoint, or a checkpoint of a different model.
+  """
+  config.load_config_from_logdir(logdir)
+  if checkpoint_path is None:
+    checkpoint_path = tf.train.latest_checkpoint(logdir)
+    if checkpoint_path is None:
+      raise ValueError('%s: no checkpoint (ckpt-N.index) in this logdir yet; '
+                       'train first or wait for train.py to save one.' %
+                       logdir)
+  elif not tf.io.gfile.exists(checkpoint_path + '.index'):
+    raise ValueError('%s: checkpoint not found (no %s.index); pass a path '
+                     'like %s.' % (checkpoint_path, checkpoint_path,
+                                   os.path.join(logdir, 'ckpt-N')))
+  algo = get_algo()
+  algo.build_all()
+  step = tf.Variable(0, dtype=tf.int64, trainable=False)
+  checkpoint = make_checkpoint(algo, step=step)
+  try:
+    status = checkpoint.restore(checkpoint_path)
+    status.assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    detail = str(e).strip().splitlines()[0][:200]
+    raise ValueError('%s: checkpoint does not match the model of %s/config.yml '
+                     '(%s); pass the logdir this checkpoint was trained in.' %
+                     (checkpoint_path, logdir, detail)) from None
+  status.expect_partial()
+  return algo, int(step.numpy())

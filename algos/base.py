@@ -1,0 +1,192 @@
+"""Base class of the training algorithms: model, embedding, one train step."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from config import CONFIG
+import models
+
+
+def num_steps_per_batch(name):
+  """Sampled steps S per video in a training batch of algorithm `name`.
+
+  TCN-based algorithms get interleaved anchor/positive pairs, so twice
+  TRAIN.NUM_FRAMES.
+  """
+  pairs = name in ('tcn', 'alignment_sal_tcn')
+  return CONFIG.TRAIN.NUM_FRAMES * (2 if pairs else 1)
+
+
+class Algorithm(keras.Model):
+  """A base CNN plus an embedder, and a loss on the embeddings.
+
+  Subclasses implement `compute_loss` and may add heads (SaL classifier,
+  classification layer) that are part of the checkpoint but not of the
+  embedding.
+  """
+
+  def __init__(self, **kwargs):
+    super().__init__(**kwargs)
+    self.base_model = models.get_base_model()
+    self.embedder = models.get_embedder()
+    self.num_context_steps = CONFIG.DATA.NUM_STEPS
+    self.frame_stride = CONFIG.DATA.FRAME_STRIDE
+    # A frozen base always runs in inference mode, so that BatchNorm uses and
+    # keeps its moving statistics.
+    self.base_training = CONFIG.MODEL.TRAIN_BASE != 'frozen'
+    self.l2_reg_weight = CONFIG.MODEL.L2_REG_WEIGHT
+    self.grad_clip_norm = CONFIG.OPTIMIZER.GRAD_CLIP_NORM
+
+  def call(self, frames, training=False):
+    return self.embed(frames, training)
+
+  def base_features(self, images, training):
+    """images [N, H, W, 3] in [-1, 1] -> base CNN features [N, h, w, c]."""
+    return self.base_model(images, training=training and self.base_training)
+
+  def embed_context(self, context_features, training):
+    """context_features [N, NUM_STEPS, h, w, c] -> embs [N, D] float32."""
+    return tf.cast(self.embedder(context_features, training=training),
+                   tf.float32)
+
+  def embed(self, frames, training):
+    """Embeds the sampled steps of a batch of videos.
+
+    Args:
+      frames: float [B, S * NUM_STEPS, H, W, 3] in [-1, 1]; the NUM_STEPS
+        context frames of each sampled step consecutively, in time order.
+      training: whether dropout/BatchNorm run in training mode.
+
+    Returns:
+      embs: float32 [B, S, D].
+    """
+    frames = tf.convert_to_tensor(frames)
+    batch_size = tf.shape(frames)[0]
+    image_shape = frames.shape[2:]
+    images = tf.reshape(frames, [-1] + list(image_shape))
+    features = self.base_features(images, training)
+    context_features = tf.reshape(
+        features, [-1, self.num_context_steps] + list(features.shape[1:]))
+    embs = self.embed_context(context_features, training)
+    return tf.reshape(embs, [batch_size, -1, embs.shape[-1]])
+
+  def compute_loss(self, embs, batch, training):  # pylint: disable=arguments-differ
+    """Loss of embeddings `embs` [B, S, D] of `batch` (dict, see datasets).
+
+    Returns:
+      dict of scalar float32 tensors: 'loss' (total, without L2
+      regularization) and one entry per loss component.
+    """
+    raise NotImplementedError
+
+  def regularization_loss(self):
+    """MODEL.L2_REG_WEIGHT * sum of squared trainable kernel weights."""
+    kernels = [v for v in self.trainable_variables if 'kernel' in v.name]
+    if not kernels or not self.l2_reg_weight:
+      return tf.constant(0.0)
+    return self.l2_reg_weight * tf.add_n(
+        [tf.reduce_sum(tf.square(tf.cast(v, tf.float32))) for v in kernels])
+
+  def train_one_iter(self, batch, optimizer):
+    """One optimization step on `batch`.
+
+    Under a tf.distribute strategy this runs per replica: the loss is divided
+    by the number of replicas because the optimizer sums the replicas'
+    gradients.
+
+    Returns:
+      dict of scalar float32 tensors: the entries of `compute_loss`,
+      'regularization', 'total_loss' and 'grad_norm' (global gradient norm
+      before clipping).
+    """
+    num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    with tf.GradientTape() as tape:
+      embs = self.embed(batch['frames'], training=True)
+      losses = self.compute_loss(embs, batch, training=True)
+      regularization = self.regularization_loss()
+      total_loss = losses['loss'] + regularization
+      objective = total_loss / num_replicas
+      if loss_scaled:
+        objective = optimizer.scale_loss(objective)
+    variables = self.trainable_variables
+    grads = tape.gradient(objective, variables)
+    grads_and_vars = [(g, v) for g, v in zip(grads, variables)
+                      if g is not None]
+    grads = [g for g, _ in grads_and_vars]
+    scale = tf.cast(optimizer.dynamic_scale, tf.float32) if loss_scaled else 1.0
+    grad_norm = tf.linalg.global_norm(grads) / scale
+    if self.grad_clip_norm > 0:
+      grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm * scale,
+                                        use_norm=grad_norm * scale)
+    optimizer.apply_gradients(zip(grads, [v for _, v in grads_and_vars]))
+    losses = dict(losses)
+    losses['regularization'] = regularization
+    losses['total_loss'] = total_loss
+    losses['grad_norm'] = grad_norm
+    return losses
+
+  def dummy_batch(self, batch_size=2):
+    """A zero batch with the layout of a training batch (for building)."""
+    num_steps = self.min_num_steps()
+    size = CONFIG.IMAGE_SIZE
+    return {
+        'frames': tf.zeros([batch_size, num_steps * self.num_context_steps,
+                            size, size, 3]),
+        'steps': tf.tile(tf.range(num_steps)[None], [batch_size, 1]),
+        'frame_labels': tf.zeros([batch_size, num_steps], tf.int32),
+        'seq_lens': tf.fill([batch_size], num_steps),
+        'video_labels': tf.zeros([batch_size], tf.int32),
+    }
+
+  def min_num_steps(self):
+    """Smallest S for which `compute_loss` is defined (for dummy batches)."""
+    return 2
+
+  def build_all(self):
+    """Creates every variable (model and heads) by running a dummy batch."""
+    batch = self.dummy_batch()
+    embs = self.embed(batch['frames'], training=False)
+    self.compute_loss(embs, batch, training=False)
+
+  @tf.function(reduce_retracing=True)
+  def _frame_features(self, images):
+    return self.base_features(images, training=False)
+
+  @tf.function(reduce_retracing=True)
+  def _context_embeddings(self, context_features):
+    return self.embed_context(context_features, training=False)
+
+  def embed_video(self, frames, stride=1, frames_per_batch=40):
+    """Embeds every `stride`-th frame of one whole video.
+
+    The base CNN runs once per frame (in chunks of `frames_per_batch`); the
+    context features of step t are those of frames t - k * FRAME_STRIDE,
+    k = NUM_STEPS - 1, ..., 0, clipped at 0, as in training batches.
+
+    Args:
+      frames: float32 [L, H, W, 3] in [-1, 1].
+      stride: embed frames 0, stride, 2 * stride, ...
+      frames_per_batch: frames (and steps) per chunk.
+
+    Returns:
+      np.ndarray float32 [ceil(L / stride), D].
+    """
+    frames = tf.convert_to_tensor(frames, tf.float32)
+    num_frames = int(frames.shape[0])
+    steps = np.arange(0, num_frames, stride)
+    offsets = np.arange(self.num_context_steps - 1, -1, -1) * self.frame_stride
+    context_idx = np.maximum(steps[:, None] - offsets[None, :], 0)
+    # Only frames used as context go through the base CNN.
+    needed = np.unique(context_idx)
+    position = np.zeros(num_frames, np.int64)
+    position[needed] = np.arange(len(needed))
+    features = tf.concat(
+        [self._frame_features(tf.gather(frames, needed[i:i + frames_per_batch]))
+         for i in range(0, len(needed), frames_per_batch)], axis=0)
+    context_pos = position[context_idx]
+    embs = [self._context_embeddings(
+        tf.gather(features, context_pos[i:i + frames_per_batch]))
+            for i in range(0, len(steps), frames_per_batch)]
+    return tf.concat(embs, axis=0).numpy()
