@@ -223,6 +223,11 @@ _C.SYNTHETIC.MIN_FRAMES = 60
 _C.SYNTHETIC.MAX_FRAMES = 100
 _C.SYNTHETIC.NUM_VIEWS = 1
 _C.SYNTHETIC.SEED = 0
+# Appearance variation between videos in [0, 1] (0: one fixed look, only the
+# timing differs; 1: random hues, inverted luminance, strong texture, camera).
+_C.SYNTHETIC.VARIATION = 0.5
+# Mirror half of the synthetic videos horizontally.
+_C.SYNTHETIC.MIRROR = True
 
 # ----------------------------------------------------------------------------
 # Augmentation, identical for every frame of one video.
