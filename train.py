@@ -1,0 +1,371 @@
+r"""Trains an embedder with one of the algorithms of `algos/`.
+
+    python train.py                                  # the CPU demo
+    python train.py --logdir /tmp/pouring \
+        --config_path configs/pouring.yml --override TRAIN.BATCH_SIZE=4
+
+Which configuration a run uses:
+- with --config_path: the defaults, then those YAML files, then --override;
+- otherwise, when <logdir>/config.yml exists (a restart): that file, then
+  --override (so `--override TRAIN.MAX_ITERS=...` extends a finished run);
+- otherwise: the defaults, then --override.
+The result is written to <logdir>/config.yml, which evaluate.py and the other
+tools read. Training resumes from the latest checkpoint in the logdir.
+"""
+
+import datetime
+import math
+import os
+import signal
+import tempfile
+import threading
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import keras
+import tensorflow as tf
+
+import algos
+from algos.classification import resolve_num_classes
+import config
+from config import CONFIG
+import datasets
+
+flags.DEFINE_string('logdir', None, 'Directory for checkpoints, summaries and '
+                    'config.yml; default CONFIG.LOGDIR.')
+flags.DEFINE_string('config_path', '', 'Comma-separated YAML config files, '
+                    'merged left to right.')
+flags.DEFINE_multi_string('override', [], 'KEY.SUB=VALUE config overrides, '
+                          'applied after the YAML files (repeatable).')
+FLAGS = flags.FLAGS
+
+LR_DECAY_TYPES = ('fixed', 'exp_decay', 'manual')
+OPTIMIZER_TYPES = ('AdamOptimizer', 'MomentumOptimizer')
+MIXED_PRECISION_POLICIES = ('', 'mixed_float16', 'mixed_bfloat16')
+
+
+class NonFiniteLossError(RuntimeError):
+  """Training produced a NaN or infinite loss."""
+
+
+class LearningRateSchedule(keras.optimizers.schedules.LearningRateSchedule):
+  """`fixed`, `exp_decay` (staircase) or `manual` decay, with linear warm-up.
+
+  During the first `num_warmup_steps` steps the rate is the decayed rate times
+  (step + 1) / num_warmup_steps.
+  """
+
+  def __init__(self, initial_lr, decay_type='fixed', exp_decay_rate=0.97,
+               exp_decay_steps=1000, manual_boundaries=(),
+               manual_decay_rate=0.1, num_warmup_steps=0):
+    if decay_type not in LR_DECAY_TYPES:
+      raise ValueError('OPTIMIZER.LR.DECAY_TYPE %r is unknown; use one of: %s.'
+                       % (decay_type, ', '.join(LR_DECAY_TYPES)))
+    self.initial_lr = float(initial_lr)
+    self.decay_type = decay_type
+    self.exp_decay_rate = float(exp_decay_rate)
+    self.exp_decay_steps = int(exp_decay_steps)
+    self.manual_boundaries = [int(b) for b in manual_boundaries]
+    self.manual_decay_rate = float(manual_decay_rate)
+    self.num_warmup_steps = int(num_warmup_steps)
+
+  def __call__(self, step):
+    step = tf.cast(step, tf.float32)
+    lr = tf.constant(self.initial_lr, tf.float32)
+    if self.decay_type == 'exp_decay':
+      lr *= self.exp_decay_rate ** tf.floor(step / self.exp_decay_steps)
+    elif self.decay_type == 'manual' and self.manual_boundaries:
+      num_passed = tf.reduce_sum(tf.cast(
+          step >= tf.constant(self.manual_boundaries, tf.float32), tf.float32))
+      lr *= self.manual_decay_rate ** num_passed
+    if self.num_warmup_steps > 0:
+      lr *= tf.minimum(1.0, (step + 1.0) / self.num_warmup_steps)
+    return lr
+
+  def get_config(self):
+    return {'initial_lr': self.initial_lr, 'decay_type': self.decay_type,
+            'exp_decay_rate': self.exp_decay_rate,
+            'exp_decay_steps': self.exp_decay_steps,
+            'manual_boundaries': self.manual_boundaries,
+            'manual_decay_rate': self.manual_decay_rate,
+            'num_warmup_steps': self.num_warmup_steps}
+
+
+def get_lr_schedule():
+  """The learning-rate schedule of CONFIG.OPTIMIZER.LR."""
+  cfg = CONFIG.OPTIMIZER.LR
+  return LearningRateSchedule(
+      cfg.INITIAL_LR, cfg.DECAY_TYPE, cfg.EXP_DECAY_RATE, cfg.EXP_DECAY_STEPS,
+      cfg.MANUAL_LR_STEP_BOUNDARIES, cfg.MANUAL_LR_DECAY_RATE,
+      cfg.NUM_WARMUP_STEPS)
+
+
+def get_optimizer(learning_rate):
+  """The optimizer of CONFIG.OPTIMIZER (loss-scaled for mixed_float16)."""
+  cfg = CONFIG.OPTIMIZER
+  weight_decay = cfg.WEIGHT_DECAY or None
+  if cfg.TYPE == 'AdamOptimizer':
+    optimizer = keras.optimizers.Adam(learning_rate, weight_decay=weight_decay)
+  elif cfg.TYPE == 'MomentumOptimizer':
+    optimizer = keras.optimizers.SGD(learning_rate, momentum=cfg.MOMENTUM,
+                                     weight_decay=weight_decay)
+  else:
+    raise ValueError('OPTIMIZER.TYPE %r is unknown; use one of: %s.' %
+                     (cfg.TYPE, ', '.join(OPTIMIZER_TYPES)))
+  if CONFIG.TRAIN.MIXED_PRECISION == 'mixed_float16':
+    optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+  return optimizer
+
+
+def set_precision_policy():
+  """Applies TRAIN.MIXED_PRECISION as Keras' global dtype policy."""
+  policy = CONFIG.TRAIN.MIXED_PRECISION
+  if policy not in MIXED_PRECISION_POLICIES:
+    raise ValueError('TRAIN.MIXED_PRECISION %r is unknown; use one of: %s.' %
+                     (policy, ', '.join(repr(p) for p in
+                                        MIXED_PRECISION_POLICIES)))
+  keras.mixed_precision.set_global_policy(policy or 'float32')
+
+
+def get_strategy():
+  """Multi-worker with TF_CONFIG, all local GPUs if several, else default."""
+  if os.environ.get('TF_CONFIG'):
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if len(tf.config.list_logical_devices('GPU')) > 1:
+    return tf.distribute.MirroredStrategy()
+  return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+  """Whether this worker writes checkpoints, summaries and config.yml."""
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return True
+  resolver = strategy.cluster_resolver
+  if resolver.task_type == 'chief':
+    return True
+  return (resolver.task_type == 'worker' and resolver.task_id == 0 and
+          'chief' not in resolver.cluster_spec().jobs)
+
+
+def resolve_config(logdir, config_paths=(), overrides=()):
+  """Loads CONFIG for a run in `logdir` (see the module docstring).
+
+  Returns:
+    the logdir (CONFIG.LOGDIR when `logdir` is None).
+  """
+  if isinstance(config_paths, str):
+    config_paths = [p for p in config_paths.split(',') if p.strip()]
+  overrides = list(overrides)
+  if config_paths:
+    config.load_config(config_paths, overrides)
+    return logdir or CONFIG.LOGDIR
+  if logdir is None:
+    config.load_config((), overrides)
+    logdir = CONFIG.LOGDIR
+  if os.path.isfile(os.path.join(logdir, config.CONFIG_FILENAME)):
+    logging.info('Using %s/%s (restart).', logdir, config.CONFIG_FILENAME)
+    config.load_config_from_logdir(logdir, overrides)
+  else:
+    config.load_config((), overrides)
+  return logdir
+
+
+class _StopRequest:
+  """Signal handler that asks the loop to save and stop after this step."""
+
+  def __init__(self):
+    self.signal_name = None
+    self._previous = {}
+
+  def __call__(self, signum, unused_frame):
+    self.signal_name = signal.Signals(signum).name
+    logging.warning('%s received: saving a checkpoint and stopping after this '
+                    'step.', self.signal_name)
+
+  def install(self):
+    if threading.current_thread() is not threading.main_thread():
+      return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+      self._previous[signum] = signal.signal(signum, self)
+
+  def uninstall(self):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+    self._previous = {}
+
+
+def _format_losses(losses):
+  parts = ['%s %.4g' % (k, v) for k, v in losses.items()
+           if k not in ('total_loss', 'loss')]
+  return 'loss %.4f (%s)' % (losses['total_loss'], ', '.join(parts))
+
+
+def _restore(checkpoint, manager):
+  """Restores the latest checkpoint of `manager`; returns its path or None."""
+  path = manager.latest_checkpoint
+  if path is None:
+    return None
+  try:
+    checkpoint.restore(path).assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    detail = str(e).strip().splitlines()[0][:200]
+    raise ValueError('%s: checkpoint does not match the configured model (%s); '
+                     'use a new --logdir or the config this run was trained '
+                     'with.' % (path, detail)) from None
+  return path
+
+
+def train(logdir, config_paths=(), overrides=(), max_iters=None):
+  """Trains CONFIG.TRAINING_ALGO, resuming from the latest checkpoint.
+
+  Args:
+    logdir: output directory (None: CONFIG.LOGDIR); checkpoints are
+      <logdir>/ckpt-<step>, summaries go to <logdir>/train.
+    config_paths: YAML files (list or comma-separated string).
+    overrides: 'KEY.SUB=VALUE' strings.
+    max_iters: overrides TRAIN.MAX_ITERS (and is saved in config.yml).
+
+  Returns:
+    dict: the last step's losses (floats) and 'step'.
+
+  Raises:
+    NonFiniteLossError: a step gave a non-finite loss; the bad state is not
+      saved and the last good checkpoint stays the latest one.
+  """
+  logdir = resolve_config(logdir, config_paths, overrides)
+  if max_iters is not None:
+    CONFIG.TRAIN.MAX_ITERS = int(max_iters)
+  CONFIG.LOGDIR = logdir
+  keras.utils.set_random_seed(CONFIG.SEED)
+  set_precision_policy()
+  strategy = get_strategy()
+  chief = is_chief(strategy)
+
+  dataset = datasets.create_dataset('train', mode='train')
+  # Strings cannot enter the (possibly XLA-compiled) step.
+  dataset = dataset.map(lambda b: {k: v for k, v in b.items() if k != 'names'})
+  if CONFIG.TRAINING_ALGO == 'classification':
+    CONFIG.CLASSIFICATION.NUM_CLASSES = resolve_num_classes()
+  if chief:
+    config.save_config(logdir)
+
+  with strategy.scope():
+    algo = algos.get_algo()
+    algo.build_all()
+    schedule = get_lr_schedule()
+    optimizer = get_optimizer(schedule)
+    optimizer.build(algo.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
+  checkpoint = algos.make_checkpoint(algo, optimizer, step)
+  checkpoint_dir = logdir if chief else tempfile.mkdtemp(prefix='tcc_worker_')
+  manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
+                                       max_to_keep=CONFIG.CHECKPOINT.MAX_TO_KEEP)
+  restored = _restore(checkpoint, manager)
+  start_step = int(step.numpy())
+  max_steps = CONFIG.TRAIN.MAX_ITERS
+  if restored:
+    logging.info('Resumed from %s at step %d.', restored, start_step)
+  if start_step >= max_steps:
+    logging.info('Already trained %d of TRAIN.MAX_ITERS=%d steps; nothing to '
+                 'do (raise TRAIN.MAX_ITERS to continue).', start_step,
+                 max_steps)
+    return {'step': start_step}
+
+  iterator = iter(strategy.experimental_distribute_dataset(dataset))
+  replica_step = tf.function(algo.train_one_iter,
+                             jit_compile=CONFIG.TRAIN.JIT_COMPILE)
+  num_context_steps = CONFIG.DATA.NUM_STEPS
+
+  @tf.function
+  def train_step(iterator):
+    batch = next(iterator)
+    losses = strategy.run(replica_step, args=(batch, optimizer))
+    losses = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+              for k, v in losses.items()}
+    frames = strategy.experimental_local_results(batch['frames'])[0]
+    # The sampled frames (last context frame of each step) of one video.
+    return losses, frames[0, num_context_steps - 1::num_context_steps]
+
+  writer = (tf.summary.create_file_writer(os.path.join(logdir, 'train'))
+            if chief else tf.summary.create_noop_writer())
+  stop = _StopRequest()
+  stop.install()
+  save_interval = CONFIG.CHECKPOINT.SAVE_INTERVAL
+  report_interval = CONFIG.LOGGING.REPORT_INTERVAL
+  visualize_interval = CONFIG.TRAIN.VISUALIZE_INTERVAL
+  step_value = start_step
+  last_saved = start_step
+  report_time = time.time()
+  report_step = start_step
+  losses = {}
+  logging.info('Training %s for %d steps into %s.', CONFIG.TRAINING_ALGO,
+               max_steps - start_step, logdir)
+  try:
+    with writer.as_default():
+      while step_value < max_steps:
+        loss_tensors, sample_frames = train_step(iterator)
+        losses = {k: float(v) for k, v in loss_tensors.items()}
+        if not all(math.isfinite(v) for v in losses.values()):
+          raise NonFiniteLossError(
+              'Step %d: non-finite loss (%s); stopped without saving this '
+              'state, last good checkpoint: %s. Lower OPTIMIZER.LR.INITIAL_LR '
+              'or set OPTIMIZER.GRAD_CLIP_NORM.' %
+              (step_value + 1, _format_losses(losses),
+               manager.latest_checkpoint))
+        step.assign_add(1)
+        step_value += 1
+        learning_rate = float(schedule(step_value - 1))
+        for name, value in losses.items():
+          tf.summary.scalar(name if name == 'grad_norm' else 'losses/' + name,
+                            value, step=step_value)
+        tf.summary.scalar('learning_rate', learning_rate, step=step_value)
+        if visualize_interval and step_value % visualize_interval == 0:
+          tf.summary.image('sample_frames', (sample_frames[:8] + 1.0) / 2.0,
+                           step=step_value, max_outputs=8)
+        if step_value == start_step + 1:
+          # Exclude tracing from the throughput.
+          report_time, report_step = time.time(), step_value
+        if step_value % report_interval == 0 or step_value == max_steps:
+          now = time.time()
+          steps_per_s = ((step_value - report_step) / (now - report_time)
+                         if step_value > report_step else float('nan'))
+          eta = ((max_steps - step_value) / steps_per_s
+                 if steps_per_s > 0 else float('nan'))
+          logging.info(
+              'step %d/%d %s grad_norm %.3g lr %.3g | %.2f steps/s, ETA %s',
+              step_value, max_steps, _format_losses(
+                  {k: v for k, v in losses.items() if k != 'grad_norm'}),
+              losses['grad_norm'], learning_rate, steps_per_s,
+              str(datetime.timedelta(seconds=int(eta)))
+              if math.isfinite(eta) else '?')
+          report_time, report_step = now, step_value
+        if step_value % save_interval == 0 or step_value == max_steps:
+          manager.save(checkpoint_number=step_value)
+          last_saved = step_value
+        if stop.signal_name:
+          if last_saved != step_value:
+            manager.save(checkpoint_number=step_value)
+          logging.info('Stopped by %s at step %d; checkpoint saved.',
+                       stop.signal_name, step_value)
+          break
+      writer.flush()
+  finally:
+    stop.uninstall()
+  losses['step'] = step_value
+  return losses
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
+  try:
+    train(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
+  except (NonFiniteLossError, ValueError) as e:
+    logging.error('%s', e)
+    raise SystemExit(1) from None
+
+
+if __name__ == '__main__':
+  app.run(main)
