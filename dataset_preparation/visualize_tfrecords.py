@@ -1,0 +1,154 @@
+r"""Renders one video of a TFRecord file as a contact sheet (PNG) or an mp4.
+
+Each frame is labelled with its index and phase label; the video name heads
+the sheet and every mp4 frame.
+
+Examples:
+  python -m dataset_preparation.visualize_tfrecords \
+      --tfrecord /data/pouring_train-00000-of-00004.tfrecord --index 3 \
+      --output /tmp/video3.png
+  python -m dataset_preparation.visualize_tfrecords \
+      --tfrecord ... --name pour_012 --output /tmp/pour_012.mp4
+"""
+
+import os
+import tempfile
+
+from absl import app
+from absl import flags
+import cv2
+import numpy as np
+
+import datasets
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _upscale(frames, min_side):
+  """Nearest-neighbour upscaling so that text stays readable on tiny frames."""
+  factor = int(np.ceil(min_side / max(1, min(frames.shape[1:3]))))
+  if factor <= 1:
+    return frames
+  return frames.repeat(factor, axis=1).repeat(factor, axis=2)
+
+
+def _put_text(image, text, origin, scale):
+  # A dark outline keeps the text readable on any background.
+  cv2.putText(image, text, origin, _FONT, scale, (0, 0, 0), 3, cv2.LINE_AA)
+  cv2.putText(image, text, origin, _FONT, scale, (255, 255, 255), 1,
+              cv2.LINE_AA)
+
+
+def annotate_frames(video, min_side=128):
+  """Frames with `t=<index> phase=<label>` drawn on them.
+
+  Args:
+    video: dict from `datasets.load_videos`.
+    min_side: frames smaller than this are upscaled first.
+
+  Returns:
+    uint8 [T, H', W', 3] RGB.
+  """
+  frames = np.ascontiguousarray(_upscale(video['frames'], min_side))
+  labels = video['frame_labels']
+  scale = frames.shape[2] / 320.0
+  for t, frame in enumerate(frames):
+    text = 't=%d' % t if labels is None else 't=%d phase=%d' % (t, labels[t])
+    _put_text(frame, text, (4, frames.shape[1] - 6), max(0.35, scale))
+  return frames
+
+
+def contact_sheet(video, max_frames=24, columns=6, min_side=128):
+  """A grid of evenly spaced frames under a title with the video name.
+
+  Returns:
+    uint8 [H, W, 3] RGB.
+  """
+  frames = annotate_frames(video, min_side)
+  count = min(max_frames, len(frames))
+  picks = np.linspace(0, len(frames) - 1, count).round().astype(int)
+  rows = int(np.ceil(count / columns))
+  h, w = frames.shape[1:3]
+  title_h = 28
+  sheet = np.zeros((title_h + rows * h, min(columns, count) * w, 3), np.uint8)
+  _put_text(sheet, '%s (%d frames, video label %d)' % (
+      video['name'], video['len'], video['label']), (4, 20), 0.55)
+  for i, t in enumerate(picks):
+    r, c = divmod(i, columns)
+    sheet[title_h + r * h:title_h + (r + 1) * h, c * w:(c + 1) * w] = frames[t]
+  return sheet
+
+
+def write_video(video, path, fps=10.0, min_side=128):
+  """Writes the annotated frames (name on top) as an mp4 (atomic rename)."""
+  frames = annotate_frames(video, min_side)
+  for frame in frames:
+    _put_text(frame, video['name'], (4, 16), 0.45)
+  h, w = frames.shape[1:3]
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.video.', suffix='.mp4')
+  os.close(fd)
+  writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
+  for frame in frames:
+    writer.write(frame[..., ::-1])
+  writer.release()
+  os.replace(tmp, path)
+
+
+def visualize(tfrecord, output, index=0, name=None, max_frames=24, columns=6,
+              fps=10.0):
+  """Renders video `index` (or the one called `name`) of `tfrecord`.
+
+  `output` ending in .mp4 gives a video, anything else a PNG contact sheet.
+  """
+  videos = datasets.load_videos([tfrecord])
+  if name is not None:
+    matches = [v for v in videos if v['name'] == name]
+    if not matches:
+      raise ValueError('%s: no video named %r (names: %s).' % (
+          tfrecord, name, ', '.join(v['name'] for v in videos[:10])))
+    video = matches[0]
+  else:
+    if not 0 <= index < len(videos):
+      raise ValueError('%s: index %d out of range (%d videos).' % (
+          tfrecord, index, len(videos)))
+    video = videos[index]
+  if output.lower().endswith('.mp4'):
+    write_video(video, output, fps)
+  else:
+    sheet = contact_sheet(video, max_frames, columns)
+    ok, buf = cv2.imencode(os.path.splitext(output)[1] or '.png',
+                           sheet[..., ::-1])
+    if not ok:
+      raise ValueError('%s: cannot encode an image with this extension.' %
+                       output)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(output)),
+                               prefix='.sheet.')
+    with os.fdopen(fd, 'wb') as f:
+      f.write(buf.tobytes())
+    os.replace(tmp, output)
+  return video['name']
+
+
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  del argv
+  try:
+    visualize(FLAGS.tfrecord, FLAGS.output, FLAGS.index, FLAGS.name,
+              FLAGS.max_frames, FLAGS.columns, FLAGS.fps)
+  except ValueError as e:
+    raise SystemExit('error: %s' % e) from None
+
+
+if __name__ == '__main__':
+  flags.DEFINE_string('tfrecord', None, 'TFRecord file.')
+  flags.DEFINE_string('output', None, '.png (contact sheet) or .mp4.')
+  flags.DEFINE_integer('index', 0, 'Which video of the file.')
+  flags.DEFINE_string('name', None, 'Pick the video by name instead.')
+  flags.DEFINE_integer('max_frames', 24, 'Frames on the contact sheet.')
+  flags.DEFINE_integer('columns', 6, 'Contact sheet columns.')
+  flags.DEFINE_float('fps', 10.0, 'Frame rate of the mp4.')
+  flags.mark_flags_as_required(['tfrecord', 'output'])
+  app.run(main)
