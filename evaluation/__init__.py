@@ -1,0 +1,44 @@
+"""Evaluation of frozen per-frame embeddings (SPEC 7).
+
+The metrics are plain NumPy functions of per-video embedding lists, usable on
+any embeddings:
+
+    from evaluation import kendalls_tau, classification_accuracy
+    tau = kendalls_tau(val_embs, stride=2, distance='sqeuclidean')
+
+The registry maps the names of `CONFIG.EVAL.TASKS` to task classes that
+`evaluate.py` runs on the embeddings of one checkpoint.
+"""
+
+from evaluation.algo_loss import AlgoLoss
+from evaluation.base import EvalContext
+from evaluation.base import Task
+from evaluation.classification import Classification
+from evaluation.classification import classification_accuracy
+from evaluation.event_completion import EventCompletion
+from evaluation.event_completion import progression_score
+from evaluation.few_shot_classification import FewShotClassification
+from evaluation.few_shot_classification import few_shot_accuracy
+from evaluation.kendall import KendallsTau
+from evaluation.kendall import kendalls_tau
+from evaluation.kendall import pairwise_kendalls_tau
+
+TASKS = {task.name: task for task in (AlgoLoss, Classification,
+                                      FewShotClassification, EventCompletion,
+                                      KendallsTau)}
+
+
+def get_tasks(names):
+  """Task instances for a list of registry names (e.g. CONFIG.EVAL.TASKS).
+
+  Args:
+    names: iterable of task names.
+
+  Returns:
+    list of `Task` instances, in the order given.
+  """
+  unknown = [n for n in names if n not in TASKS]
+  if unknown:
+    raise ValueError('EVAL.TASKS: unknown task(s) %s; known tasks: %s.'
+                     % (', '.join(unknown), ', '.join(sorted(TASKS))))
+  return [TASKS[n]() for n in names]
