@@ -16,6 +16,7 @@ Public API:
 
 import glob
 import os
+import struct
 
 from absl import logging
 import numpy as np
@@ -134,6 +135,27 @@ def get_dataset_info(dataset):
 _CHECKED_FILES = {}
 
 
+def _check_framing(path):
+  """Walks the record headers; TensorFlow silently stops at a cut header.
+
+  TFRecord framing per record: uint64 length, uint32 CRC, data, uint32 CRC.
+  """
+  with open(path, 'rb') as f:
+    size = os.fstat(f.fileno()).st_size
+    position = 0
+    while position < size:
+      f.seek(position)
+      header = f.read(8)
+      end = (position + 16 + struct.unpack('<Q', header)[0]
+             if len(header) == 8 else size + 1)
+      if end > size:
+        raise DatasetError(
+            '%s: truncated TFRecord file (record at byte %d ends past the end '
+            'of the file, %d bytes); delete it and convert the dataset again.'
+            % (path, position, size))
+      position = end
+
+
 def _check_files(paths):
   """Reads every record once so that corruption is reported with its file.
 
@@ -150,6 +172,7 @@ def _check_files(paths):
     stat = os.stat(path)
     key = (path, stat.st_size, stat.st_mtime)
     if key not in _CHECKED_FILES:
+      _check_framing(path)
       try:
         count = tf.data.TFRecordDataset(path).reduce(
             tf.constant(0, tf.int64), lambda n, _: n + 1)
@@ -506,6 +529,7 @@ def create_one_epoch_dataset(dataset, split):
 
 def _iterate_examples(path):
   """Yields per record of `path`: name, len, label, jpegs, frame_labels."""
+  _check_framing(path)
   try:
     for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
       example = tf.train.SequenceExample.FromString(record)
