@@ -25,6 +25,18 @@ RESNET50V2_WEIGHTS_URL = (
 TRAIN_BASE_MODES = ('frozen', 'only_bn', 'train_all')
 
 
+def track_layers(owner, prefix, layers):
+  """Also stores `layers` as attributes `<prefix>_<i>` of `owner`.
+
+  tf.train.Checkpoint does not follow the lists Keras 3 tracks, so layers kept
+  only in a list would be missing from checkpoints. Returns `layers`.
+  """
+  for i, layer in enumerate(layers):
+    if layer is not None:
+      setattr(owner, '%s_%d' % (prefix, i), layer)
+  return layers
+
+
 def _check_choice(key, value, choices):
   if value not in choices:
     raise ValueError('%s is %r; use one of: %s.' %
@@ -41,11 +53,13 @@ class SmallCNN(keras.Model):
   def __init__(self, filters=(32, 64, 128), **kwargs):
     super().__init__(**kwargs)
     self.filters = [int(f) for f in filters]
-    self.convs = [keras.layers.Conv2D(f, 3, strides=2, padding='same',
-                                      use_bias=False, name='conv%d' % i)
-                  for i, f in enumerate(self.filters)]
-    self.bns = [keras.layers.BatchNormalization(name='bn%d' % i)
-                for i in range(len(self.filters))]
+    self.convs = track_layers(self, 'conv', [
+        keras.layers.Conv2D(f, 3, strides=2, padding='same', use_bias=False,
+                            name='conv%d' % i)
+        for i, f in enumerate(self.filters)])
+    self.bns = track_layers(self, 'bn', [
+        keras.layers.BatchNormalization(name='bn%d' % i)
+        for i in range(len(self.filters))])
 
   def call(self, images, training=False):
     """images [N, H, W, 3] -> features [N, H / 2^k, W / 2^k, filters[-1]]."""
@@ -82,6 +96,8 @@ class VGGM(keras.Model):
       self.pools.append(
           keras.layers.MaxPooling2D(3, strides=2, padding='same',
                                     name='pool%d' % (i + 1)) if pool else None)
+    track_layers(self, 'conv', self.convs)
+    track_layers(self, 'bn', self.bns)
 
   def call(self, images, training=False):
     """images [N, H, W, 3] -> features [N, H / 16, W / 16, 512]."""
@@ -215,6 +231,10 @@ class ConvEmbedder(keras.Model):
                                          use_bias=not bn, name='fc_%d' % i))
       self.fc_bns.append(
           keras.layers.BatchNormalization(name='fc_bn_%d' % i) if bn else None)
+    track_layers(self, 'conv', self.convs)
+    track_layers(self, 'conv_bn', self.conv_bns)
+    track_layers(self, 'fc', self.fcs)
+    track_layers(self, 'fc_bn', self.fc_bns)
     self.fc_dropout = keras.layers.Dropout(fc_dropout_rate)
     self.embedding_layer = keras.layers.Dense(self.embedding_size,
                                               dtype='float32', name='embedding')
@@ -284,10 +304,12 @@ class ConvGRUEmbedder(keras.Model):
                                             name='conv2d_%d' % i))
       self.conv_bns.append(
           keras.layers.BatchNormalization(name='conv_bn_%d' % i) if bn else None)
-    self.grus = [keras.layers.GRU(units,
-                                  return_sequences=i < len(gru_layers) - 1,
-                                  name='gru_%d' % i)
-                 for i, units in enumerate(self.gru_layers_spec)]
+    track_layers(self, 'conv', self.convs)
+    track_layers(self, 'conv_bn', self.conv_bns)
+    self.grus = track_layers(self, 'gru', [
+        keras.layers.GRU(units, return_sequences=i < len(gru_layers) - 1,
+                         name='gru_%d' % i)
+        for i, units in enumerate(self.gru_layers_spec)])
     self.dropout = keras.layers.Dropout(dropout_rate)
     self.embedding_layer = keras.layers.Dense(self.embedding_size,
                                               dtype='float32', name='embedding')

@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from algos.base import Algorithm
 from config import CONFIG
+import models
 
 
 def sample_sal_triplets(batch_size, num_steps, num_samples, shuffle_fraction):
@@ -67,7 +68,11 @@ class SaLClassifier(keras.Model):
       self.bns.append(keras.layers.BatchNormalization(name='bn_%d' % i)
                       if batch_norm and not last else None)
 
+    models.track_layers(self, 'fc', self.fcs)
+    models.track_layers(self, 'bn', self.bns)
+
   def call(self, inputs, training=False):
+    """inputs [N, 3 * D] -> logits [N, 2] float32."""
     x = inputs
     for i, (fc, bn) in enumerate(zip(self.fcs, self.bns)):
       x = fc(self.dropout(x, training=training))

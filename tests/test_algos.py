@@ -1,0 +1,377 @@
+"""Tests of algos/: the five algorithms, training steps, sampling, restore."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import algos
+from algos.base import num_steps_per_batch
+from algos.sal import sample_sal_triplets
+from algos.tcn import npairs_loss
+import config
+from config import CONFIG
+
+IMAGE_SIZE = 32
+NUM_VIDEOS = 3
+NUM_FRAMES = 6
+NUM_CLASSES = 3
+
+
+def _tiny_config(cfg):
+  cfg.IMAGE_SIZE = IMAGE_SIZE
+  cfg.TRAIN.NUM_FRAMES = NUM_FRAMES
+  cfg.DATA.NUM_STEPS = 2
+  cfg.DATA.FRAME_STRIDE = 2
+  cfg.MODEL.BASE_MODEL.SMALL_CNN_FILTERS = [8, 16]
+  cfg.MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS = [[16, 3, True]]
+  cfg.MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS = [[16, True]]
+  cfg.MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE = 8
+  cfg.MODEL.CONVGRU_EMBEDDER_MODEL.EMBEDDING_SIZE = 8
+  cfg.MODEL.CONV_EMBEDDER_MODEL.FC_DROPOUT_RATE = 0.0
+  cfg.SAL.FC_LAYERS = [[16, True], [2, False]]
+  cfg.CLASSIFICATION.NUM_CLASSES = NUM_CLASSES
+
+
+@pytest.fixture(autouse=True)
+def tiny(fresh_config):
+  _tiny_config(fresh_config)
+  keras.utils.set_random_seed(0)
+
+
+def _batch(name, num_videos=NUM_VIDEOS, seed=0):
+  """A batch with the layout of datasets.create_dataset for algorithm name."""
+  rng = np.random.default_rng(seed)
+  num_steps = num_steps_per_batch(name)
+  frames = rng.uniform(-1, 1, [num_videos, num_steps * CONFIG.DATA.NUM_STEPS,
+                               IMAGE_SIZE, IMAGE_SIZE, 3])
+  steps = np.sort(rng.choice(30, [num_videos, num_steps]), axis=1)
+  return {
+      'frames': tf.constant(frames, tf.float32),
+      'steps': tf.constant(steps, tf.int32),
+      'frame_labels': tf.constant(rng.integers(0, NUM_CLASSES,
+                                               [num_videos, num_steps]),
+                                  tf.int32),
+      'seq_lens': tf.fill([num_videos], 30),
+      'video_labels': tf.zeros([num_videos], tf.int32),
+  }
+
+
+def _loss_at_fixed_seed(algo, batch):
+  tf.random.set_seed(123)
+  embs = algo.embed(batch['frames'], training=True)
+  return float(algo.compute_loss(embs, batch, training=True)['loss'])
+
+
+@pytest.mark.parametrize('name', list(algos.ALGORITHMS))
+def test_training_steps_lower_the_loss_with_finite_gradients(name):
+  CONFIG.MODEL.TRAIN_BASE = 'only_bn'
+  algo = algos.get_algo(name)
+  batch = _batch(name)
+  algo.build_all()
+  frozen = {v.path: v.numpy() for v in algo.base_model.weights
+            if v.name == 'kernel'}
+  assert frozen and not any(v.path in frozen for v in algo.trainable_variables)
+
+  with tf.GradientTape() as tape:
+    embs = algo.embed(batch['frames'], training=True)
+    loss = algo.compute_loss(embs, batch, training=True)['loss']
+  grads = tape.gradient(loss, algo.trainable_variables)
+  for var, grad in zip(algo.trainable_variables, grads):
+    assert grad is not None, var.path
+    assert np.all(np.isfinite(grad)), var.path
+
+  loss_before = _loss_at_fixed_seed(algo, batch)
+  optimizer = keras.optimizers.Adam(1e-3)
+  step = tf.function(algo.train_one_iter)
+  for _ in range(15):
+    losses = step(batch, optimizer)
+  assert {'loss', 'regularization', 'total_loss', 'grad_norm'} <= set(losses)
+  assert all(np.isfinite(float(v)) for v in losses.values())
+  assert _loss_at_fixed_seed(algo, batch) < loss_before
+  for var in algo.base_model.weights:
+    if var.path in frozen:
+      np.testing.assert_array_equal(var.numpy(), frozen[var.path])
+
+
+def _bn_moving_stats(model):
+  return [v.numpy().copy() for v in model.weights if 'moving' in v.name]
+
+
+@pytest.mark.parametrize('mode', ['frozen', 'only_bn', 'train_all'])
+def test_train_base_modes_in_training(mode):
+  CONFIG.MODEL.TRAIN_BASE = mode
+  algo = algos.get_algo('alignment')
+  batch = _batch('alignment')
+  algo.build_all()
+  base_before = {v.path: v.numpy().copy() for v in algo.base_model.weights}
+  embedder_before = [v.numpy().copy() for v in algo.embedder.trainable_weights]
+  optimizer = keras.optimizers.SGD(0.1)
+  for _ in range(2):
+    algo.train_one_iter(batch, optimizer)
+  changed = {v.name for v in algo.base_model.weights
+             if not np.array_equal(v.numpy(), base_before[v.path])}
+  expected = {'frozen': set(),
+              'only_bn': {'gamma', 'beta', 'moving_mean', 'moving_variance'},
+              'train_all': {'kernel', 'gamma', 'beta', 'moving_mean',
+                            'moving_variance'}}[mode]
+  assert changed == expected
+  assert not any(np.array_equal(v.numpy(), before) for v, before in
+                 zip(algo.embedder.trainable_weights, embedder_before))
+
+
+def test_unknown_algorithm_lists_known_ones():
+  with pytest.raises(ValueError, match='nope.*alignment, sal, tcn, '
+                     'alignment_sal_tcn, classification'):
+    algos.get_algo('nope')
+  CONFIG.TRAINING_ALGO = 'sal'
+  assert isinstance(algos.get_algo(), algos.ALGORITHMS['sal'])
+
+
+def test_sal_sampling_invariants():
+  tf.random.set_seed(7)
+  num_videos, num_samples, num_steps = 64, 20, 9
+  triplets, labels = sample_sal_triplets(num_videos, num_steps, num_samples,
+                                         0.75)
+  triplets, labels = triplets.numpy(), labels.numpy()
+  assert triplets.shape == (num_videos, num_samples, 3)
+  assert triplets.min() >= 0 and triplets.max() < num_steps
+  # Exactly round(0.75 * 20) = 15 negatives per video.
+  np.testing.assert_array_equal((labels == 0).sum(axis=1), 15)
+  first, middle, last = triplets[..., 0], triplets[..., 1], triplets[..., 2]
+  ascending = (first < middle) & (middle < last)
+  descending = (first > middle) & (middle > last)
+  positive = labels == 1
+  # Positives (b, c, d): strictly monotonic, in one direction or the other.
+  assert np.all((ascending | descending)[positive])
+  # Negatives (b, a, d) / (b, e, d): the middle frame lies outside [b, d].
+  low, high = np.minimum(first, last), np.maximum(first, last)
+  assert np.all(((middle < low) | (middle > high))[~positive])
+  assert np.all((last - first != 0))
+  # Both directions and both negative kinds occur about equally often.
+  forward = first < last
+  assert 0.4 < forward.mean() < 0.6
+  before_first = np.where(forward, middle < first, middle > first)
+  assert 0.4 < before_first[~positive].mean() < 0.6
+  with pytest.raises(ValueError, match='at least 5'):
+    sample_sal_triplets(2, 4, 3, 0.5)
+
+
+def test_sal_loss_matches_independent_computation():
+  CONFIG.SAL.LABEL_SMOOTHING = 0.2
+  CONFIG.TRAIN.NUM_FRAMES = 7
+  algo = algos.get_algo('sal')
+  embs = tf.random.normal([2, 7, 8])
+  tf.random.set_seed(3)
+  loss = float(algo.compute_loss(embs, {}, training=False)['loss'])
+  tf.random.set_seed(3)
+  triplets, labels = sample_sal_triplets(2, 7, CONFIG.SAL.NUM_SAMPLES,
+                                         CONFIG.SAL.SHUFFLE_FRACTION)
+  embs_np = embs.numpy()
+  features = np.stack([
+      np.concatenate([embs_np[v, i] for i in triplet])
+      for v in range(2) for triplet in triplets.numpy()[v]])
+  logits = algo.sal_classifier(features, training=False).numpy()
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  targets = np.eye(2)[labels.numpy().reshape(-1)] * 0.8 + 0.1
+  np.testing.assert_allclose(loss, -(targets * log_probs).sum(-1).mean(),
+                             rtol=1e-5)
+
+
+def test_sal_fc_layers_must_end_with_two_units():
+  CONFIG.SAL.FC_LAYERS = [[16, True], [3, False]]
+  with pytest.raises(ValueError, match='SAL.FC_LAYERS'):
+    algos.get_algo('sal')
+
+
+def _npairs_reference(anchors, positives, reg_lambda):
+  """Per-video loop over SPEC 5.4, NumPy."""
+  losses = []
+  for a, p in zip(anchors, positives):
+    sims = a @ p.T
+    log_probs = sims - np.log(np.exp(sims).sum(1, keepdims=True))
+    cross_entropy = -np.mean(np.diag(log_probs))
+    reg = 0.25 * reg_lambda * (np.mean((a ** 2).sum(1)) +
+                               np.mean((p ** 2).sum(1)))
+    losses.append(cross_entropy + reg)
+  return np.mean(losses)
+
+
+def test_tcn_loss_matches_per_video_reference():
+  rng = np.random.default_rng(0)
+  embs = rng.normal(size=[3, 10, 4]).astype(np.float32)
+  CONFIG.TCN.REG_LAMBDA = 0.5
+  algo = algos.get_algo('tcn')
+  loss = algo.compute_loss(tf.constant(embs), {}, training=True)['loss']
+  # Interleaved: anchor_k at 2k, its positive at 2k + 1.
+  expected = _npairs_reference(embs[:, ::2], embs[:, 1::2], 0.5)
+  np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+  np.testing.assert_allclose(
+      float(npairs_loss(embs[:, ::2], embs[:, 1::2], 0.0)),
+      _npairs_reference(embs[:, ::2], embs[:, 1::2], 0.0), rtol=1e-5)
+
+
+def test_alignment_sal_tcn_is_the_weighted_sum_on_the_right_inputs():
+  CONFIG.ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT = 0.5
+  CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.2
+  algo = algos.get_algo('alignment_sal_tcn')
+  batch = _batch('alignment_sal_tcn')
+  embs = tf.random.normal([NUM_VIDEOS, 2 * NUM_FRAMES, 8])
+  tf.random.set_seed(5)
+  losses = algo.compute_loss(embs, batch, training=False)
+  tcc = algos.get_algo('alignment').compute_loss(
+      embs[:, ::2], {'steps': batch['steps'][:, ::2],
+                     'seq_lens': batch['seq_lens']}, training=False)['loss']
+  sal = algos.get_algo('sal')
+  sal.sal_classifier = algo.sal_classifier
+  tf.random.set_seed(5)
+  sal_loss = sal.compute_loss(embs[:, ::2], batch, training=False)['loss']
+  tcn = algos.get_algo('tcn').compute_loss(embs, batch, training=False)['loss']
+  np.testing.assert_allclose(
+      [float(losses[k]) for k in ('alignment', 'sal', 'tcn')],
+      [float(tcc), float(sal_loss), float(tcn)], rtol=1e-5)
+  np.testing.assert_allclose(
+      float(losses['loss']),
+      0.5 * float(tcc) + 0.2 * float(sal_loss) + 0.3 * float(tcn), rtol=1e-5)
+
+  CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.0
+  without_sal = algos.get_algo('alignment_sal_tcn')
+  assert without_sal.sal_classifier is None
+  assert set(without_sal.compute_loss(embs, batch, False)) == {
+      'alignment', 'tcn', 'loss'}
+  CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.7
+  with pytest.raises(ValueError, match='SAL_LOSS_WEIGHT'):
+    algos.get_algo('alignment_sal_tcn')
+
+
+def test_alignment_uses_tcc_with_config():
+  from tcc.alignment import compute_alignment_loss  # pylint: disable=g-import-not-at-top
+  CONFIG.ALIGNMENT.LOSS_TYPE = 'classification'
+  CONFIG.ALIGNMENT.SOFTMAX_TEMPERATURE = 0.5
+  algo = algos.get_algo('alignment')
+  batch = _batch('alignment')
+  embs = tf.random.normal([NUM_VIDEOS, NUM_FRAMES, 8])
+  loss = algo.compute_loss(embs, batch, training=True)['loss']
+  expected = compute_alignment_loss(
+      embs, NUM_VIDEOS, steps=batch['steps'], seq_lens=batch['seq_lens'],
+      loss_type='classification', temperature=0.5)
+  np.testing.assert_allclose(float(loss), float(expected), rtol=1e-6)
+
+
+def test_classification_loss_matches_reference():
+  CONFIG.CLASSIFICATION.LABEL_SMOOTHING = 0.3
+  algo = algos.get_algo('classification')
+  batch = _batch('classification')
+  embs = tf.random.normal([NUM_VIDEOS, NUM_FRAMES, 8])
+  loss = float(algo.compute_loss(embs, batch, training=False)['loss'])
+  logits = embs.numpy() @ algo.classifier.kernel.numpy() + (
+      algo.classifier.bias.numpy())
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  targets = np.eye(NUM_CLASSES)[batch['frame_labels'].numpy()] * 0.7 + 0.1
+  np.testing.assert_allclose(loss, -(targets * log_probs).sum(-1).mean(),
+                             rtol=1e-5)
+
+
+def test_regularization_is_sum_of_squared_trainable_kernels():
+  CONFIG.MODEL.L2_REG_WEIGHT = 0.01
+  CONFIG.MODEL.TRAIN_BASE = 'frozen'
+  algo = algos.get_algo('alignment')
+  algo.build_all()
+  expected = 0.01 * sum(np.sum(v.numpy() ** 2)
+                        for v in algo.embedder.weights
+                        if v.name == 'kernel')
+  np.testing.assert_allclose(float(algo.regularization_loss()), expected,
+                             rtol=1e-5)
+
+
+def test_gradient_clipping_bounds_the_update():
+  CONFIG.OPTIMIZER.GRAD_CLIP_NORM = 1e-3
+  algo = algos.get_algo('alignment')
+  algo.build_all()
+  before = [v.numpy().copy() for v in algo.trainable_variables]
+  losses = algo.train_one_iter(_batch('alignment'), keras.optimizers.SGD(1.0))
+  assert float(losses['grad_norm']) > 1e-3
+  update = np.sqrt(sum(np.sum((v.numpy() - b) ** 2) for v, b in
+                       zip(algo.trainable_variables, before)))
+  np.testing.assert_allclose(update, 1e-3, rtol=1e-3)
+
+
+def _explicit_context_frames(video, steps, num_context, frame_stride):
+  idx = [max(t - k * frame_stride, 0) for t in steps
+         for k in range(num_context - 1, -1, -1)]
+  return video[idx][None]
+
+
+@pytest.mark.parametrize('embedder_type', ['conv', 'convgru'])
+def test_embed_video_equals_embed_of_explicit_context_frames(embedder_type):
+  CONFIG.MODEL.EMBEDDER_TYPE = embedder_type
+  CONFIG.MODEL.CONVGRU_EMBEDDER_MODEL.CONV_LAYERS = [[8, 3, True]]
+  CONFIG.MODEL.CONVGRU_EMBEDDER_MODEL.GRU_LAYERS = [8]
+  CONFIG.DATA.NUM_STEPS = 3
+  CONFIG.DATA.FRAME_STRIDE = 2
+  algo = algos.get_algo('alignment')
+  algo.build_all()
+  # Move BatchNorm statistics away from the identity.
+  algo.train_one_iter(_batch('alignment'), keras.optimizers.SGD(0.01))
+  video = np.random.default_rng(1).uniform(
+      -1, 1, [11, IMAGE_SIZE, IMAGE_SIZE, 3]).astype(np.float32)
+  embs = algo.embed_video(video, stride=2, frames_per_batch=4)
+  steps = list(range(0, 11, 2))
+  assert embs.shape == (6, 8)
+  expected = algo.embed(_explicit_context_frames(video, steps, 3, 2),
+                        training=False)[0].numpy()
+  np.testing.assert_allclose(embs, expected, rtol=1e-4, atol=1e-5)
+
+
+def _save_checkpoint(algo, logdir, step_value):
+  config.save_config(logdir)
+  step = tf.Variable(step_value, dtype=tf.int64)
+  manager = tf.train.CheckpointManager(
+      algos.make_checkpoint(algo, step=step), logdir, max_to_keep=2)
+  return manager.save(checkpoint_number=step_value)
+
+
+def test_restore_algo_round_trip_and_mismatch(tmp_path):
+  CONFIG.TRAINING_ALGO = 'sal'
+  CONFIG.TRAIN.NUM_FRAMES = 5
+  logdir = str(tmp_path / 'run')
+  algo = algos.get_algo()
+  algo.build_all()
+  algo.train_one_iter(_batch('sal'), keras.optimizers.Adam(0.01))
+  path = _save_checkpoint(algo, logdir, 7)
+  assert path.endswith('ckpt-7') and tf.train.latest_checkpoint(logdir) == path
+  frames = _batch('sal')['frames']
+  expected = algo.embed(frames, training=False).numpy()
+  expected_weights = {v.path: v.numpy() for v in algo.weights}
+
+  config.reset_config()  # restore_algo must read config.yml itself
+  restored, step = algos.restore_algo(logdir)
+  assert step == 7 and isinstance(restored, algos.ALGORITHMS['sal'])
+  np.testing.assert_allclose(restored.embed(frames, training=False).numpy(),
+                             expected, rtol=1e-5)
+  # Every weight (base, embedder, SaL head, BatchNorm statistics) restored.
+  restored_weights = {v.path: v.numpy() for v in restored.weights}
+  assert restored_weights.keys() == expected_weights.keys()
+  for var_path, value in expected_weights.items():
+    np.testing.assert_array_equal(restored_weights[var_path], value,
+                                  err_msg=var_path)
+  assert algos.restore_algo(logdir, path)[1] == 7
+
+  # A checkpoint of a different model (other widths) in that logdir.
+  other = str(tmp_path / 'other')
+  _tiny_config(CONFIG)
+  CONFIG.TRAINING_ALGO = 'sal'
+  CONFIG.TRAIN.NUM_FRAMES = 5
+  config.save_config(other)
+  for name in os.listdir(logdir):
+    if name.startswith('ckpt') or name == 'checkpoint':
+      os.link(os.path.join(logdir, name), os.path.join(other, name))
+  CONFIG.MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE = 5
+  config.save_config(other)
+  with pytest.raises(ValueError, match='ckpt-7.*does not match'):
+    algos.restore_algo(other)
+  config.save_config(str(tmp_path / 'empty'))
+  with pytest.raises(ValueError, match='no checkpoint'):
+    algos.restore_algo(str(tmp_path / 'empty'))
