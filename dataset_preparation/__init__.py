@@ -1,0 +1,12 @@
+"""Videos and images to TFRecords, the synthetic dataset, inspection tools.
+
+Modules:
+  tfrecord_io           SequenceExample building, sharded atomic writer,
+                        dataset_info.json (shared by every writer below).
+  conversion            shared core of the two conversion CLIs (reading,
+                        resampling, resizing, annotations, workers, report).
+  videos_to_tfrecords   folder of videos -> TFRecords (CLI + function).
+  images_to_tfrecords   folder of frame folders -> TFRecords (CLI + function).
+  synthetic             procedural pouring dataset (CLI + generate_dataset).
+  visualize_tfrecords   one record as a contact-sheet PNG or an mp4.
+"""
