@@ -22,9 +22,10 @@ import numpy as np
 import scipy.spatial.distance
 import scipy.stats
 
+# Runnable as `python benchmarks/eval_speed.py` from a checkout.
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from evaluation.kendall import pairwise_kendalls_tau  # pylint: disable=g-import-not-at-top,wrong-import-position
+from evaluation.kendall import pairwise_kendalls_tau  # pylint: disable=C0413
 
 flags.DEFINE_integer('num_videos', 50, 'Number of videos.')
 flags.DEFINE_integer('num_frames', 200, 'Frames per video.')

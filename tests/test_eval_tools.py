@@ -1,0 +1,323 @@
+"""Tests of evaluate.py, extract_embeddings.py and visualize_alignment.py.
+
+One tiny model is trained once per module (32 px synthetic videos, two
+steps, a checkpoint per step); each test works on its own copy of the logdir.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+import evaluate
+import evaluation
+import extract_embeddings
+import visualize_alignment
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM_TRAIN_VIDEOS = 3
+NUM_VAL_VIDEOS = 2
+EVERY_TASK_METRIC = [
+    'algo_loss/loss', 'classification/accuracy@0.5', 'classification/accuracy@1',
+    'few_shot_classification/accuracy@1shot',
+    'few_shot_classification/ci95@1shot', 'event_completion/r2@1',
+    'kendalls_tau/train', 'kendalls_tau/val']
+
+
+def tiny_overrides(data_dir):
+  return [
+      'IMAGE_SIZE=32', 'PATH_TO_TFRECORDS=%s/%%s' % data_dir,
+      'SYNTHETIC.NUM_TRAIN_VIDEOS=%d' % NUM_TRAIN_VIDEOS,
+      'SYNTHETIC.NUM_VAL_VIDEOS=%d' % NUM_VAL_VIDEOS,
+      'SYNTHETIC.MIN_FRAMES=10', 'SYNTHETIC.MAX_FRAMES=14',
+      'TRAIN.BATCH_SIZE=2', 'TRAIN.NUM_FRAMES=4',
+      'EVAL.BATCH_SIZE=2', 'EVAL.NUM_FRAMES=4', 'EVAL.VAL_ITERS=1',
+      'EVAL.CLASSIFICATION_FRACTIONS=[0.5, 1.0]',
+      'EVAL.FEW_SHOT_NUM_LABELED=[1]', 'EVAL.FEW_SHOT_NUM_EPISODES=2',
+      'EVAL.KENDALLS_TAU_STRIDE=1',
+      'MODEL.BASE_MODEL.SMALL_CNN_FILTERS=[8, 8]',
+      'MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS=[[8, 3, True]]',
+      'MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS=[[16, True]]',
+      'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=8',
+      'CHECKPOINT.SAVE_INTERVAL=1', 'CHECKPOINT.MAX_TO_KEEP=5']
+
+
+@pytest.fixture(scope='module')
+def trained_logdir(tmp_path_factory):
+  import train  # pylint: disable=g-import-not-at-top
+  root = tmp_path_factory.mktemp('trained')
+  logdir = str(root / 'logdir')
+  train.train(logdir, overrides=tiny_overrides(str(root / 'data')),
+              max_iters=2)
+  assert [os.path.basename(c) for c in evaluate.list_checkpoints(logdir)] == [
+      'ckpt-1', 'ckpt-2']
+  return logdir
+
+
+@pytest.fixture
+def logdir(trained_logdir, tmp_path):
+  """A private copy of the trained logdir (its data stays shared)."""
+  copy = str(tmp_path / 'logdir')
+  shutil.copytree(trained_logdir, copy)
+  return copy
+
+
+def test_evaluate_once_cli_writes_every_task(logdir):
+  command = [sys.executable, os.path.join(REPO, 'evaluate.py'),
+             '--logdir', logdir, '--once']
+  output = subprocess.run(command, capture_output=True, text=True, cwd=REPO,
+                          timeout=240, check=False)
+  assert output.returncode == 0, output.stderr[-3000:]
+  records = evaluate.read_results(logdir)
+  assert len(records) == 1
+  record = records[0]
+  assert record['step'] == 2
+  assert record['checkpoint'] == os.path.join(logdir, 'ckpt-2')
+  for key in EVERY_TASK_METRIC:
+    assert isinstance(record[key], float), key
+    assert key in output.stdout  # The table printed at the end.
+  assert 0.0 <= record['classification/accuracy@1'] <= 1.0
+  assert -1.0 <= record['kendalls_tau/val'] <= 1.0
+  eval_dir = os.path.join(logdir, 'eval')
+  files = os.listdir(eval_dir)
+  assert 'similarity_step2.png' in files
+  assert 'classification_step2.png' in files
+  assert any(f.startswith('events.out.tfevents') for f in files)
+
+  # The same checkpoint again: answered from results.jsonl, nothing appended.
+  again = evaluate.evaluate_once(logdir)
+  assert again == record
+  assert len(evaluate.read_results(logdir)) == 1
+
+  # The metric agrees with the NumPy function on extracted embeddings.
+  path = extract_embeddings.extract(logdir, None, 'val',
+                                    os.path.join(logdir, 'val.npz'))
+  data = extract_embeddings.load_embeddings(path)
+  assert record['kendalls_tau/val'] == pytest.approx(
+      evaluation.kendalls_tau(data['embs'], 1, 'sqeuclidean'), abs=1e-5)
+
+
+def test_continuous_survives_rotated_and_partial_checkpoints(logdir,
+                                                              monkeypatch):
+  import algos  # pylint: disable=g-import-not-at-top
+  # ckpt-3 is half-written: its index exists, its data file is truncated.
+  shutil.copy(os.path.join(logdir, 'ckpt-2.index'),
+              os.path.join(logdir, 'ckpt-3.index'))
+  data_name = 'ckpt-2.data-00000-of-00001'
+  with open(os.path.join(logdir, data_name), 'rb') as f:
+    payload = f.read()
+  with open(os.path.join(logdir, 'ckpt-3' + data_name[6:]), 'wb') as f:
+    f.write(payload[:len(payload) // 3])
+
+  # Training rotates ckpt-1 away after the evaluator listed it and while it
+  # restores it.
+  real_restore = algos.restore_algo
+  def rotate_then_restore(logdir_arg, checkpoint_path=None):
+    if checkpoint_path.endswith('ckpt-1'):
+      for path in os.listdir(logdir):
+        if path.startswith('ckpt-1.'):
+          os.remove(os.path.join(logdir, path))
+    return real_restore(logdir_arg, checkpoint_path)
+  monkeypatch.setattr(algos, 'restore_algo', rotate_then_restore)
+
+  messages = []
+  start = time.time()
+  records = evaluate.evaluate_continuously(logdir, timeout=120,
+                                           poll_interval=0.1,
+                                           log=messages.append)
+  # Step 2 is TRAIN.MAX_ITERS: training is finished, no waiting for timeout.
+  assert time.time() - start < 100
+  assert [os.path.basename(r['checkpoint']) for r in records] == ['ckpt-2']
+  assert [r['step'] for r in evaluate.read_results(logdir)] == [2]
+  skips = [m for m in messages if 'skipped' in m]
+  assert any('ckpt-1' in m for m in skips), messages
+  assert any('ckpt-3' in m for m in skips), messages
+  assert any('training finished' in m for m in messages)
+
+
+def test_continuous_stops_on_timeout_and_done_marker(tmp_path):
+  messages = []
+  start = time.time()
+  assert evaluate.evaluate_continuously(str(tmp_path), timeout=0.3,
+                                        poll_interval=0.05,
+                                        log=messages.append) == []
+  assert time.time() - start < 10
+  assert 'timeout' in messages[-1]
+  (tmp_path / evaluate.DONE_FILENAME).write_text('')
+  messages = []
+  assert evaluate.evaluate_continuously(str(tmp_path), timeout=60,
+                                        log=messages.append) == []
+  assert 'DONE' in messages[-1]
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+  with pytest.raises(ValueError, match='no checkpoint'):
+    evaluate.evaluate_once(str(tmp_path))
+
+
+def test_append_result_keeps_lines_and_writes_null_for_nan(tmp_path):
+  logdir = str(tmp_path)
+  os.makedirs(os.path.join(logdir, 'eval'))
+  with open(evaluate.results_path(logdir), 'w') as f:
+    f.write('{"step": 1, "checkpoint": "a/ckpt-1"}\n{"step": 2, "chec')
+  evaluate.append_result(logdir, {'step': 3, 'checkpoint': 'a/ckpt-3',
+                                  'x/y': float('nan'), 'x/z': 0.5})
+  with open(evaluate.results_path(logdir)) as f:
+    lines = f.read().splitlines()
+  assert lines[0] == '{"step": 1, "checkpoint": "a/ckpt-1"}'
+  assert lines[1] == '{"step": 2, "chec'
+  assert json.loads(lines[2]) == {'step': 3, 'checkpoint': 'a/ckpt-3',
+                                  'x/y': None, 'x/z': 0.5}
+  # The broken line is reported and ignored.
+  assert [r['step'] for r in evaluate.read_results(logdir)] == [1, 3]
+  assert not [f for f in os.listdir(os.path.join(logdir, 'eval'))
+              if f.startswith('.')]
+
+
+def test_checkpoints_sorted_by_number(tmp_path):
+  for name in ('ckpt-10', 'ckpt-9', 'ckpt-100'):
+    (tmp_path / (name + '.index')).write_bytes(b'')
+  assert [os.path.basename(p) for p in evaluate.list_checkpoints(
+      str(tmp_path))] == ['ckpt-9', 'ckpt-10', 'ckpt-100']
+
+
+def read_video(path):
+  capture = cv2.VideoCapture(path)
+  frames = []
+  while True:
+    ok, frame = capture.read()
+    if not ok:
+      break
+    frames.append(frame)
+  capture.release()
+  return frames
+
+
+def test_extract_then_visualize(logdir, tmp_path):
+  npy = extract_embeddings.extract(logdir, None, 'train',
+                                   str(tmp_path / 'train.npy'),
+                                   keep_frames=True)
+  npz = extract_embeddings.extract(logdir, 'synthetic_pouring', 'train',
+                                   str(tmp_path / 'train.npz'),
+                                   checkpoint=os.path.join(logdir, 'ckpt-2'))
+  from_npy = extract_embeddings.load_embeddings(npy)
+  from_npz = extract_embeddings.load_embeddings(npz)
+  assert len(from_npy['embs']) == NUM_TRAIN_VIDEOS
+  assert from_npy['names'] == from_npz['names']
+  for a, b, labels, frames, seq_len in zip(
+      from_npy['embs'], from_npz['embs'], from_npy['labels'],
+      from_npy['frames'], from_npy['seq_lens']):
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    assert a.shape == (seq_len, 8)
+    assert labels.shape == (seq_len,)
+    assert frames.shape == (seq_len, 32, 32, 3) and frames.dtype == np.uint8
+  assert 'frames' not in from_npz
+  assert from_npz['step'] == 2 and from_npz['split'] == 'train'
+  # The published tools' way of reading the .npy works too.
+  raw = np.load(npy, allow_pickle=True).item()
+  assert sorted(raw['names']) == sorted(from_npy['names'])
+
+  # Grid of the reference and 2 candidates (frames from the .npy): 2 x 2.
+  video = str(tmp_path / 'grid.mp4')
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, 'visualize_alignment.py'),
+       '--embs_path', npy, '--video_path', video, '--grid', '--reference',
+       '1', '--tile_size', '64'], capture_output=True, text=True, cwd=REPO,
+      timeout=120, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  frames = read_video(video)
+  assert len(frames) == len(from_npy['embs'][1])
+  assert frames[0].shape == (128, 128, 3)
+  assert os.path.isfile(str(tmp_path / 'grid_similarity.png'))
+
+  # One row, frames re-read from the TFRecords of the logdir (.npz has none).
+  row_video = str(tmp_path / 'row.mp4')
+  frames_by_video = visualize_alignment.load_frames(from_npz, [0, 2],
+                                                    logdir=logdir)
+  for index in (0, 2):
+    np.testing.assert_array_equal(frames_by_video[index],
+                                  from_npy['frames'][index])
+  count, size = visualize_alignment.render_alignment(
+      from_npz, row_video, reference=0, candidates=[2], frames=frames_by_video,
+      tile_size=48)
+  frames = read_video(row_video)
+  assert count == len(frames) == len(from_npz['embs'][0])
+  assert size == (96, 48) and frames[0].shape == (48, 96, 3)
+  assert not [f for f in os.listdir(tmp_path) if f.startswith('.')]
+
+
+def synthetic_embeddings(with_frames):
+  rng = np.random.RandomState(0)
+  lengths = [5, 3, 4]
+  data = {'embs': [rng.normal(size=(n, 4)).astype(np.float32)
+                   for n in lengths],
+          'labels': [rng.randint(0, 3, size=n) for n in lengths],
+          'names': ['a', 'bb', 'ccc'], 'video_labels': np.array([0, 1, 0]),
+          'seq_lens': np.array(lengths) * 2, 'stride': 2,
+          'dataset': 'toy', 'split': 'val', 'step': 7,
+          'checkpoint': '/x/ckpt-7'}
+  if with_frames:
+    data['frames'] = [rng.randint(0, 255, size=(n, 6, 6, 3)).astype(np.uint8)
+                      for n in lengths]
+  return data
+
+
+@pytest.mark.parametrize('suffix', ['.npy', '.npz'])
+def test_embeddings_round_trip(tmp_path, suffix):
+  data = synthetic_embeddings(with_frames=True)
+  path = extract_embeddings.save_embeddings(data, str(tmp_path / ('e' +
+                                                                  suffix)))
+  loaded = extract_embeddings.load_embeddings(path)
+  for key in ('embs', 'labels', 'frames'):
+    assert len(loaded[key]) == 3
+    for a, b in zip(loaded[key], data[key]):
+      np.testing.assert_array_equal(a, b)
+  assert loaded['names'] == data['names']
+  for key in ('video_labels', 'seq_lens'):
+    np.testing.assert_array_equal(loaded[key], data[key])
+  for key in ('stride', 'dataset', 'split', 'step', 'checkpoint'):
+    assert loaded[key] == data[key]
+  if suffix == '.npz':
+    with np.load(path, allow_pickle=False) as npz:
+      assert npz['offsets'].tolist() == [0, 5, 8, 12]
+  assert os.listdir(tmp_path) == ['e' + suffix]
+
+
+def test_embeddings_bad_paths(tmp_path):
+  data = synthetic_embeddings(with_frames=False)
+  with pytest.raises(ValueError, match='.npy'):
+    extract_embeddings.save_embeddings(data, str(tmp_path / 'e.pkl'))
+  with pytest.raises(ValueError, match='no such embeddings file'):
+    extract_embeddings.load_embeddings(str(tmp_path / 'missing.npy'))
+  np.save(str(tmp_path / 'array.npy'), np.zeros(3))
+  with pytest.raises(ValueError, match='not an embeddings dict'):
+    extract_embeddings.load_embeddings(str(tmp_path / 'array.npy'))
+
+
+def test_render_alignment_of_synthetic_embeddings(tmp_path):
+  data = synthetic_embeddings(with_frames=True)
+  # Candidate 1 is the reference itself: every frame is its own nearest
+  # neighbour, so the candidate tile shows the same image.
+  data['embs'][1] = data['embs'][0].copy()
+  data['frames'][1] = data['frames'][0].copy()
+  data['labels'][1] = data['labels'][0].copy()
+  video = str(tmp_path / 'v.mp4')
+  count, size = visualize_alignment.render_alignment(
+      data, video, reference=0, candidates=[1, 2], tile_size=40)
+  frames = read_video(video)
+  assert count == len(frames) == 5
+  assert size == (120, 40) and frames[0].shape == (40, 120, 3)
+  # The image rows below the text (tile bottom) of tiles 0 and 1 agree.
+  np.testing.assert_allclose(frames[2][30:, :40].astype(float),
+                             frames[2][30:, 40:80].astype(float), atol=40)
+  with pytest.raises(ValueError, match='out of range'):
+    visualize_alignment.render_alignment(data, video, reference=0,
+                                         candidates=[5])
+  with pytest.raises(ValueError, match='no frames'):
+    visualize_alignment.load_frames(synthetic_embeddings(False), [0])
