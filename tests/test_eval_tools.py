@@ -24,7 +24,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_TRAIN_VIDEOS = 3
 NUM_VAL_VIDEOS = 2
 EVERY_TASK_METRIC = [
-    'algo_loss/loss', 'classification/accuracy@0.5', 'classification/accuracy@1',
+    'algo_loss/loss', 'classification/accuracy@0.5',
+    'classification/accuracy@1',
     'few_shot_classification/accuracy@1shot',
     'few_shot_classification/ci95@1shot', 'event_completion/r2@1',
     'kendalls_tau/train', 'kendalls_tau/val']

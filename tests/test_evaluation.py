@@ -72,6 +72,19 @@ def test_kendalls_tau_matches_scipy_with_many_ties():
   np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
+@pytest.mark.parametrize('distance', ['sqeuclidean', 'cosine'])
+def test_kendalls_tau_exact_where_float32_is_not(distance):
+  # A large common offset and tiny differences: float32 distances cannot
+  # order the frames, so every nearest neighbour must come from the float64
+  # recomputation to match the float64 reference.
+  rng = np.random.RandomState(16)
+  embs = [30.0 + 1e-3 * rng.normal(size=(rng.randint(6, 15), 5))
+          for _ in range(5)]
+  expected = reference_pair_taus(embs, 1, distance)
+  np.testing.assert_allclose(pairwise_kendalls_tau(embs, 1, distance),
+                             expected, atol=1e-6)
+
+
 def test_tau_b_batch_matches_scipy_and_drops_undefined():
   rng = np.random.RandomState(2)
   ranks = rng.randint(0, 4, size=(20, 12))
