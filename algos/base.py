@@ -115,7 +115,10 @@ class Algorithm(keras.Model):
     grads_and_vars = [(g, v) for g, v in zip(grads, variables)
                       if g is not None]
     grads = [g for g, _ in grads_and_vars]
-    scale = tf.cast(optimizer.dynamic_scale, tf.float32) if loss_scaled else 1.0
+    scale = 1.0
+    if loss_scaled:
+      scale = tf.cast(optimizer.dynamic_scale if optimizer.built else
+                      optimizer.initial_scale, tf.float32)
     grad_norm = tf.linalg.global_norm(grads) / scale
     if self.grad_clip_norm > 0:
       grads, _ = tf.clip_by_global_norm(grads, self.grad_clip_norm * scale,

@@ -1,0 +1,303 @@
+"""Tests of train.py: resume, stops, schedules, optimizers, configs, CLI."""
+
+import glob
+import os
+import signal
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import algos
+from algos.base import num_steps_per_batch
+import config
+from config import CONFIG
+import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+TINY = [
+    'IMAGE_SIZE=32', 'TRAIN.BATCH_SIZE=2', 'TRAIN.NUM_FRAMES=4',
+    'MODEL.BASE_MODEL.SMALL_CNN_FILTERS=[8, 16]',
+    'MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS=[[8, 3, true]]',
+    'MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS=[[8, true]]',
+    'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=8',
+    'MODEL.CONV_EMBEDDER_MODEL.FC_DROPOUT_RATE=0.0',
+    'CHECKPOINT.SAVE_INTERVAL=2', 'LOGGING.REPORT_INTERVAL=1',
+    'TRAIN.VISUALIZE_INTERVAL=2',
+]
+
+
+def _fake_create_dataset(nan_from=None, signal_at=None):
+  """A stand-in for datasets.create_dataset: one fixed batch, repeated.
+
+  Args:
+    nan_from: elements from this index on have NaN frames.
+    signal_at: producing this element sends SIGTERM to this process.
+  """
+  def create_dataset(split, mode='train'):
+    assert (split, mode) == ('train', 'train')
+    batch_size = CONFIG.TRAIN.BATCH_SIZE
+    num_steps = num_steps_per_batch(CONFIG.TRAINING_ALGO)
+    size = CONFIG.IMAGE_SIZE
+    rng = np.random.default_rng(0)
+    frames = tf.constant(rng.uniform(
+        -1, 1, [batch_size, num_steps * CONFIG.DATA.NUM_STEPS, size, size, 3]),
+                         tf.float32)
+    steps = tf.constant(np.sort(rng.choice(40, [batch_size, num_steps]), 1),
+                        tf.int32)
+
+    def element(index):
+      if signal_at is not None:
+        def maybe_signal(i):
+          if i == signal_at:
+            os.kill(os.getpid(), signal.SIGTERM)
+          return i
+        index = tf.py_function(maybe_signal, [index], tf.int64)
+      batch_frames = frames
+      if nan_from is not None:
+        batch_frames = tf.where(index >= nan_from, frames * np.nan, frames)
+      return {'frames': batch_frames, 'steps': steps,
+              'frame_labels': steps % 3,
+              'seq_lens': tf.fill([batch_size], 40),
+              'video_labels': tf.zeros([batch_size], tf.int32),
+              'names': tf.fill([batch_size], 'video')}
+    return tf.data.Dataset.range(10 ** 6).map(element)
+  return create_dataset
+
+
+@pytest.fixture(autouse=True)
+def fake_data(monkeypatch):
+  monkeypatch.setattr(train.datasets, 'create_dataset', _fake_create_dataset())
+  yield
+  keras.mixed_precision.set_global_policy('float32')
+
+
+def _checkpoint_values(path):
+  reader = tf.train.load_checkpoint(path)
+  return {name: reader.get_tensor(name)
+          for name in reader.get_variable_to_shape_map()
+          if name != '_CHECKPOINTABLE_OBJECT_GRAPH'}
+
+
+def _summary_tags(logdir):
+  tags = set()
+  for path in glob.glob(os.path.join(logdir, 'train', 'events.out.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      tags.update(v.tag for v in event.summary.value)
+  return tags
+
+
+def test_restart_continues_exactly(tmp_path):
+  continuous = str(tmp_path / 'continuous')
+  restarted = str(tmp_path / 'restarted')
+  train.train(continuous, overrides=TINY, max_iters=4)
+  first = train.train(restarted, overrides=TINY, max_iters=2)
+  assert first['step'] == 2
+  assert tf.train.latest_checkpoint(restarted).endswith('ckpt-2')
+  # A restart with no config arguments reuses <logdir>/config.yml.
+  config.reset_config()
+  second = train.train(restarted, max_iters=4)
+  assert second['step'] == 4 and CONFIG.IMAGE_SIZE == 32
+
+  expected = _checkpoint_values(os.path.join(continuous, 'ckpt-4'))
+  actual = _checkpoint_values(os.path.join(restarted, 'ckpt-4'))
+  assert actual.keys() == expected.keys()
+  slots = [k for k in expected if k.startswith('optimizer/')]
+  # Keras' Adam holds the trainable variables plus two moments of each.
+  assert len(slots) >= 3 * 14
+  assert any(k.startswith('model/') and 'moving_mean' in k for k in expected)
+  for name in expected:
+    if name != 'save_counter/.ATTRIBUTES/VARIABLE_VALUE':
+      np.testing.assert_allclose(actual[name], expected[name], rtol=1e-4,
+                                 atol=1e-6, err_msg=name)
+  assert actual['step/.ATTRIBUTES/VARIABLE_VALUE'] == 4
+  iterations = [k for k in slots if 'iteration' in k]
+  assert iterations and actual[iterations[0]] == 4
+
+  # restore_algo (model only) gets the same weights as a full restore.
+  algo, step = algos.restore_algo(restarted)
+  assert step == 4
+  keras.utils.set_random_seed(CONFIG.SEED)
+  fresh = algos.get_algo()
+  fresh.build_all()
+  initial = [v.numpy() for v in fresh.weights]
+  optimizer = train.get_optimizer(train.get_lr_schedule())
+  optimizer.build(fresh.trainable_variables)
+  algos.make_checkpoint(fresh, optimizer, tf.Variable(0, dtype=tf.int64)
+                       ).restore(os.path.join(restarted, 'ckpt-4'))
+  for var, full in zip(algo.weights, fresh.weights):
+    np.testing.assert_array_equal(var.numpy(), full.numpy())
+  assert not all(np.array_equal(v.numpy(), i)
+                 for v, i in zip(fresh.weights, initial))
+
+  tags = _summary_tags(continuous)
+  assert {'losses/alignment', 'losses/regularization', 'losses/total_loss',
+          'grad_norm', 'learning_rate', 'sample_frames'} <= tags
+  assert config.load_config_from_logdir(continuous).TRAIN.MAX_ITERS == 4
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path,
+                                                              monkeypatch):
+  monkeypatch.setattr(train.datasets, 'create_dataset',
+                      _fake_create_dataset(nan_from=3))
+  logdir = str(tmp_path / 'run')
+  with pytest.raises(train.NonFiniteLossError) as error:
+    train.train(logdir, overrides=TINY, max_iters=10)
+  message = str(error.value)
+  assert '\n' not in message
+  assert 'Step 4: non-finite loss' in message and 'ckpt-2' in message
+  assert tf.train.latest_checkpoint(logdir).endswith('ckpt-2')
+  assert not glob.glob(os.path.join(logdir, 'ckpt-4*'))
+  assert all(np.all(np.isfinite(v)) for v in _checkpoint_values(
+      os.path.join(logdir, 'ckpt-2')).values() if v.dtype.kind == 'f')
+
+
+def test_sigterm_saves_a_checkpoint_and_returns(tmp_path, monkeypatch):
+  monkeypatch.setattr(train.datasets, 'create_dataset',
+                      _fake_create_dataset(signal_at=2))
+  received = []
+  handler = lambda *args: received.append(args)
+  previous = signal.signal(signal.SIGTERM, handler)
+  try:
+    logdir = str(tmp_path / 'run')
+    result = train.train(logdir, overrides=TINY + [
+        'CHECKPOINT.SAVE_INTERVAL=1000'], max_iters=40)
+    assert 1 <= result['step'] < 40
+    assert tf.train.latest_checkpoint(logdir).endswith(
+        'ckpt-%d' % result['step'])
+    # train() put the handler it found back.
+    assert signal.getsignal(signal.SIGTERM) is handler
+    assert not received
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_finished_run_does_nothing_and_override_extends_it(tmp_path):
+  logdir = str(tmp_path / 'run')
+  train.train(logdir, overrides=TINY, max_iters=2)
+  assert train.train(logdir) == {'step': 2}
+  config.reset_config()
+  assert train.train(logdir, overrides=['TRAIN.MAX_ITERS=3'])['step'] == 3
+
+
+def test_resolve_config_choices(tmp_path):
+  logdir = str(tmp_path / 'run')
+  config.load_config((), ['IMAGE_SIZE=48'])
+  config.save_config(logdir)
+  config.reset_config()
+  assert train.resolve_config(logdir) == logdir and CONFIG.IMAGE_SIZE == 48
+  train.resolve_config(logdir, overrides=['TRAIN.BATCH_SIZE=3'])
+  assert (CONFIG.IMAGE_SIZE, CONFIG.TRAIN.BATCH_SIZE) == (48, 3)
+  train.resolve_config(logdir, os.path.join(REPO, 'configs', 'sal.yml'))
+  assert (CONFIG.IMAGE_SIZE, CONFIG.TRAINING_ALGO) == (64, 'sal')
+  config.reset_config()
+  assert train.resolve_config(None, (), ['LOGDIR=%s' % logdir]) == logdir
+  assert CONFIG.IMAGE_SIZE == 48
+
+
+def test_classification_resolves_num_classes_from_dataset_info(tmp_path,
+                                                               monkeypatch):
+  monkeypatch.setattr(train.datasets, 'get_dataset_info',
+                      lambda name: {'num_classes': 3}, raising=False)
+  logdir = str(tmp_path / 'run')
+  train.train(logdir, overrides=TINY + ['TRAINING_ALGO=classification'],
+              max_iters=1)
+  assert config.load_config_from_logdir(
+      logdir).CLASSIFICATION.NUM_CLASSES == 3
+
+
+def test_mixed_float16_uses_loss_scaling(tmp_path):
+  logdir = str(tmp_path / 'run')
+  result = train.train(logdir, overrides=TINY + [
+      'TRAIN.MIXED_PRECISION=mixed_float16'], max_iters=2)
+  assert np.isfinite(result['total_loss']) and result['step'] == 2
+  assert isinstance(train.get_optimizer(0.1),
+                    keras.optimizers.LossScaleOptimizer)
+
+
+def test_jit_compiled_step(tmp_path):
+  result = train.train(str(tmp_path / 'run'),
+                       overrides=TINY + ['TRAIN.JIT_COMPILE=true'],
+                       max_iters=1)
+  assert np.isfinite(result['total_loss'])
+
+
+def test_learning_rate_schedules():
+  def rates(schedule, steps):
+    return [float(schedule(s)) for s in steps]
+  fixed = train.LearningRateSchedule(0.1)
+  np.testing.assert_allclose(rates(fixed, [0, 10 ** 5]), [0.1, 0.1])
+  exp = train.LearningRateSchedule(0.1, 'exp_decay', exp_decay_rate=0.5,
+                                   exp_decay_steps=10)
+  np.testing.assert_allclose(rates(exp, [0, 9, 10, 25]),
+                             [0.1, 0.1, 0.05, 0.025], rtol=1e-6)
+  manual = train.LearningRateSchedule(0.1, 'manual', manual_boundaries=[5, 8],
+                                      manual_decay_rate=0.1)
+  np.testing.assert_allclose(rates(manual, [0, 4, 5, 7, 8, 100]),
+                             [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-5)
+  warm = train.LearningRateSchedule(0.1, 'manual', manual_boundaries=[5],
+                                    manual_decay_rate=0.1, num_warmup_steps=4)
+  np.testing.assert_allclose(rates(warm, [0, 1, 3, 4, 5]),
+                             [0.025, 0.05, 0.1, 0.1, 0.01], rtol=1e-5)
+  CONFIG.OPTIMIZER.LR.DECAY_TYPE = 'cosine'
+  with pytest.raises(ValueError, match='DECAY_TYPE.*fixed, exp_decay, manual'):
+    train.get_lr_schedule()
+
+
+def test_optimizers_and_precision_errors():
+  CONFIG.OPTIMIZER.TYPE = 'MomentumOptimizer'
+  CONFIG.OPTIMIZER.MOMENTUM = 0.8
+  momentum = train.get_optimizer(0.1)
+  assert isinstance(momentum, keras.optimizers.SGD)
+  assert momentum.momentum == 0.8
+  CONFIG.OPTIMIZER.TYPE = 'AdamOptimizer'
+  assert isinstance(train.get_optimizer(0.1), keras.optimizers.Adam)
+  CONFIG.OPTIMIZER.TYPE = 'LAMB'
+  with pytest.raises(ValueError, match='OPTIMIZER.TYPE.*AdamOptimizer, '
+                     'MomentumOptimizer'):
+    train.get_optimizer(0.1)
+  CONFIG.TRAIN.MIXED_PRECISION = 'float8'
+  with pytest.raises(ValueError, match='MIXED_PRECISION'):
+    train.set_precision_policy()
+
+
+def test_every_config_file_loads():
+  paths = sorted(glob.glob(os.path.join(REPO, 'configs', '*.yml')))
+  names = {os.path.basename(p) for p in paths}
+  assert {'demo.yml', 'pouring.yml', 'penn_action.yml', 'alignment.yml',
+          'sal.yml', 'tcn.yml', 'alignment_sal_tcn.yml',
+          'classification.yml'} <= names
+  for path in paths:
+    config.load_config([path])
+  demo = config.to_plain(config.load_config([os.path.join(REPO, 'configs',
+                                                           'demo.yml')]))
+  assert demo == config.to_plain(config._DEFAULTS)  # pylint: disable=protected-access
+  for name in ('pouring.yml', 'penn_action.yml'):
+    cfg = config.load_config([os.path.join(REPO, 'configs', name)])
+    assert cfg.MODEL.BASE_MODEL.NETWORK == 'Resnet50_pretrained'
+    assert cfg.MODEL.BASE_MODEL.LAYER == 'conv4_block3_out'
+    assert (cfg.IMAGE_SIZE, cfg.MODEL.TRAIN_BASE) == (224, 'only_bn')
+    assert (cfg.DATA.NUM_STEPS, cfg.DATA.FRAME_STRIDE) == (2, 15)
+    assert (cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.NUM_FRAMES) == (2, 20)
+    assert cfg.OPTIMIZER.LR.INITIAL_LR == 1e-4
+    assert cfg.TRAIN.MAX_ITERS == 150000
+    embedder = cfg.MODEL.CONV_EMBEDDER_MODEL
+    assert embedder.CONV_LAYERS == [[256, 3, True], [256, 3, True]]
+    assert embedder.FC_LAYERS == [[256, True], [256, True]]
+    assert (embedder.CAPACITY_SCALAR, embedder.EMBEDDING_SIZE) == (2, 128)
+
+
+def test_cli_reports_bad_config_in_one_line(tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, 'train.py'), '--logdir',
+       str(tmp_path / 'run'), '--override', 'TRAIN.MAX_ITER=5'],
+      capture_output=True, text=True, env=env, timeout=120, check=False)
+  assert result.returncode == 1
+  errors = [l for l in result.stderr.splitlines() if 'unknown config key' in l]
+  assert len(errors) == 1 and 'TRAIN.MAX_ITERS' in errors[0]
+  assert 'Traceback' not in result.stderr
