@@ -133,8 +133,11 @@ def results_path(logdir):
 
 
 def read_results(logdir):
-  """Records of `<logdir>/eval/results.jsonl` (a line that is not JSON is
-  reported and ignored)."""
+  """Records of `<logdir>/eval/results.jsonl`, oldest first.
+
+  A line that is not JSON (e.g. from a foreign writer) is reported and
+  ignored.
+  """
   path = results_path(logdir)
   if not os.path.isfile(path):
     return []
@@ -337,27 +340,39 @@ def evaluate_once(logdir, checkpoint_path=None, overrides=(), force=False,
 
   Raises:
     ValueError: no checkpoint in `logdir`.
-    CheckpointUnavailable: the checkpoint was deleted or is partial.
+    CheckpointUnavailable: the checkpoint (without `checkpoint_path`: every
+      checkpoint) was deleted or is partial.
   """
-  if checkpoint_path is None:
-    checkpoints = list_checkpoints(logdir)
-    if not checkpoints:
+  if checkpoint_path is not None:
+    candidates = [checkpoint_path]
+  else:
+    # Newest first; one that training is writing or rotating away falls back
+    # to the one before.
+    candidates = list_checkpoints(logdir)[::-1]
+    if not candidates:
       raise ValueError('%s: no checkpoint (ckpt-N.index) in this logdir; '
                        'train first or pass --checkpoint.' % logdir)
-    checkpoint_path = checkpoints[-1]
-  if not force:
-    name = os.path.basename(checkpoint_path)
-    for record in read_results(logdir):
-      if os.path.basename(record.get('checkpoint', '')) == name:
-        log('%s is already in %s; not evaluated again (--force to redo).' % (
-            name, results_path(logdir)))
-        return record
-  return evaluate_checkpoint(logdir, checkpoint_path, overrides, log)
+  records = {} if force else {os.path.basename(r.get('checkpoint', '')): r
+                              for r in read_results(logdir)}
+  for number, candidate in enumerate(candidates, 1):
+    name = os.path.basename(candidate)
+    if name in records:
+      log('%s is already in %s; not evaluated again (--force to redo).' % (
+          name, results_path(logdir)))
+      return records[name]
+    try:
+      return evaluate_checkpoint(logdir, candidate, overrides, log)
+    except CheckpointUnavailable as e:
+      if number == len(candidates):
+        raise
+      log(str(e))
 
 
 def _max_iters(logdir, overrides):
-  """TRAIN.MAX_ITERS from config.yml (None while training has not written
-  it); leaves CONFIG = config.yml + overrides."""
+  """TRAIN.MAX_ITERS of config.yml; None while training has not written it.
+
+  Leaves CONFIG = config.yml + overrides.
+  """
   if not os.path.isfile(os.path.join(logdir, config.CONFIG_FILENAME)):
     return None
   config.load_config_from_logdir(logdir, overrides)

@@ -141,6 +141,15 @@ def test_continuous_survives_rotated_and_partial_checkpoints(logdir,
   assert any('ckpt-3' in m for m in skips), messages
   assert any('training finished' in m for m in messages)
 
+  # --once: the latest (ckpt-3) is partial, so it falls back to ckpt-2,
+  # which is already scored.
+  messages = []
+  record = evaluate.evaluate_once(logdir, log=messages.append)
+  assert record == evaluate.read_results(logdir)[0]
+  assert 'ckpt-3' in messages[0] and 'already in' in messages[1]
+  with pytest.raises(evaluate.CheckpointUnavailable, match='ckpt-3'):
+    evaluate.evaluate_once(logdir, os.path.join(logdir, 'ckpt-3'))
+
 
 def test_continuous_stops_on_timeout_and_done_marker(tmp_path):
   messages = []
