@@ -6,6 +6,8 @@ marking the frame the cycle started from, and returns the mean over the R rows
 as a float32 scalar (SPEC section 5.1).
 """
 
+import numbers
+
 import tensorflow as tf
 
 LOSS_TYPES = ('classification', 'regression_mse', 'regression_mse_var',
@@ -122,7 +124,7 @@ def prepare_alignment_inputs(embs, batch_size, steps, seq_lens, loss_type,
     raise ValueError(f'tcc: embs must have shape [batch, frames, dim], got '
                      f'shape {embs.shape}.')
   num_videos, num_frames = embs.shape[0], embs.shape[1]
-  if (num_videos is not None and isinstance(batch_size, int)
+  if (num_videos is not None and isinstance(batch_size, numbers.Integral)
       and batch_size != num_videos):
     raise ValueError(f'tcc: batch_size={batch_size} but embs has '
                      f'{num_videos} videos (shape {embs.shape}); pass '

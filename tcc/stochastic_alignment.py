@@ -7,6 +7,8 @@ to the frames of c0 are the logits, with label n. No T x T matrix per pair is
 built, so long sequences fit in memory.
 """
 
+import numbers
+
 import tensorflow as tf
 
 from tcc import deterministic_alignment
@@ -123,13 +125,13 @@ def compute_stochastic_alignment_loss(
       embs, batch_size, steps, seq_lens, loss_type, similarity_type,
       normalize_embeddings)
   num_videos = embs.shape[0] if embs.shape[0] is not None else batch_size
-  if not isinstance(num_cycles, int) or num_cycles < 1:
+  if not isinstance(num_cycles, numbers.Integral) or num_cycles < 1:
     raise ValueError(f'tcc: num_cycles must be a positive int, got '
                      f'{num_cycles!r}.')
-  if not isinstance(cycle_length, int) or cycle_length < 2:
+  if not isinstance(cycle_length, numbers.Integral) or cycle_length < 2:
     raise ValueError(f'tcc: cycle_length must be an int >= 2, got '
                      f'{cycle_length!r}.')
-  if isinstance(num_videos, int) and cycle_length > num_videos:
+  if isinstance(num_videos, numbers.Integral) and cycle_length > num_videos:
     raise ValueError(f'tcc: cycle_length={cycle_length} exceeds the batch of '
                      f'{num_videos} videos; cycles visit distinct videos, so '
                      f'use cycle_length <= batch size.')

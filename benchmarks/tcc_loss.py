@@ -1,0 +1,124 @@
+"""Forward+backward time of the batched TCC loss vs a per-pair loop.
+
+    python benchmarks/tcc_loss.py [--quick]
+
+The baseline is the straightforward implementation of SPEC 5.1: a Python loop
+over the N(N-1) ordered pairs calling `align_pair_of_sequences`, logits stacked,
+then the same loss; it is wrapped in `tf.function` (and compiled with XLA in
+the `jit` rows) exactly like the batched version. The two are timed alternately
+in one process and medians are reported; ratio = baseline / batched.
+"""
+
+import argparse
+import itertools
+import os
+import statistics
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import numpy as np  # pylint: disable=g-import-not-at-top
+import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+from tcc import alignment  # pylint: disable=g-import-not-at-top
+from tcc import losses  # pylint: disable=g-import-not-at-top
+
+BATCH_SIZES = (2, 8, 16, 32)
+NUM_FRAMES = (20, 32)
+EMBEDDING_DIM = 128
+LOSS_TYPE = 'regression_mse_var'
+SIMILARITY_TYPE = 'l2'
+TEMPERATURE = 0.1
+
+
+def per_pair_loss(embs):
+  """Baseline: SPEC 5.1 pair by pair; embs float32 [N, T, D] -> scalar."""
+  num_videos, num_frames, _ = embs.shape
+  logits, labels, steps = [], [], []
+  frame_range = tf.range(num_frames, dtype=tf.float32)
+  for i, j in itertools.permutations(range(num_videos), 2):
+    pair_logits, pair_labels = alignment.align_pair_of_sequences(
+        embs[i], embs[j], SIMILARITY_TYPE, TEMPERATURE)
+    logits.append(pair_logits)
+    labels.append(pair_labels)
+    steps.append(tf.tile(frame_range[None, :], [num_frames, 1]))
+  logits = tf.concat(logits, axis=0)
+  seq_lens = tf.fill([tf.shape(logits)[0]], float(num_frames))
+  return losses.loss_from_logits(
+      logits, tf.concat(labels, axis=0), tf.concat(steps, axis=0), seq_lens,
+      LOSS_TYPE, label_smoothing=0.1, normalize_indices=True,
+      variance_lambda=0.001, huber_delta=0.1)
+
+
+def batched_loss(embs):
+  """The library: all pairs at once; embs float32 [N, T, D] -> scalar."""
+  return alignment.compute_alignment_loss(
+      embs, embs.shape[0], loss_type=LOSS_TYPE,
+      similarity_type=SIMILARITY_TYPE, temperature=TEMPERATURE)
+
+
+def forward_backward(loss_fn, jit_compile):
+  """tf.function returning (loss, d loss / d embs) for embs [N, T, D]."""
+  def step(embs):
+    with tf.GradientTape() as tape:
+      tape.watch(embs)
+      loss = loss_fn(embs)
+    return loss, tape.gradient(loss, embs)
+  return tf.function(step, jit_compile=jit_compile)
+
+
+def time_call(fn, embs):
+  """Wall time in seconds of one call, results fetched to the host."""
+  start = time.perf_counter()
+  loss, grad = fn(embs)
+  loss.numpy()
+  grad.numpy()
+  return time.perf_counter() - start
+
+
+def benchmark(batch_size, num_frames, jit_compile, repetitions):
+  """Median times (ms) of baseline and batched, alternated; checks agreement."""
+  embs = tf.constant(np.random.default_rng(0).normal(
+      size=(batch_size, num_frames, EMBEDDING_DIM)).astype(np.float32) * 0.1)
+  baseline = forward_backward(per_pair_loss, jit_compile)
+  ours = forward_backward(batched_loss, jit_compile)
+  base_loss, base_grad = baseline(embs)
+  our_loss, our_grad = ours(embs)
+  np.testing.assert_allclose(our_loss.numpy(), base_loss.numpy(), rtol=1e-4)
+  np.testing.assert_allclose(our_grad.numpy(), base_grad.numpy(), rtol=1e-2,
+                             atol=1e-3 * np.abs(base_grad.numpy()).max())
+  for _ in range(2):
+    time_call(baseline, embs)
+    time_call(ours, embs)
+  base_times, our_times = [], []
+  for _ in range(repetitions):
+    base_times.append(time_call(baseline, embs))
+    our_times.append(time_call(ours, embs))
+  return 1e3 * statistics.median(base_times), 1e3 * statistics.median(our_times)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--quick', action='store_true',
+                      help='fewer repetitions (a rough table in a minute)')
+  args = parser.parse_args()
+  repetitions = 5 if args.quick else 30
+  print(f'TCC loss forward+backward, D={EMBEDDING_DIM}, {LOSS_TYPE}, '
+        f'{SIMILARITY_TYPE}, median of {repetitions} interleaved runs, '
+        f'{os.cpu_count()} CPU cores, TF {tf.__version__}')
+  header = (f'{"batch":>5} {"frames":>6} {"jit":>5} {"pairs":>5} '
+            f'{"per-pair ms":>12} {"batched ms":>11} {"ratio":>7}')
+  print(header)
+  print('-' * len(header))
+  for jit_compile in (False, True):
+    for batch_size in BATCH_SIZES:
+      for num_frames in NUM_FRAMES:
+        base_ms, our_ms = benchmark(batch_size, num_frames, jit_compile,
+                                    repetitions)
+        print(f'{batch_size:>5} {num_frames:>6} {str(jit_compile):>5} '
+              f'{batch_size * (batch_size - 1):>5} {base_ms:>12.2f} '
+              f'{our_ms:>11.2f} {base_ms / our_ms:>6.1f}x', flush=True)
+
+
+if __name__ == '__main__':
+  main()
