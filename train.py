@@ -248,8 +248,6 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   dataset = dataset.map(lambda b: {k: v for k, v in b.items() if k != 'names'})
   if CONFIG.TRAINING_ALGO == 'classification':
     CONFIG.CLASSIFICATION.NUM_CLASSES = resolve_num_classes()
-  if chief:
-    config.save_config(logdir)
 
   with strategy.scope():
     algo = algos.get_algo()
@@ -263,6 +261,10 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                        max_to_keep=CONFIG.CHECKPOINT.MAX_TO_KEEP)
   restored = _restore(checkpoint, manager)
+  # Written only once the checkpoint matched, so a failed restart leaves the
+  # logdir's config.yml describing its checkpoints.
+  if chief:
+    config.save_config(logdir)
   start_step = int(step.numpy())
   max_steps = CONFIG.TRAIN.MAX_ITERS
   if restored:

@@ -176,12 +176,17 @@ def test_sigterm_saves_a_checkpoint_and_returns(tmp_path, monkeypatch):
     signal.signal(signal.SIGTERM, previous)
 
 
-def test_finished_run_does_nothing_and_override_extends_it(tmp_path):
+def test_finished_run_override_extends_and_mismatch_errors(tmp_path):
   logdir = str(tmp_path / 'run')
   train.train(logdir, overrides=TINY, max_iters=2)
   assert train.train(logdir) == {'step': 2}
   config.reset_config()
   assert train.train(logdir, overrides=['TRAIN.MAX_ITERS=3'])['step'] == 3
+  with pytest.raises(ValueError, match='ckpt-3.*does not match'):
+    train.train(logdir, overrides=['MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=5',
+                                   'TRAIN.MAX_ITERS=5'])
+  assert config.load_config_from_logdir(
+      logdir).MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE == 8
 
 
 def test_resolve_config_choices(tmp_path):
