@@ -24,7 +24,7 @@ DISTANCES = ('sqeuclidean', 'cosine')
 
 # Upper bound on the elements of one block of distances ([I * T, N * T]) and
 # of one float64 recomputation, to bound memory whatever the number of videos.
-_MAX_BLOCK_ELEMENTS = 2 ** 23
+_MAX_BLOCK_ELEMENTS = 2 ** 24
 # Distance term of padded frames: above any real distance, finite in float32
 # so that the matrix product never computes 0 * inf.
 _PADDED_DISTANCE = 1e30
@@ -110,8 +110,35 @@ def _exact_argmin(fixed_rows, candidate_rows):
   return result
 
 
+def _float32_tolerance(query_rows, key_rows, lens):
+  """Bound on the float32 error of any query-key distance, times 2.
+
+  A float32 dot product of n terms (inputs rounded too) is off by at most
+  (n + 2) 2^-24 sum_k |q_k k_k|, and that sum is at most
+  |scaled a| |b| + |norm term a| + |norm term b|. A frame within twice that
+  bound of the float32 minimum might be the true nearest one.
+
+  Args:
+    query_rows: [N, T, D + 2] float64 augmented query rows.
+    key_rows: [N, T, D + 2] float64 augmented key rows.
+    lens: [N] valid lengths.
+
+  Returns:
+    float32 scalar.
+  """
+  width = query_rows.shape[2]
+  valid = np.arange(query_rows.shape[1])[None, :] < lens[:, None]
+  queries, keys = query_rows[valid], key_rows[valid]
+  dim = width - 2
+  abs_sum = (np.max(np.linalg.norm(queries[:, :dim], axis=1), initial=0.0) *
+             np.max(np.linalg.norm(keys[:, :dim], axis=1), initial=0.0) +
+             np.max(np.abs(queries[:, dim + 1]), initial=0.0) +
+             np.max(np.abs(keys[:, dim]), initial=0.0))
+  return np.float32(2.0 * (width + 2) * 2.0 ** -24 * abs_sum)
+
+
 def _nearest_neighbours(query_rows, key_rows, query_rows32, key_rows32, lens,
-                        start, stop):
+                        tolerance, start, stop):
   """Nearest neighbours between videos start:stop and videos start:.
 
   Args:
@@ -120,6 +147,7 @@ def _nearest_neighbours(query_rows, key_rows, query_rows32, key_rows32, lens,
     query_rows32: `query_rows` as float32.
     key_rows32: `key_rows` as float32.
     lens: [N] valid lengths.
+    tolerance: `_float32_tolerance` of the rows.
     start: first video of the block.
     stop: end of the block.
 
@@ -128,23 +156,12 @@ def _nearest_neighbours(query_rows, key_rows, query_rows32, key_rows32, lens,
     frame of video start + j; backward [N - stop, I, T]: for frame b of video
     stop + j, its nearest frame of video start + i), int32.
   """
-  num_queries, num_keys = stop - start, len(query_rows) - start
+  num_queries = stop - start
   length, width = query_rows.shape[1:]
   queries64 = query_rows[start:stop]
   keys64 = key_rows[start:]
-  # A float32 dot product of n terms (inputs rounded too) is off by at most
-  # (n + 2) 2^-24 sum_k |q_k k_k|, and that sum is at most
-  # |scaled a| |b| + |norm term a| + |norm term b|. A frame within twice that
-  # bound of the minimum might be the true nearest one.
-  dim = width - 2
-  valid_q = np.arange(length)[None, :] < lens[start:stop, None]
   valid_k = np.arange(length)[None, :] < lens[start:, None]
-  q_valid, k_valid = queries64[valid_q], keys64[valid_k]
-  abs_sum = (np.max(np.linalg.norm(q_valid[:, :dim], axis=1), initial=0.0) *
-             np.max(np.linalg.norm(k_valid[:, :dim], axis=1), initial=0.0) +
-             np.max(np.abs(q_valid[:, dim + 1]), initial=0.0) +
-             np.max(np.abs(k_valid[:, dim]), initial=0.0))
-  tolerance = np.float32(2.0 * (width + 2) * 2.0 ** -24 * abs_sum)
+  valid_q = valid_k[:num_queries]
 
   def float32_dists(first, last):
     """[I, T_a, last - first, T_b] distances to key videos first:last."""
@@ -165,7 +182,9 @@ def _nearest_neighbours(query_rows, key_rows, query_rows32, key_rows32, lens,
       minima = dists.min(axis=1, keepdims=True)
       weights = np.arange(length, 0, -1, dtype=np.int16)[None, :, None, None]
       nns = length - np.max((dists == minima) * weights, axis=1)
-    unsure = np.sum(dists <= minima + tolerance, axis=axis) > 1
+    # Summing bytes is much faster than summing booleans.
+    close = (dists <= minima + tolerance).view(np.uint8)
+    unsure = np.sum(close, axis=axis, dtype=np.int32) > 1
     return nns.astype(np.int32), unsure
 
   # Separate products for the block's own videos and the later ones keep
@@ -299,6 +318,7 @@ def pairwise_kendalls_tau(embs_list, stride=1, distance='sqeuclidean'):
   query_rows, key_rows = _augmented_embeddings(embs, lens, distance)
   query_rows32 = query_rows.astype(np.float32)
   key_rows32 = key_rows.astype(np.float32)
+  tolerance = _float32_tolerance(query_rows, key_rows, lens)
   # nns[i, j, a]: nearest frame of video j to frame a of video i.
   nns = np.zeros((num_videos, num_videos, length), np.int32)
   taus = np.full((num_videos, num_videos), np.nan)
@@ -309,7 +329,8 @@ def pairwise_kendalls_tau(embs_list, stride=1, distance='sqeuclidean'):
     stop = min(start + block, num_videos)
     num_queries = stop - start
     nns[start:stop, start:], nns[stop:, start:stop] = _nearest_neighbours(
-        query_rows, key_rows, query_rows32, key_rows32, lens, start, stop)
+        query_rows, key_rows, query_rows32, key_rows32, lens, tolerance,
+        start, stop)
     # Rows start:stop are complete now (earlier blocks filled j < start).
     taus[start:stop] = kendall_tau_b_batch(
         nns[start:stop].reshape(-1, length),
