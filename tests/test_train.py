@@ -306,3 +306,53 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
   errors = [l for l in result.stderr.splitlines() if 'unknown config key' in l]
   assert len(errors) == 1 and 'TRAIN.MAX_ITERS' in errors[0]
   assert 'Traceback' not in result.stderr
+
+
+_MIRRORED_SCRIPT = r'''
+import sys
+import numpy as np
+import tensorflow as tf
+cpu = tf.config.list_physical_devices('CPU')[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
+import test_train
+import train
+from config import CONFIG
+two_videos = test_train._fake_create_dataset()
+
+def doubled(split, mode='train'):
+  """Each batch is two copies of the same two videos."""
+  CONFIG.TRAIN.BATCH_SIZE = 2
+  dataset = two_videos(split, mode)
+  CONFIG.TRAIN.BATCH_SIZE = 4
+  return dataset.map(lambda b: {k: tf.concat([v, v], 0) for k, v in b.items()})
+
+overrides = test_train.TINY + ['OPTIMIZER.TYPE=MomentumOptimizer']
+train.datasets.create_dataset = two_videos
+train.train(sys.argv[2] + '/single', overrides=overrides, max_iters=2)
+train.datasets.create_dataset = doubled
+train.get_strategy = lambda: tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+train.train(sys.argv[2] + '/mirrored', overrides=overrides + [
+    'TRAIN.BATCH_SIZE=4'], max_iters=2)
+'''
+
+
+def test_mirrored_strategy_matches_single_replica(tmp_path):
+  """2 CPU replicas, each given the same 2 videos, train like 1 replica.
+
+  This checks that replica losses are scaled so that the summed gradients are
+  the mean (and that BatchNorm and the step run per replica).
+  """
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3')
+  result = subprocess.run(
+      [sys.executable, '-c', _MIRRORED_SCRIPT, REPO, str(tmp_path)],
+      capture_output=True, text=True, env=env, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  single = _checkpoint_values(str(tmp_path / 'single' / 'ckpt-2'))
+  mirrored = _checkpoint_values(str(tmp_path / 'mirrored' / 'ckpt-2'))
+  assert single.keys() == mirrored.keys()
+  for name, value in single.items():
+    if name != 'save_counter/.ATTRIBUTES/VARIABLE_VALUE':
+      np.testing.assert_allclose(mirrored[name], value, rtol=1e-4, atol=1e-6,
+                                 err_msg=name)
