@@ -130,10 +130,18 @@ def resnet50_pretrained(image_size, layer, weights):
           'MODEL.RESNET_PRETRAINED_WEIGHTS: weights file %s not found; '
           'download %s there, or set the key to imagenet (Keras download) or '
           "'' (random init)." % (path, RESNET50V2_WEIGHTS_URL))
-  full = keras.applications.ResNet50V2(
-      include_top=False,
-      weights='imagenet' if weights == 'imagenet' else None,
-      input_shape=(image_size, image_size, 3))
+  try:
+    full = keras.applications.ResNet50V2(
+        include_top=False,
+        weights='imagenet' if weights == 'imagenet' else None,
+        input_shape=(image_size, image_size, 3))
+  except Exception as e:  # Keras reports a failed download as a bare Exception.
+    if weights != 'imagenet':
+      raise
+    raise ValueError(
+        'MODEL.RESNET_PRETRAINED_WEIGHTS=imagenet: the Keras download failed '
+        '(%s); download %s and set the key to its local path.' %
+        (str(e).splitlines()[0][:200], RESNET50V2_WEIGHTS_URL)) from None
   if weights and weights != 'imagenet':
     if path.endswith('.weights.h5'):
       full.load_weights(path)

@@ -161,3 +161,16 @@ def test_embedders_have_no_positional_information(embedder_type):
   embs = embedder(features, training=False).numpy()
   permuted = embedder(tf.gather(features, perm), training=False).numpy()
   np.testing.assert_allclose(permuted, embs[perm], rtol=1e-5, atol=1e-5)
+
+
+def test_resnet50v2_imagenet_download_failure_is_one_clear_error(monkeypatch):
+  from keras.src.applications import resnet  # pylint: disable=g-import-not-at-top
+
+  def offline(*unused_args, **unused_kwargs):
+    raise Exception('URL fetch failure on https://storage.googleapis.com')  # pylint: disable=broad-exception-raised
+  monkeypatch.setattr(resnet.file_utils, 'get_file', offline)
+  CONFIG.MODEL.BASE_MODEL.NETWORK = 'Resnet50_pretrained'
+  CONFIG.MODEL.RESNET_PRETRAINED_WEIGHTS = 'imagenet'
+  with pytest.raises(ValueError, match='imagenet: the Keras download failed '
+                     r'\(URL fetch failure.*resnet50v2_weights.*local path'):
+    models.get_base_model()
