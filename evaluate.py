@@ -299,7 +299,13 @@ def evaluate_checkpoint(logdir, checkpoint_path, overrides=(), log=_log):
   for task in tasks:
     if not task.needs_embeddings:
       run(task, evaluation.EvalContext(algo=algo, log=log), '')
-  embedding_tasks = [t for t in tasks if t.needs_embeddings]
+  embedding_tasks = []
+  for task in tasks:
+    if task.needs_labels and not CONFIG.DATA.FRAME_LABELS:
+      log('%s: needs per-frame labels and DATA.FRAME_LABELS is false, '
+          'skipped.' % task.name)
+    elif task.needs_embeddings:
+      embedding_tasks.append(task)
   for dataset in CONFIG.DATASETS:
     if not embedding_tasks:
       break

@@ -47,6 +47,9 @@ class Task(abc.ABC):
   needs_embeddings = True
   # Whether `evaluate` reads `context.algo`.
   needs_algo = False
+  # Whether the task scores per-frame phase labels (meaningless without them,
+  # i.e. with DATA.FRAME_LABELS false).
+  needs_labels = False
 
   @abc.abstractmethod
   def evaluate(self, context):

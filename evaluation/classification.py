@@ -66,6 +66,7 @@ class Classification(Task):
   """`classification`: accuracy@<fraction> for EVAL.CLASSIFICATION_FRACTIONS."""
 
   name = 'classification'
+  needs_labels = True
 
   def evaluate(self, context):
     from config import CONFIG  # pylint: disable=g-import-not-at-top

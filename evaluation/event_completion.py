@@ -104,6 +104,7 @@ class EventCompletion(Task):
   """`event_completion`: r2@<fraction> for EVAL.CLASSIFICATION_FRACTIONS."""
 
   name = 'event_completion'
+  needs_labels = True
 
   def evaluate(self, context):
     from config import CONFIG  # pylint: disable=g-import-not-at-top

@@ -76,6 +76,7 @@ class FewShotClassification(Task):
   """
 
   name = 'few_shot_classification'
+  needs_labels = True
 
   def evaluate(self, context):
     from config import CONFIG  # pylint: disable=g-import-not-at-top

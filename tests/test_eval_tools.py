@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+import config
 import evaluate
 import evaluation
 import extract_embeddings
@@ -253,6 +254,11 @@ def test_extract_then_visualize(logdir, tmp_path):
   for index in (0, 2):
     np.testing.assert_array_equal(frames_by_video[index],
                                   from_npy['frames'][index])
+  config.load_config_from_logdir(logdir)
+  tfrecords_dir = config.tfrecords_dir('synthetic_pouring')
+  from_dir = visualize_alignment.load_frames(from_npz, [1],
+                                             tfrecords=tfrecords_dir)
+  np.testing.assert_array_equal(from_dir[1], from_npy['frames'][1])
   count, size = visualize_alignment.render_alignment(
       from_npz, row_video, reference=0, candidates=[2], frames=frames_by_video,
       tile_size=48)
@@ -331,3 +337,16 @@ def test_render_alignment_of_synthetic_embeddings(tmp_path):
                                          candidates=[5])
   with pytest.raises(ValueError, match='no frames'):
     visualize_alignment.load_frames(synthetic_embeddings(False), [0])
+
+
+def test_overrides_select_tasks_and_label_tasks_need_labels(logdir):
+  messages = []
+  record = evaluate.evaluate_once(
+      logdir, os.path.join(logdir, 'ckpt-1'),
+      overrides=['DATA.FRAME_LABELS=false',
+                 'EVAL.TASKS=[classification, kendalls_tau]'],
+      log=messages.append)
+  assert record['step'] == 1
+  assert sorted(k for k in record if '/' in k) == ['kendalls_tau/train',
+                                                   'kendalls_tau/val']
+  assert any('classification: needs per-frame labels' in m for m in messages)
