@@ -356,3 +356,27 @@ def test_mirrored_strategy_matches_single_replica(tmp_path):
     if name != 'save_counter/.ATTRIBUTES/VARIABLE_VALUE':
       np.testing.assert_allclose(mirrored[name], value, rtol=1e-4, atol=1e-6,
                                  err_msg=name)
+
+
+def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
+  """train.py on a tiny generated synthetic dataset, then restore and embed."""
+  import datasets  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(train.datasets, 'create_dataset',
+                      datasets.create_dataset)
+  logdir = str(tmp_path / 'run')
+  overrides = TINY + [
+      'PATH_TO_TFRECORDS=%s/%%s' % tmp_path, 'DATASETS=[synthetic_tiny]',
+      'TRAINING_ALGO=alignment_sal_tcn', 'TRAIN.NUM_FRAMES=5',
+      'SYNTHETIC.NUM_TRAIN_VIDEOS=2', 'SYNTHETIC.NUM_VAL_VIDEOS=1',
+      'SYNTHETIC.MIN_FRAMES=12', 'SYNTHETIC.MAX_FRAMES=14']
+  result = train.train(logdir, overrides=overrides, max_iters=2)
+  assert result['step'] == 2
+  assert {'alignment', 'sal', 'tcn'} <= set(result)
+  config.reset_config()
+  algo, step = algos.restore_algo(logdir)
+  assert step == 2 and CONFIG.TRAINING_ALGO == 'alignment_sal_tcn'
+  video = next(iter(datasets.create_one_epoch_dataset('synthetic_tiny',
+                                                      'val')))
+  embs = algo.embed_video(video['frames'], stride=1, frames_per_batch=5)
+  assert embs.shape == (int(video['seq_len']), 8)
+  assert np.all(np.isfinite(embs))
