@@ -214,6 +214,11 @@ def write_summaries(logdir, step, metrics):
 def restore(logdir, checkpoint_path, overrides=()):
   """`algos.restore_algo`, telling a vanished/partial checkpoint apart.
 
+  Args:
+    logdir: the training logdir.
+    checkpoint_path: checkpoint prefix, e.g. '<logdir>/ckpt-500'.
+    overrides: 'KEY.SUB=VALUE' strings applied on top of config.yml.
+
   Returns:
     (algo, step), with CONFIG = `<logdir>/config.yml` plus `overrides`.
 
