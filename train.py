@@ -33,12 +33,6 @@ import config
 from config import CONFIG
 import datasets
 
-flags.DEFINE_string('logdir', None, 'Directory for checkpoints, summaries and '
-                    'config.yml; default CONFIG.LOGDIR.')
-flags.DEFINE_string('config_path', '', 'Comma-separated YAML config files, '
-                    'merged left to right.')
-flags.DEFINE_multi_string('override', [], 'KEY.SUB=VALUE config overrides, '
-                          'applied after the YAML files (repeatable).')
 FLAGS = flags.FLAGS
 
 LR_DECAY_TYPES = ('fixed', 'exp_decay', 'manual')
@@ -363,6 +357,17 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   return losses
 
 
+def define_flags():
+  """Defines the flags; only when run as a script, so other tools can import
+  this module beside their own flags."""
+  flags.DEFINE_string('logdir', None, 'Directory for checkpoints, summaries and '
+                      'config.yml; default CONFIG.LOGDIR.')
+  flags.DEFINE_string('config_path', '', 'Comma-separated YAML config files, '
+                      'merged left to right.')
+  flags.DEFINE_multi_string('override', [], 'KEY.SUB=VALUE config overrides, '
+                            'applied after the YAML files (repeatable).')
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
@@ -374,4 +379,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
