@@ -71,6 +71,11 @@ def _synthetic_params():
           'mirror': syn.MIRROR}
 
 
+def _synthetic_matches(stored, params):
+  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
+  return stored == dict(params, version=synthetic.RENDER_VERSION)
+
+
 def ensure_dataset(dataset):
   """Makes sure the TFRecords of `dataset` exist; returns their directory.
 
@@ -87,7 +92,7 @@ def ensure_dataset(dataset):
   if dataset.startswith('synthetic'):
     params = _synthetic_params()
     stored = tfrecord_io.read_dataset_info(directory).get('generator')
-    if has_split('train') and has_split('val') and stored == params:
+    if has_split('train') and has_split('val') and _synthetic_matches(stored, params):
       return directory
     logging.info('Generating the synthetic dataset %r in %s (%s).', dataset,
                  directory, ', '.join('%s=%s' % kv for kv in params.items()))

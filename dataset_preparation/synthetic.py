@@ -43,6 +43,8 @@ PHASE_NAMES = ('lift', 'move to bowl', 'tilt and pour', 'tilt back',
 _BASE_PHASE_FRACTIONS = np.array([0.2, 0.2, 0.25, 0.15, 0.2])
 # cv2 sub-pixel precision: coordinates are given in 1/16 pixel.
 _SHIFT_BITS = 4
+# Bumped whenever the rendering changes, so cached datasets are regenerated.
+RENDER_VERSION = 2
 _SUBPIXEL = 1 << _SHIFT_BITS
 # Hues of the look at variation 0: beige background, red container, blue
 # bowl, teal liquid.
@@ -206,6 +208,7 @@ class _Renderer:
     self.size = image_size
     self.colors = {k: tuple(float(c) for c in 255.0 * look[k])
                    for k in ('container', 'bowl', 'liquid')}
+    self.colors['inside'] = tuple(float(c) for c in 255.0 * look['background'])
     bg = np.empty((image_size, image_size, 3), np.float32)
     bg[:] = look['background']
     table_row = int(round(self._to_px(np.array([[0.0, look['table_y']]]))[0, 1]
@@ -269,6 +272,22 @@ class _Renderer:
     center = np.array([state['x'][t], state['y'][t]])
     cv2.fillPoly(img, [self._to_px(local @ rot + center)],
                  self.colors['container'], aa, _SHIFT_BITS)
+    # The container is hollow: its inside shows the liquid still in it, so a
+    # full container (before pouring) looks different from an empty one
+    # (after), as the bowl does.
+    wall = 0.22 * w
+    inner_w, inner_h = w / 2 - wall, h / 2 - wall
+    inside = np.array([[-inner_w, inner_h], [inner_w, inner_h],
+                       [inner_w, -inner_h], [-inner_w, -inner_h]])
+    cv2.fillPoly(img, [self._to_px(inside @ rot + center)],
+                 self.colors['inside'], aa, _SHIFT_BITS)
+    remaining = 1.0 - fill
+    if remaining > 0:
+      level = inner_h - 2 * inner_h * 0.85 * remaining
+      content = np.array([[-inner_w, inner_h], [inner_w, inner_h],
+                          [inner_w, level], [-inner_w, level]])
+      cv2.fillPoly(img, [self._to_px(content @ rot + center)],
+                   self.colors['liquid'], aa, _SHIFT_BITS)
     strength = state['stream'][t]
     if strength > 0:
       tip = state['tip'] @ rot + center
@@ -354,7 +373,8 @@ def generate_dataset(output_dir, dataset_name='synthetic_pouring',
   generator = {'num_train': num_train, 'num_val': num_val,
                'image_size': image_size, 'min_frames': min_frames,
                'max_frames': max_frames, 'num_views': num_views, 'seed': seed,
-               'variation': variation, 'mirror': mirror}
+               'variation': variation, 'mirror': mirror,
+               'version': RENDER_VERSION}
   for split, count in (('train', num_train), ('val', num_val)):
     if count <= 0:
       continue
