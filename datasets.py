@@ -161,16 +161,63 @@ def _check_framing(path):
       position = end
 
 
+def _count_records(path):
+  """Counts the records of `path` and finds the first with bad labels.
+
+  Only the string lists are parsed, no JPEG is decoded.
+
+  Returns:
+    (num_records, mismatch): `mismatch` is None, or (record index, video
+    name, number of frame labels, number of frames) of the first record
+    whose non-empty `frame_labels` list does not have one label per frame.
+  """
+  def summarize(serialized):
+    context, sequence = tf.io.parse_single_sequence_example(
+        serialized, context_features={'name': tf.io.FixedLenFeature(
+            [], tf.string, default_value='')},
+        sequence_features={
+            'video': tf.io.FixedLenSequenceFeature([], tf.string,
+                                                   allow_missing=True),
+            'frame_labels': tf.io.FixedLenSequenceFeature(
+                [], tf.int64, allow_missing=True)})
+    return (context['name'], tf.size(sequence['frame_labels']),
+            tf.size(sequence['video']))
+
+  def step(state, record):
+    count, bad_index, bad_name, bad_labels, bad_frames = state
+    name, num_labels, num_frames = record
+    first_bad = tf.logical_and(
+        bad_index < 0, tf.logical_and(num_labels > 0,
+                                      num_labels != num_frames))
+    pick = lambda new, old: tf.where(first_bad, new, old)
+    return (count + 1, pick(count, bad_index), pick(name, bad_name),
+            pick(num_labels, bad_labels), pick(num_frames, bad_frames))
+
+  initial = (tf.constant(0, tf.int64), tf.constant(-1, tf.int64),
+             tf.constant(''), tf.constant(0), tf.constant(0))
+  count, bad_index, bad_name, bad_labels, bad_frames = (
+      tf.data.TFRecordDataset(path).map(summarize).reduce(initial, step))
+  mismatch = None
+  if int(bad_index) >= 0:
+    mismatch = (int(bad_index), bad_name.numpy().decode('utf-8', 'replace'),
+                int(bad_labels), int(bad_frames))
+  return int(count), mismatch
+
+
 def _check_files(paths):
   """Reads every record once so that corruption is reported with its file.
 
-  TensorFlow's own error for a bad record does not name the file.
+  TensorFlow's own error for a bad record does not name the file, and a
+  record whose frame labels do not match its frames would otherwise train
+  silently with all-zero labels.
 
   Returns:
     Number of records in all `paths`.
 
   Raises:
-    DatasetError: naming the corrupt or truncated file.
+    DatasetError: naming the corrupt or truncated file, or (with
+      DATA.FRAME_LABELS) the file and video whose labels do not match its
+      frames.
   """
   total = 0
   for path in paths:
@@ -179,15 +226,21 @@ def _check_files(paths):
     if key not in _CHECKED_FILES:
       _check_framing(path)
       try:
-        count = tf.data.TFRecordDataset(path).reduce(
-            tf.constant(0, tf.int64), lambda n, _: n + 1)
+        _CHECKED_FILES[key] = _count_records(path)
       except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
         raise DatasetError('%s: corrupt or truncated TFRecord file (%s). '
                            'Delete it and convert the dataset again.' % (
                                path, e.message.split('[Op:')[0].split(
                                    '}}')[-1].strip())) from None
-      _CHECKED_FILES[key] = int(count)
-    total += _CHECKED_FILES[key]
+    count, mismatch = _CHECKED_FILES[key]
+    if mismatch is not None and CONFIG.DATA.FRAME_LABELS:
+      index, name, num_labels, num_frames = mismatch
+      raise DatasetError(
+          '%s: record %d (video %r) has %d frame labels for %d frames; fix '
+          'its labels and convert it again, or set DATA.FRAME_LABELS=false '
+          'to train without labels.' % (path, index, name, num_labels,
+                                        num_frames))
+    total += count
   return total
 
 
