@@ -1,0 +1,402 @@
+"""Robustness of the command-line tools (SPEC sections 9 and 10).
+
+Each case runs the real CLIs as subprocesses on a tiny synthetic dataset and
+checks the one clear message, the exit code, that no traceback is printed,
+and that nothing already written (checkpoints, config.yml, TFRecords,
+results) is lost or corrupted.
+"""
+
+import glob
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import algos
+import config
+from config import CONFIG
+import datasets
+from dataset_preparation import tfrecord_io
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DATASET = 'synthetic_robust'
+
+TINY_MODEL = [
+    'IMAGE_SIZE=32', 'TRAIN.BATCH_SIZE=2', 'TRAIN.NUM_FRAMES=4',
+    'MODEL.BASE_MODEL.SMALL_CNN_FILTERS=[8, 16]',
+    'MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS=[[8, 3, true]]',
+    'MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS=[[8, true]]',
+    'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=8',
+    'LOGGING.REPORT_INTERVAL=1', 'TRAIN.VISUALIZE_INTERVAL=0',
+    'CHECKPOINT.SAVE_INTERVAL=2',
+]
+TINY_DATA = [
+    'DATASETS=[%s]' % DATASET, 'SYNTHETIC.NUM_TRAIN_VIDEOS=3',
+    'SYNTHETIC.NUM_VAL_VIDEOS=2', 'SYNTHETIC.MIN_FRAMES=12',
+    'SYNTHETIC.MAX_FRAMES=16',
+]
+CHECKPOINT_FILE = re.compile(
+    r'^ckpt-\d+\.(index|data-\d{5}-of-\d{5})$')
+
+
+def _overrides(tfrecords_root, extra=()):
+  """--override flags for a tiny run reading data under `tfrecords_root`."""
+  values = TINY_MODEL + TINY_DATA + [
+      'PATH_TO_TFRECORDS=%s/%%s' % tfrecords_root] + list(extra)
+  return [arg for value in values for arg in ('--override', value)]
+
+
+def _env():
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3', PYTHONUNBUFFERED='1')
+
+
+def _run(args, timeout=150):
+  """Runs a repo script (path relative to the repo) or `-m module`."""
+  result = subprocess.run([sys.executable] + list(args), cwd=REPO,
+                          env=_env(), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+  return result, result.stdout + result.stderr
+
+
+def _lines(output, *needles):
+  return [l for l in output.splitlines() if all(n in l for n in needles)]
+
+
+def _assert_checkpoint_readable(path):
+  """All tensors of checkpoint `path` load and the floats are finite."""
+  reader = tf.train.load_checkpoint(path)
+  names = [n for n in reader.get_variable_to_shape_map()
+           if n != '_CHECKPOINTABLE_OBJECT_GRAPH']
+  assert names, path
+  for name in names:
+    value = reader.get_tensor(name)
+    if getattr(value, 'dtype', np.dtype(object)).kind == 'f':
+      assert np.all(np.isfinite(value)), (path, name)
+
+
+def _checkpoint_step(path):
+  return int(tf.train.load_checkpoint(path).get_tensor(
+      'step/.ATTRIBUTES/VARIABLE_VALUE'))
+
+
+def _assert_logdir_intact(logdir):
+  """config.yml and every kept checkpoint readable; no partial final files."""
+  config.load_config_from_logdir(logdir)
+  state = tf.train.get_checkpoint_state(logdir)
+  assert state is not None and state.all_model_checkpoint_paths
+  for path in state.all_model_checkpoint_paths:
+    _assert_checkpoint_readable(path)
+  for name in os.listdir(logdir):
+    if name.startswith('ckpt-') and os.path.isfile(os.path.join(logdir, name)):
+      assert CHECKPOINT_FILE.match(name), name
+  # A file under a final checkpoint name belongs to a complete checkpoint.
+  for index in glob.glob(os.path.join(logdir, 'ckpt-*.index')):
+    _assert_checkpoint_readable(index[:-len('.index')])
+  assert not [n for n in os.listdir(logdir) if n.endswith('.tmp')]
+
+
+@pytest.fixture(scope='module')
+def tfrecords_root(tmp_path_factory):
+  """The tiny synthetic dataset, generated once, shared read-only."""
+  root = str(tmp_path_factory.mktemp('tfrecords'))
+  config.load_config((), [o for o in _overrides(root)
+                          if o != '--override'])
+  datasets.ensure_dataset(DATASET)
+  config.reset_config()
+  return root
+
+
+def _wait_for_checkpoint(logdir, process, min_step, timeout=120):
+  """Polls until the latest checkpoint of `logdir` has step >= min_step."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    assert process.poll() is None, 'train.py ended before the kill'
+    latest = tf.train.latest_checkpoint(logdir)
+    if latest and int(latest.rsplit('-', 1)[1]) >= min_step:
+      return
+    time.sleep(0.05)
+  pytest.fail('no checkpoint of step >= %d within %d s' % (min_step, timeout))
+
+
+def test_kill_9_then_restart_resumes(tfrecords_root, tmp_path):
+  logdir = str(tmp_path / 'run')
+  process = subprocess.Popen(
+      [sys.executable, 'train.py', '--logdir', logdir] + _overrides(
+          tfrecords_root, ['TRAIN.MAX_ITERS=100000']),
+      cwd=REPO, env=_env(), stdout=subprocess.DEVNULL,
+      stderr=subprocess.DEVNULL)
+  try:
+    _wait_for_checkpoint(logdir, process, min_step=4)
+  finally:
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+  assert process.returncode == -signal.SIGKILL
+  _assert_logdir_intact(logdir)
+  killed_at = _checkpoint_step(tf.train.latest_checkpoint(logdir))
+  assert killed_at >= 4
+  kept_before = tf.train.get_checkpoint_state(
+      logdir).all_model_checkpoint_paths
+
+  # The restart reads config.yml; only the length of the run changes.
+  target = killed_at + 3
+  result, output = _run(['train.py', '--logdir', logdir, '--override',
+                         'TRAIN.MAX_ITERS=%d' % target])
+  assert result.returncode == 0, output[-3000:]
+  assert 'Traceback' not in output
+  resumed = _lines(output, 'Resumed from', 'at step %d' % killed_at)
+  assert len(resumed) == 1, output[-3000:]
+  # The first step after the restart is killed_at + 1, not 1.
+  assert _lines(output, 'step %d/%d' % (killed_at + 1, target))
+  assert not _lines(output, 'step 1/%d' % target)
+  latest = tf.train.latest_checkpoint(logdir)
+  assert latest.endswith('ckpt-%d' % target)
+  assert _checkpoint_step(latest) == target
+  _assert_logdir_intact(logdir)
+  assert config.load_config_from_logdir(logdir).TRAIN.MAX_ITERS == target
+  assert CONFIG.IMAGE_SIZE == 32
+  # Checkpoints of the killed run that the manager still keeps are intact.
+  kept_after = tf.train.get_checkpoint_state(
+      logdir).all_model_checkpoint_paths
+  for path in set(kept_before) & set(kept_after):
+    _assert_checkpoint_readable(path)
+
+
+def test_continuous_evaluation_beside_training(tfrecords_root, tmp_path):
+  logdir = str(tmp_path / 'run')
+  # Rotation (MAX_TO_KEEP=2) while the evaluator is busy, so it has to skip
+  # checkpoints that disappear.
+  train_process = subprocess.Popen(
+      [sys.executable, 'train.py', '--logdir', logdir] + _overrides(
+          tfrecords_root, [
+              'TRAIN.MAX_ITERS=60', 'CHECKPOINT.SAVE_INTERVAL=10',
+              'CHECKPOINT.MAX_TO_KEEP=2',
+              'EVAL.TASKS=[kendalls_tau, classification]',
+              'EVAL.CLASSIFICATION_FRACTIONS=[1.0]']),
+      cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+  eval_process = subprocess.Popen(
+      [sys.executable, 'evaluate.py', '--logdir', logdir, '--continuous',
+       '--timeout', '150', '--override', 'EVAL.POLL_INTERVAL=1'],
+      cwd=REPO, env=_env(), stdout=subprocess.PIPE,
+      stderr=subprocess.STDOUT, text=True)
+  try:
+    train_output, _ = train_process.communicate(timeout=200)
+    eval_output, _ = eval_process.communicate(timeout=200)
+  finally:
+    for process in (train_process, eval_process):
+      if process.poll() is None:
+        process.kill()
+        process.wait()
+  assert train_process.returncode == 0, train_output[-3000:]
+  assert eval_process.returncode == 0, eval_output[-3000:]
+  assert 'Traceback' not in train_output + eval_output
+  assert _lines(eval_output, 'training finished')
+
+  results = os.path.join(logdir, 'eval', 'results.jsonl')
+  with open(results) as f:
+    lines = [l for l in f.read().splitlines() if l.strip()]
+  records = [json.loads(l) for l in lines]
+  steps = [r['step'] for r in records]
+  assert len(records) >= 2, eval_output[-3000:]
+  assert steps == sorted(set(steps)) and steps[-1] == 60
+  for record in records:
+    assert os.path.basename(record['checkpoint']) == 'ckpt-%d' % record[
+        'step']
+    assert -1.0 <= record['kendalls_tau/val'] <= 1.0
+    assert 0.0 <= record['classification/accuracy@1'] <= 1.0
+  _assert_logdir_intact(logdir)
+
+
+def _write_avi(path, num_frames, size=(32, 24)):
+  writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'MJPG'), 10.0, size)
+  for t in range(num_frames):
+    frame = np.full((size[1], size[0], 3), (t * 6) % 256, np.uint8)
+    frame[:, : (t % size[0])] = 200
+    writer.write(frame)
+  writer.release()
+
+
+def test_truncated_video_is_reported_and_conversion_continues(tmp_path):
+  src = tmp_path / 'videos'
+  src.mkdir()
+  for name in ('good_a', 'good_b'):
+    _write_avi(str(src / ('%s.avi' % name)), 20)
+  _write_avi(str(src / 'cut_clip.avi'), 60)
+  data = (src / 'cut_clip.avi').read_bytes()
+  (src / 'cut_clip.avi').write_bytes(data[:len(data) // 3])
+  out = tmp_path / 'out'
+  # A val split written before must survive the train conversion.
+  _write_avi(str(tmp_path / 'val.avi'), 15)
+  (tmp_path / 'val_src').mkdir()
+  shutil.move(str(tmp_path / 'val.avi'), str(tmp_path / 'val_src' /
+                                                'val.avi'))
+  result, output = _run(['-m', 'dataset_preparation.videos_to_tfrecords',
+                         '--input_dir', str(tmp_path / 'val_src'),
+                         '--output_dir', str(out), '--dataset_name', 'toy',
+                         '--split', 'val'])
+  assert result.returncode == 0, output[-3000:]
+
+  result, output = _run(['-m', 'dataset_preparation.videos_to_tfrecords',
+                         '--input_dir', str(src), '--output_dir', str(out),
+                         '--dataset_name', 'toy', '--split', 'train'])
+  assert result.returncode == 0, output[-3000:]
+  assert 'Traceback' not in output
+  skipped = _lines(output, 'Skipped cut_clip', 'truncated')
+  assert len(skipped) == 1, output[-3000:]
+  summary = _lines(output, 'Done: wrote 2 train videos', 'skipped 1')
+  assert len(summary) == 1, output[-3000:]
+  train_videos = datasets.load_videos(glob.glob(str(out / 'toy_train-*')))
+  assert sorted(v['name'] for v in train_videos) == ['good_a', 'good_b']
+  assert [v['len'] for v in train_videos] == [20, 20]
+  val_videos = datasets.load_videos(glob.glob(str(out / 'toy_val-*')))
+  assert [(v['name'], v['len']) for v in val_videos] == [('val', 15)]
+  info = tfrecord_io.read_dataset_info(str(out))
+  assert info['splits'] == {'val': {'num_videos': 1, 'num_frames': 15},
+                            'train': {'num_videos': 2, 'num_frames': 40}}
+  assert not [n for n in os.listdir(out) if n.startswith('.')]
+
+
+def test_truncated_tfrecord_is_one_clear_error(tfrecords_root, tmp_path):
+  root = str(tmp_path / 'data')
+  shutil.copytree(os.path.join(tfrecords_root, DATASET), os.path.join(
+      root, DATASET))
+  path, = glob.glob(os.path.join(root, DATASET, '%s_train-*' % DATASET))
+  with open(path, 'rb') as f:
+    data = f.read()
+  with open(path, 'wb') as f:
+    f.write(data[:len(data) * 2 // 3])
+  logdir = str(tmp_path / 'run')
+  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
+      root, ['TRAIN.MAX_ITERS=2']))
+  assert result.returncode != 0
+  assert 'Traceback' not in output
+  errors = _lines(output, path, 'truncated')
+  assert len(errors) == 1, output[-3000:]
+  assert 'convert the dataset again' in errors[0]
+  # The val split, untouched, is still readable.
+  val_path, = glob.glob(os.path.join(root, DATASET, '%s_val-*' % DATASET))
+  assert len(datasets.load_videos(val_path)) == 2
+  assert not tf.train.latest_checkpoint(logdir)
+
+
+def test_video_shorter_than_a_sample_trains_and_warns_once(tmp_path):
+  root = str(tmp_path / 'data')
+  logdir = str(tmp_path / 'run')
+  # Videos of 10 or 11 frames; a sample needs 12.
+  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
+      root, ['SYNTHETIC.MIN_FRAMES=10', 'SYNTHETIC.MAX_FRAMES=11',
+             'TRAIN.NUM_FRAMES=12', 'TRAIN.MAX_ITERS=4']))
+  assert result.returncode == 0, output[-3000:]
+  assert 'Traceback' not in output
+  warnings = _lines(output, 'sampled with repeated frames')
+  assert len(warnings) == 1, output[-3000:]
+  assert re.search(r'has 1[01] frames, fewer than the 12', warnings[0])
+  assert tf.train.latest_checkpoint(logdir).endswith('ckpt-4')
+  _assert_logdir_intact(logdir)
+
+
+def test_labels_not_matching_frames_name_the_video(tmp_path):
+  src = tmp_path / 'videos'
+  src.mkdir()
+  _write_avi(str(src / 'fine.avi'), 10)
+  _write_avi(str(src / 'mislabeled.avi'), 8)
+  annotations = tmp_path / 'labels.json'
+  annotations.write_text(json.dumps({
+      'fine': {'frame_labels': [0] * 5 + [1] * 5},
+      'mislabeled': {'frame_labels': [0] * 11}}))
+  out = tmp_path / 'out'
+  result, output = _run(['-m', 'dataset_preparation.videos_to_tfrecords',
+                         '--input_dir', str(src), '--output_dir', str(out),
+                         '--dataset_name', 'mm', '--split', 'train',
+                         '--annotations', str(annotations)])
+  assert result.returncode != 0
+  assert 'Traceback' not in output
+  errors = _lines(output, 'mislabeled', '11', '8 frames')
+  assert len(errors) == 1, output[-3000:]
+  assert not glob.glob(str(out / '*tfrecord*'))
+
+
+def test_tfrecord_with_mismatched_labels_is_one_clear_error(tmp_path):
+  """Records written by another tool: label count != frame count."""
+  directory = tmp_path / 'data' / 'foreign'
+  directory.mkdir(parents=True)
+  jpeg = tfrecord_io.encode_jpeg(np.zeros((32, 32, 3), np.uint8))
+
+  def record(name, num_frames, num_labels):
+    example = tf.train.SequenceExample()
+    example.context.feature['name'].bytes_list.value.append(name.encode())
+    example.context.feature['len'].int64_list.value.append(num_frames)
+    frames = example.feature_lists.feature_list['video']
+    labels = example.feature_lists.feature_list['frame_labels']
+    for _ in range(num_frames):
+      frames.feature.add().bytes_list.value.append(jpeg)
+    for _ in range(num_labels):
+      labels.feature.add().int64_list.value.append(0)
+    return example.SerializeToString()
+  for split in ('train', 'val'):
+    with tf.io.TFRecordWriter(str(directory / (
+        'foreign_%s-00000-of-00001.tfrecord' % split))) as writer:
+      writer.write(record('ok_video', 12, 12))
+      writer.write(record('bad_video', 12, 7))
+  logdir = str(tmp_path / 'run')
+  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
+      str(tmp_path / 'data'), ['DATASETS=[foreign]', 'TRAIN.MAX_ITERS=2']))
+  assert result.returncode != 0
+  assert 'Traceback' not in output
+  errors = _lines(output, 'bad_video', '7 frame labels', '12 frames')
+  assert len(errors) == 1, output[-3000:]
+
+
+def test_unknown_config_key_on_the_cli(tfrecords_root, tmp_path):
+  logdir = tmp_path / 'run'
+  logdir.mkdir()
+  # A previous run's config.yml must stay as it was.
+  config.load_config((), ['IMAGE_SIZE=32'])
+  config.save_config(str(logdir))
+  before = (logdir / 'config.yml').read_text()
+  result, output = _run(['train.py', '--logdir', str(logdir)] + _overrides(
+      tfrecords_root, ['MODEL.EMBEDER_TYPE=conv']))
+  assert result.returncode != 0
+  assert 'Traceback' not in output
+  errors = _lines(output, 'unknown config key MODEL.EMBEDER_TYPE')
+  assert len(errors) == 1, output[-3000:]
+  assert 'MODEL.EMBEDDER_TYPE' in errors[0]
+  assert (logdir / 'config.yml').read_text() == before
+  assert sorted(os.listdir(logdir)) == ['config.yml']
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tfrecords_root,
+                                                              tmp_path):
+  logdir = str(tmp_path / 'run')
+  # Three normal updates (saved as ckpt-3), then a learning rate of ~1e30:
+  # the 4th update makes the weights ~1e30 and the next L2 regularization
+  # (sum of squared weights) overflows float32.
+  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
+      tfrecords_root, [
+          'TRAIN.MAX_ITERS=20', 'CHECKPOINT.SAVE_INTERVAL=3',
+          'OPTIMIZER.LR.DECAY_TYPE=manual',
+          'OPTIMIZER.LR.MANUAL_LR_STEP_BOUNDARIES=[3]',
+          'OPTIMIZER.LR.MANUAL_LR_DECAY_RATE=1.0e+33']))
+  assert result.returncode != 0
+  assert 'Traceback' not in output
+  errors = _lines(output, 'non-finite loss')
+  assert len(errors) == 1, output[-3000:]
+  assert 'last good checkpoint: %s' % os.path.join(logdir, 'ckpt-3') in (
+      errors[0])
+  assert tf.train.latest_checkpoint(logdir).endswith('ckpt-3')
+  assert not glob.glob(os.path.join(logdir, 'ckpt-[4-9]*'))
+  _assert_logdir_intact(logdir)
+  algo, step = algos.restore_algo(logdir)
+  assert step == 3
+  embs = algo.embed(tf.zeros([1, 2 * CONFIG.DATA.NUM_STEPS, 32, 32, 3]),
+                    training=False)
+  assert np.all(np.isfinite(embs.numpy()))
