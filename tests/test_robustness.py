@@ -98,9 +98,14 @@ def _assert_logdir_intact(logdir):
   for name in os.listdir(logdir):
     if name.startswith('ckpt-') and os.path.isfile(os.path.join(logdir, name)):
       assert CHECKPOINT_FILE.match(name), name
-  # A file under a final checkpoint name belongs to a complete checkpoint.
+  # A checkpoint the state file does not list can only be the one a kill
+  # interrupted, newer than the latest complete one.
+  latest_step = int(state.model_checkpoint_path.rsplit('-', 1)[1])
+  listed = {os.path.basename(p) for p in state.all_model_checkpoint_paths}
   for index in glob.glob(os.path.join(logdir, 'ckpt-*.index')):
-    _assert_checkpoint_readable(index[:-len('.index')])
+    prefix = os.path.basename(index)[:-len('.index')]
+    if prefix not in listed:
+      assert int(prefix.rsplit('-', 1)[1]) > latest_step, index
   assert not [n for n in os.listdir(logdir) if n.endswith('.tmp')]
 
 
