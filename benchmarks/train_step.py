@@ -3,7 +3,8 @@ r"""Where a training step's time goes, on the demo config (the defaults).
 A step of train.py is split into:
 - input wait: `next(iterator)` in the real loop, i.e. with the tf.data
   pipeline (parallel decode + prefetch) running beside the training steps on
-  the same cores, as in train.py;
+  the same cores, as in train.py (which calls `next` inside its step
+  function; here it is called just before the compiled step, to time it);
 - forward: `Algorithm.embed` (base CNN + embedder), training mode;
 - loss: `compute_loss` + L2 regularization on fixed embeddings;
 - backward + optimizer: full train step minus (embed + loss), i.e. the
