@@ -8,7 +8,10 @@ A step of train.py is split into:
 - forward: `Algorithm.embed` (base CNN + embedder), training mode;
 - loss: `compute_loss` + L2 regularization on fixed embeddings;
 - backward + optimizer: full train step minus (embed + loss), i.e. the
-  gradient computation and `apply_gradients`.
+  gradient computation and `apply_gradients`;
+- other: real loop step minus input wait minus the full step on a fixed
+  batch: mostly the input pipeline's decode/augment threads taking CPU from
+  the step (on a few-core CPU), plus noise.
 
 Every part is its own compiled tf.function, timed per call (the result is
 fetched to the host, so each call is complete) over many steps after a
@@ -156,7 +159,10 @@ def main(argv):
   rows = [('input wait (real loop)', wait_ms),
           ('forward (embed)', forward_ms),
           ('loss (+ L2 reg.)', loss_ms),
-          ('backward + optimizer', backward_ms)]
+          ('backward + optimizer', backward_ms),
+          # The decode/augment threads share the cores with the step: the
+          # real step is slower than the same step on a fixed batch.
+          ('other (pipeline CPU)', max(0.0, loop_ms - wait_ms - full_ms))]
   for name, ms in rows:
     print('%-24s %10.2f %9.1f%%' % (name, ms, 100.0 * ms / loop_ms))
   print()

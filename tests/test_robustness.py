@@ -48,11 +48,16 @@ CHECKPOINT_FILE = re.compile(
     r'^ckpt-\d+\.(index|data-\d{5}-of-\d{5})$')
 
 
-def _overrides(tfrecords_root, extra=()):
-  """--override flags for a tiny run reading data under `tfrecords_root`."""
-  values = TINY_MODEL + TINY_DATA + [
+def _values(tfrecords_root, extra=()):
+  """KEY=VALUE overrides of a tiny run reading data under `tfrecords_root`."""
+  return TINY_MODEL + TINY_DATA + [
       'PATH_TO_TFRECORDS=%s/%%s' % tfrecords_root] + list(extra)
-  return [arg for value in values for arg in ('--override', value)]
+
+
+def _overrides(tfrecords_root, extra=()):
+  """The same as --override flags."""
+  return [arg for value in _values(tfrecords_root, extra)
+          for arg in ('--override', value)]
 
 
 def _env():
@@ -113,8 +118,7 @@ def _assert_logdir_intact(logdir):
 def tfrecords_root(tmp_path_factory):
   """The tiny synthetic dataset, generated once, shared read-only."""
   root = str(tmp_path_factory.mktemp('tfrecords'))
-  config.load_config((), [o for o in _overrides(root)
-                          if o != '--override'])
+  config.load_config((), _values(root))
   datasets.ensure_dataset(DATASET)
   config.reset_config()
   return root
@@ -240,10 +244,8 @@ def test_truncated_video_is_reported_and_conversion_continues(tmp_path):
   (src / 'cut_clip.avi').write_bytes(data[:len(data) // 3])
   out = tmp_path / 'out'
   # A val split written before must survive the train conversion.
-  _write_avi(str(tmp_path / 'val.avi'), 15)
   (tmp_path / 'val_src').mkdir()
-  shutil.move(str(tmp_path / 'val.avi'), str(tmp_path / 'val_src' /
-                                                'val.avi'))
+  _write_avi(str(tmp_path / 'val_src' / 'val.avi'), 15)
   result, output = _run(['-m', 'dataset_preparation.videos_to_tfrecords',
                          '--input_dir', str(tmp_path / 'val_src'),
                          '--output_dir', str(out), '--dataset_name', 'toy',
