@@ -44,7 +44,7 @@ _BASE_PHASE_FRACTIONS = np.array([0.2, 0.2, 0.25, 0.15, 0.2])
 # cv2 sub-pixel precision: coordinates are given in 1/16 pixel.
 _SHIFT_BITS = 4
 # Bumped whenever the rendering changes, so cached datasets are regenerated.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 _SUBPIXEL = 1 << _SHIFT_BITS
 # Hues of the look at variation 0: beige background, red container, blue
 # bowl, teal liquid.
@@ -170,7 +170,12 @@ def _trajectory(rng, num_frames, look):
   tip_dy = tip[0] * np.sin(max_tilt) + tip[1] * np.cos(max_tilt)
   pour_x = look['bowl_x'] - tip_dx - 0.02
   lift_y = min(bowl_top - 0.06 - max(tip_dy, h / 2), rest_y - 0.15)
-  end_x = look['start_x'] + rng.uniform(-0.04, 0.04)
+  # Put down nearer the bowl than where it was picked up: with mirrored
+  # videos and flip augmentation, left/right says nothing, and a trip
+  # that ended where it began would look the same played backwards
+  # except for the liquid.
+  end_x = look['start_x'] + (pour_x - look['start_x']) * rng.uniform(
+      0.45, 0.6)
   x = np.empty(num_frames)
   y = np.empty(num_frames)
   tilt = np.zeros(num_frames)
