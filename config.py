@@ -94,7 +94,7 @@ _C.MODEL.RESNET_PRETRAINED_WEIGHTS = ''
 
 _C.MODEL.CONV_EMBEDDER_MODEL = edict()
 # [filters, kernel_size, batch_norm] per 3D conv layer.
-_C.MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS = [[128, 3, True], [128, 3, True]]
+_C.MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS = [[64, 3, True]]
 # 'max_pool', 'avg_pool' or 'flatten'.
 _C.MODEL.CONV_EMBEDDER_MODEL.FLATTEN_METHOD = 'max_pool'
 # [units, batch_norm] per fully connected layer.

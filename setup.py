@@ -14,7 +14,7 @@ setup(
                                     'evaluation', 'evaluation.*',
                                     'dataset_preparation',
                                     'dataset_preparation.*']),
-    py_modules=['config', 'datasets', 'models', 'train', 'evaluate',
+    py_modules=['config', 'demo', 'datasets', 'models', 'train', 'evaluate',
                 'extract_embeddings', 'visualize_alignment'],
     install_requires=[
         'tensorflow>=2.16',

@@ -264,6 +264,13 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   if restored:
     logging.info('Resumed from %s at step %d.', restored, start_step)
   if start_step >= max_steps:
+    if not restored and chief:
+      # TRAIN.MAX_ITERS=0: keep the untrained model, so that evaluate.py can
+      # score the baseline every method must beat.
+      manager.save(checkpoint_number=start_step)
+      logging.info('TRAIN.MAX_ITERS=0: saved the untrained model in %s.',
+                   logdir)
+      return {'step': start_step}
     logging.info('Already trained %d of TRAIN.MAX_ITERS=%d steps; nothing to '
                  'do (raise TRAIN.MAX_ITERS to continue).', start_step,
                  max_steps)

@@ -189,6 +189,18 @@ def test_finished_run_override_extends_and_mismatch_errors(tmp_path):
       logdir).MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE == 8
 
 
+def test_zero_iterations_saves_the_untrained_model(tmp_path):
+  logdir = str(tmp_path / 'untrained')
+  assert train.train(logdir, overrides=TINY, max_iters=0) == {'step': 0}
+  assert tf.train.latest_checkpoint(logdir).endswith('ckpt-0')
+  _, step = algos.restore_algo(logdir)
+  assert step == 0
+  # A second call finds the checkpoint and saves nothing new.
+  assert train.train(logdir) == {'step': 0}
+  assert [os.path.basename(p) for p in tf.train.get_checkpoint_state(
+      logdir).all_model_checkpoint_paths] == ['ckpt-0']
+
+
 def test_resolve_config_choices(tmp_path):
   logdir = str(tmp_path / 'run')
   config.load_config((), ['IMAGE_SIZE=48'])

@@ -1,0 +1,98 @@
+r"""The embedded demo, end to end, on a CPU in minutes.
+
+    python demo.py [--logdir demo_run] [--override KEY.SUB=VALUE ...]
+
+1. generates the synthetic pouring dataset (first use only),
+2. trains TCC with the default config (`train.train`),
+3. evaluates the last checkpoint on every task (`evaluate.evaluate_once`),
+4. extracts the validation embeddings (`extract_embeddings.extract`),
+5. renders an alignment video (`visualize_alignment.render_alignment`),
+then prints the metrics and the paths of everything it wrote. Each step is
+the importable body of one of the command-line tools, so the demo does
+nothing they would not. Running it again resumes training from the logdir's
+checkpoint (so a finished run is only evaluated and rendered again).
+"""
+
+import os
+import time
+
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string('logdir', 'demo_run', 'Where everything is written.')
+  flags.DEFINE_string('config_path', '', 'Comma-separated YAML config files '
+                      '(default: none, i.e. the embedded demo).')
+  flags.DEFINE_multi_string('override', [], 'KEY.SUB=VALUE config overrides.')
+
+
+def run_demo(logdir, config_paths=(), overrides=()):
+  """Runs the five stages; returns (metrics record, {what: path})."""
+  # Imported here so that `--help` answers without loading TensorFlow.
+  import evaluate  # pylint: disable=g-import-not-at-top
+  import extract_embeddings  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  import visualize_alignment  # pylint: disable=g-import-not-at-top
+
+  timings = []
+
+  def stage(name, fn, *args, **kwargs):
+    print('==> %s' % name, flush=True)
+    start = time.time()
+    result = fn(*args, **kwargs)
+    timings.append((name, time.time() - start))
+    return result
+
+  stage('training (data is generated on first use)', train.train, logdir,
+        config_paths, overrides)
+  record = stage('evaluating the last checkpoint', evaluate.evaluate_once,
+                 logdir)
+  embs_path = os.path.join(logdir, 'val_embeddings.npy')
+  stage('extracting validation embeddings', extract_embeddings.extract,
+        logdir, None, 'val', embs_path, keep_frames=True)
+  video_path = os.path.join(logdir, 'alignment.mp4')
+  similarity_path = os.path.join(logdir, 'alignment_similarity.png')
+  data = extract_embeddings.load_embeddings(embs_path)
+  stage('rendering the alignment video', visualize_alignment.render_alignment,
+        data, video_path, reference=0, grid=True,
+        candidates=list(range(1, min(len(data['embs']), 6))),
+        similarity_path=similarity_path)
+
+  print()
+  print(evaluate.format_table(record))
+  print()
+  for name, seconds in timings:
+    print('%-45s %6.1f s' % (name, seconds))
+  paths = {
+      'checkpoints and config.yml': logdir,
+      'TensorBoard (tensorboard --logdir)': logdir,
+      'metrics (one JSON line per checkpoint)': evaluate.results_path(logdir),
+      'validation embeddings': embs_path,
+      'alignment video': video_path,
+      'similarity matrix': similarity_path,
+  }
+  print()
+  for what, path in paths.items():
+    print('%-40s %s' % (what, os.path.abspath(path)))
+  return record, paths
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
+  try:
+    run_demo(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
+  except ValueError as e:
+    logging.error('%s', e)
+    raise SystemExit(1) from None
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
