@@ -44,7 +44,7 @@ _BASE_PHASE_FRACTIONS = np.array([0.2, 0.2, 0.25, 0.15, 0.2])
 # cv2 sub-pixel precision: coordinates are given in 1/16 pixel.
 _SHIFT_BITS = 4
 # Bumped whenever the rendering changes, so cached datasets are regenerated.
-RENDER_VERSION = 3
+RENDER_VERSION = 4
 _SUBPIXEL = 1 << _SHIFT_BITS
 # Hues of the look at variation 0: beige background, red container, blue
 # bowl, teal liquid.
@@ -69,9 +69,13 @@ def _color(hue, saturation, luminance):
 
 
 def _ease(u, gamma):
-  """Monotonic speed profile on [0, 1]: a power warp blended with smoothstep."""
+  """Monotonic speed profile on [0, 1]: a power warp blended with smoothstep.
+
+  The smoothstep share is small so that motion does not stall at phase
+  boundaries, where frames of two phases would otherwise look the same.
+  """
   p = u ** gamma
-  return 0.5 * (p + p * p * (3.0 - 2.0 * p))
+  return 0.75 * p + 0.25 * p * p * (3.0 - 2.0 * p)
 
 
 def _phase_lengths(rng, num_frames):
