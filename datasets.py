@@ -14,9 +14,11 @@ Public API:
   split_tfrecord_paths(dataset, split)       the shard files of one split
 """
 
+import dataclasses
 import glob
 import os
 import struct
+from typing import Callable, Optional
 
 from absl import logging
 import numpy as np
@@ -27,7 +29,27 @@ from config import CONFIG
 from dataset_preparation import tfrecord_io
 
 SAMPLING_STRATEGIES = ('offset_uniform', 'stride', 'all')
-_TCN_ALGOS = ('tcn', 'alignment_sal_tcn')
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchSpec:
+  """What each video of a training batch holds.
+
+  An algorithm declares it (`algos.base.Algorithm.batch_spec`) and
+  `create_dataset` builds it, so a new method touches only its own module and
+  the registry.
+
+  Attributes:
+    positives: None, or a function (anchors int32 [S], seq_len int32 []) ->
+      positives int32 [S] (called inside tf.data). With it, every sampled
+      anchor step is followed by its positive: `steps` interleaves
+      anchor_0, positive_0, anchor_1, ... (2 * NUM_FRAMES steps per video).
+  """
+  positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
+
+  def steps_per_video(self, num_frames):
+    """Sampled steps per video for `num_frames` (anchor) frames."""
+    return num_frames * (2 if self.positives is not None else 1)
 
 
 class DatasetError(ValueError):
@@ -452,23 +474,21 @@ def _num_frames_per_sample(mode):
   return num_frames
 
 
-def _make_sample_fn(mode):
+def _make_sample_fn(mode, batch_spec):
   """Serialized record -> one sample (unbatched) of the training batch."""
   num_frames = _num_frames_per_sample(mode)
-  tcn = CONFIG.TRAINING_ALGO in _TCN_ALGOS
   strategy = CONFIG.DATA.SAMPLING_STRATEGY
   num_context, frame_stride = CONFIG.DATA.NUM_STEPS, CONFIG.DATA.FRAME_STRIDE
   image_size = CONFIG.IMAGE_SIZE
   with_labels = CONFIG.DATA.FRAME_LABELS
-  window = CONFIG.TCN.POSITIVE_WINDOW
-  num_steps = num_frames * (2 if tcn else 1)
+  num_steps = batch_spec.steps_per_video(num_frames)
 
   def sample_fn(serialized):
     video = _parse(serialized, with_labels)
     steps = sample_steps(video['seq_len'], num_frames, strategy,
                          video['name'])
-    if tcn:
-      positives = tcn_positives(steps, window)
+    if batch_spec.positives is not None:
+      positives = batch_spec.positives(steps, video['seq_len'])
       steps = tf.reshape(tf.stack([steps, positives], axis=1), [-1])
     indices = context_indices(steps, num_context, frame_stride)
     # Each distinct frame is decoded and augmented once.
@@ -498,7 +518,7 @@ def _num_parallel_calls():
   return tf.data.AUTOTUNE if n is None or n < 0 else n
 
 
-def create_dataset(split, mode='train'):
+def create_dataset(split, mode='train', batch_spec=None):
   """Endless shuffled batches from every dataset in CONFIG.DATASETS.
 
   Datasets are mixed evenly (round robin over videos). In 'train' mode the
@@ -509,13 +529,14 @@ def create_dataset(split, mode='train'):
     split: e.g. 'train' or 'val'.
     mode: 'train' (TRAIN.BATCH_SIZE, TRAIN.NUM_FRAMES, augmentation) or
       'eval' (EVAL.BATCH_SIZE, EVAL.NUM_FRAMES, no augmentation).
+    batch_spec: a `BatchSpec`; default that of CONFIG.TRAINING_ALGO.
 
   Returns:
     `tf.data.Dataset` of dicts: `frames` float32 [B, S * NUM_STEPS, H, W, 3]
     in [-1, 1]; `steps` int32 [B, S]; `frame_labels` int32 [B, S];
     `seq_lens` int32 [B]; `video_labels` int32 [B]; `names` string [B].
-    S = NUM_FRAMES, or 2 * NUM_FRAMES (anchor, positive interleaved) for
-    TRAINING_ALGO tcn / alignment_sal_tcn.
+    S = `batch_spec.steps_per_video(NUM_FRAMES)` (2 * NUM_FRAMES, anchor and
+    positive interleaved, for algorithms that declare positives).
   """
   if mode not in ('train', 'eval'):
     raise ValueError("mode must be 'train' or 'eval', got %r." % mode)
@@ -523,7 +544,10 @@ def create_dataset(split, mode='train'):
     raise config.ConfigError('DATASETS is empty; name at least one dataset.')
   batch_size = (CONFIG.TRAIN.BATCH_SIZE if mode == 'train' else
                 CONFIG.EVAL.BATCH_SIZE)
-  sample_fn = _make_sample_fn(mode)
+  if batch_spec is None:
+    import algos  # pylint: disable=g-import-not-at-top (algos imports datasets)
+    batch_spec = algos.get_batch_spec()
+  sample_fn = _make_sample_fn(mode, batch_spec)
   per_dataset = []
   for dataset in CONFIG.DATASETS:
     ensure_dataset(dataset)

@@ -26,8 +26,26 @@ ALGORITHMS = {
     'classification': Classification,
 }
 
-__all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'restore_algo',
-           'make_checkpoint']
+__all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',
+           'num_steps_per_batch', 'restore_algo', 'make_checkpoint']
+
+
+def _algo_class(name):
+  name = name or CONFIG.TRAINING_ALGO
+  if name not in ALGORITHMS:
+    raise ValueError('TRAINING_ALGO %r is unknown; known algorithms: %s.' %
+                     (name, ', '.join(ALGORITHMS)))
+  return ALGORITHMS[name]
+
+
+def get_batch_spec(name=None):
+  """The `datasets.BatchSpec` of algorithm `name` (default TRAINING_ALGO)."""
+  return _algo_class(name).batch_spec
+
+
+def num_steps_per_batch(name=None):
+  """Sampled steps S per video in a training batch of algorithm `name`."""
+  return get_batch_spec(name).steps_per_video(CONFIG.TRAIN.NUM_FRAMES)
 
 
 def get_algo(name=None):
@@ -40,10 +58,7 @@ def get_algo(name=None):
     ValueError: unknown name (the message lists the known ones).
   """
   name = name or CONFIG.TRAINING_ALGO
-  if name not in ALGORITHMS:
-    raise ValueError('TRAINING_ALGO %r is unknown; known algorithms: %s.' %
-                     (name, ', '.join(ALGORITHMS)))
-  return ALGORITHMS[name](name=name)
+  return _algo_class(name)(name=name)
 
 
 def make_checkpoint(algo, optimizer=None, step=None):

@@ -4,6 +4,7 @@ from algos.alignment import alignment_loss
 from algos.base import Algorithm
 from algos.sal import SaLClassifier
 from algos.sal import sal_loss
+from algos.tcn import TCN
 from algos.tcn import tcn_loss
 from config import CONFIG
 
@@ -32,8 +33,10 @@ class AlignmentSaLTCN(Algorithm):
                                          name='sal_classifier')
                            if self.sal_weight > 0 else None)
 
+  batch_spec = TCN.batch_spec
+
   def min_num_steps(self):
-    return 10 if self.sal_weight > 0 else 4
+    return 5 if self.sal_weight > 0 else 2
 
   def compute_loss(self, embs, batch, training):
     anchor_embs = embs[:, ::2]

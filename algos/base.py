@@ -5,17 +5,8 @@ import numpy as np
 import tensorflow as tf
 
 from config import CONFIG
+import datasets
 import models
-
-
-def num_steps_per_batch(name):
-  """Sampled steps S per video in a training batch of algorithm `name`.
-
-  TCN-based algorithms get interleaved anchor/positive pairs, so twice
-  TRAIN.NUM_FRAMES.
-  """
-  pairs = name in ('tcn', 'alignment_sal_tcn')
-  return CONFIG.TRAIN.NUM_FRAMES * (2 if pairs else 1)
 
 
 class Algorithm(keras.Model):
@@ -23,8 +14,11 @@ class Algorithm(keras.Model):
 
   Subclasses implement `compute_loss` and may add heads (SaL classifier,
   classification layer) that are part of the checkpoint but not of the
-  embedding.
+  embedding. `batch_spec` declares what a training batch holds; the data
+  pipeline builds that.
   """
+
+  batch_spec = datasets.BatchSpec()
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
@@ -132,7 +126,7 @@ class Algorithm(keras.Model):
 
   def dummy_batch(self, batch_size=2):
     """A zero batch with the layout of a training batch (for building)."""
-    num_steps = self.min_num_steps()
+    num_steps = self.batch_spec.steps_per_video(self.min_num_steps())
     size = CONFIG.IMAGE_SIZE
     return {
         'frames': tf.zeros([batch_size, num_steps * self.num_context_steps,

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from algos.base import Algorithm
 from config import CONFIG
+import datasets
 
 
 def npairs_loss(anchors, positives, reg_lambda):
@@ -37,8 +38,16 @@ def tcn_loss(embs):
   return npairs_loss(embs[:, ::2], embs[:, 1::2], CONFIG.TCN.REG_LAMBDA)
 
 
+def window_positives(anchors, seq_len):
+  """Positives drawn within TCN.POSITIVE_WINDOW frames before each anchor."""
+  del seq_len  # The window lies before the anchor, inside the video.
+  return datasets.tcn_positives(anchors, CONFIG.TCN.POSITIVE_WINDOW)
+
+
 class TCN(Algorithm):
   """Frames close in time attract, other frames of the video repel."""
+
+  batch_spec = datasets.BatchSpec(positives=window_positives)
 
   def compute_loss(self, embs, batch, training):
     loss = tcn_loss(embs)

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import algos
-from algos.base import num_steps_per_batch
+from algos import num_steps_per_batch
 from algos.sal import sample_sal_triplets
 from algos.tcn import npairs_loss
 import config

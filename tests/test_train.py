@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 import algos
-from algos.base import num_steps_per_batch
+from algos import num_steps_per_batch
 import config
 from config import CONFIG
 import train
@@ -38,7 +38,8 @@ def _fake_create_dataset(nan_from=None, signal_at=None):
     nan_from: elements from this index on have NaN frames.
     signal_at: producing this element sends SIGTERM to this process.
   """
-  def create_dataset(split, mode='train'):
+  def create_dataset(split, mode='train', batch_spec=None):
+    del batch_spec  # The batch below has the layout of TRAINING_ALGO.
     assert (split, mode) == ('train', 'train')
     batch_size = CONFIG.TRAIN.BATCH_SIZE
     num_steps = num_steps_per_batch(CONFIG.TRAINING_ALGO)
