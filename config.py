@@ -79,26 +79,50 @@ _C.MODEL = edict()
 _C.MODEL.EMBEDDER_TYPE = 'conv'
 
 _C.MODEL.BASE_MODEL = edict()
-# 'Resnet50_pretrained', 'VGGM' or 'SmallCNN'.
+# 'Resnet50_pretrained' (Keras ResNet50V2), 'VGGM' (the published VGG-M-esque
+# network), 'SmallCNN', the name of any keras.applications model
+# ('MobileNetV2', 'EfficientNetB0', 'ResNet50V2', ...) or the path of a saved
+# Keras model file ('/path/model.keras').
 _C.MODEL.BASE_MODEL.NETWORK = 'SmallCNN'
-# Cut point of ResNet50V2 (ignored by the other networks).
+# Name of the layer whose output is the feature map (the cut point), e.g.
+# 'conv4_block3_out' for ResNet50V2, 'conv4' for VGGM; '' = the network's own
+# output. Ignored by SmallCNN.
 _C.MODEL.BASE_MODEL.LAYER = 'conv4_block3_out'
+# Weights of keras.applications networks other than Resnet50_pretrained (which
+# reads MODEL.RESNET_PRETRAINED_WEIGHTS): a local .h5 / .weights.h5 file,
+# 'imagenet' (Keras download) or '' for random init.
+_C.MODEL.BASE_MODEL.WEIGHTS = 'imagenet'
+# How frames in [-1, 1] are prepared for the base network: 'auto' (a
+# keras.applications network gets its own preprocess_input; the others get
+# [-1, 1]), 'none' ([-1, 1] unchanged), 'pixels' ([0, 255]) or the name of a
+# keras.applications model whose preprocess_input to apply.
+_C.MODEL.BASE_MODEL.PREPROCESSING = 'auto'
 # SmallCNN channel widths; each stage halves the spatial size.
 _C.MODEL.BASE_MODEL.SMALL_CNN_FILTERS = [32, 64, 128]
 
 # 'frozen', 'only_bn' or 'train_all'.
 _C.MODEL.TRAIN_BASE = 'train_all'
 _C.MODEL.TRAIN_EMBEDDING = True
-# A local .h5 file, 'imagenet' (Keras download), or '' for random init.
+# Weights of Resnet50_pretrained: a local .h5 file, 'imagenet' (Keras
+# download), or '' for random init.
 _C.MODEL.RESNET_PRETRAINED_WEIGHTS = ''
 
+# The VGG-M-esque base network (NETWORK: VGGM).
+_C.MODEL.VGGM = edict()
+_C.MODEL.VGGM.USE_BN = True
+
 _C.MODEL.CONV_EMBEDDER_MODEL = edict()
-# [filters, kernel_size, batch_norm] per 3D conv layer.
+# [filters, kernel_size, activate] per 3D conv layer: a convolution, BatchNorm
+# when USE_BN, and a ReLU when activate is true.
 _C.MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS = [[64, 3, True]]
 # 'max_pool', 'avg_pool' or 'flatten'.
 _C.MODEL.CONV_EMBEDDER_MODEL.FLATTEN_METHOD = 'max_pool'
-# [units, batch_norm] per fully connected layer.
+# [units, activate] per fully connected layer: dropout (FC_DROPOUT_RATE), a
+# Dense layer, and a ReLU when activate is true.
 _C.MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS = [[128, True], [128, True]]
+# BatchNorm after the Dense of every FC layer (before its ReLU). Not in the
+# published model (false there); the CPU demo trains with it.
+_C.MODEL.CONV_EMBEDDER_MODEL.FC_BATCH_NORM = True
 _C.MODEL.CONV_EMBEDDER_MODEL.CAPACITY_SCALAR = 1
 _C.MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE = 128
 _C.MODEL.CONV_EMBEDDER_MODEL.L2_NORMALIZE = False
@@ -108,23 +132,27 @@ _C.MODEL.CONV_EMBEDDER_MODEL.FC_DROPOUT_RATE = 0.1
 _C.MODEL.CONV_EMBEDDER_MODEL.USE_BN = True
 
 _C.MODEL.CONVGRU_EMBEDDER_MODEL = edict()
-_C.MODEL.CONVGRU_EMBEDDER_MODEL.CONV_LAYERS = [[128, 3, True], [128, 3, True]]
+# [filters, kernel_size, activate] per 2D conv layer (as CONV_LAYERS above).
+_C.MODEL.CONVGRU_EMBEDDER_MODEL.CONV_LAYERS = [[512, 3, True], [512, 3, True]]
 _C.MODEL.CONVGRU_EMBEDDER_MODEL.GRU_LAYERS = [128]
+# Dropout before every conv layer.
 _C.MODEL.CONVGRU_EMBEDDER_MODEL.DROPOUT_RATE = 0.0
 _C.MODEL.CONVGRU_EMBEDDER_MODEL.USE_BN = True
 # Size of the linear output layer after the GRUs.
 _C.MODEL.CONVGRU_EMBEDDER_MODEL.EMBEDDING_SIZE = 128
 
+# Weight decay: the L2 penalty of every regularized weight (kernels and biases
+# of the embedder, the heads and VGGM/SmallCNN convolutions) is
+# L2_REG_WEIGHT * sum(w^2), and the loss adds the MEAN of these penalties.
 _C.MODEL.L2_REG_WEIGHT = 0.00001
 
 # ----------------------------------------------------------------------------
-# Temporal Cycle-Consistency (SPEC 5.1, 5.2).
+# Temporal Cycle-Consistency (TCC).
 # ----------------------------------------------------------------------------
 _C.ALIGNMENT = edict()
 _C.ALIGNMENT.STOCHASTIC_MATCHING = False
 _C.ALIGNMENT.NORMALIZE_EMBEDDINGS = False
 _C.ALIGNMENT.CYCLE_LENGTH = 2
-_C.ALIGNMENT.NUM_CYCLES = 20
 _C.ALIGNMENT.LOSS_TYPE = 'regression_mse_var'
 _C.ALIGNMENT.SIMILARITY_TYPE = 'l2'
 _C.ALIGNMENT.SOFTMAX_TEMPERATURE = 0.1
@@ -132,36 +160,41 @@ _C.ALIGNMENT.LABEL_SMOOTHING = 0.1
 _C.ALIGNMENT.VARIANCE_LAMBDA = 0.001
 _C.ALIGNMENT.HUBER_DELTA = 0.1
 _C.ALIGNMENT.NORMALIZE_INDICES = True
-# Fraction of the batch's frames used in the cycle (1.0 = all).
+# Stochastic matching draws int(batch size * frames per video * FRACTION)
+# cycles (at least 1).
 _C.ALIGNMENT.FRACTION = 1.0
 
 # ----------------------------------------------------------------------------
-# Shuffle and Learn (SPEC 5.3).
+# Shuffle and Learn.
 # ----------------------------------------------------------------------------
 _C.SAL = edict()
 _C.SAL.DROPOUT_RATE = 0.0
-# [units, batch_norm] per layer; the last layer must have 2 units.
+# [units, activate] per layer (dropout, Dense, ReLU when activate); the last
+# layer must have 2 units.
 _C.SAL.FC_LAYERS = [[128, True], [64, True], [2, False]]
+# BatchNorm after the Dense of every layer but the last (not in the published
+# model; the CPU demo trains with it).
+_C.SAL.FC_BATCH_NORM = True
 _C.SAL.SHUFFLE_FRACTION = 0.75
 _C.SAL.NUM_SAMPLES = 8
 _C.SAL.LABEL_SMOOTHING = 0.0
 
 # ----------------------------------------------------------------------------
-# Time-Contrastive Networks, single view (SPEC 5.4).
+# Time-Contrastive Networks, single view.
 # ----------------------------------------------------------------------------
 _C.TCN = edict()
 _C.TCN.POSITIVE_WINDOW = 5
 _C.TCN.REG_LAMBDA = 0.002
 
 # ----------------------------------------------------------------------------
-# Combination (SPEC 5.5).
+# Weighted sum of TCC, SaL and TCN.
 # ----------------------------------------------------------------------------
 _C.ALIGNMENT_SAL_TCN = edict()
 _C.ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT = 0.33
 _C.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.33
 
 # ----------------------------------------------------------------------------
-# Supervised baseline (SPEC 5.5).
+# Supervised baseline (per-frame phase classification).
 # ----------------------------------------------------------------------------
 _C.CLASSIFICATION = edict()
 _C.CLASSIFICATION.LABEL_SMOOTHING = 0.0
@@ -198,7 +231,8 @@ _C.DATA = edict()
 # 'offset_uniform', 'stride' or 'all'.
 _C.DATA.SAMPLING_STRATEGY = 'offset_uniform'
 _C.DATA.RANDOM_OFFSET = 1
-_C.DATA.STRIDE_STEPS = 15
+# Frames between consecutive sampled frames of the 'stride' strategy.
+_C.DATA.STRIDE = 16
 # Context frames per sampled frame, FRAME_STRIDE apart, ending at the frame.
 _C.DATA.NUM_STEPS = 2
 _C.DATA.FRAME_STRIDE = 5
@@ -207,13 +241,17 @@ _C.DATA.SAMPLE_ALL_STRIDE = 1
 _C.DATA.FRAME_LABELS = True
 # Fraction of each dataset's training videos used.
 _C.DATA.PER_DATASET_FRACTION = 1.0
+# Find a split's TFRecords as '<dir>/*<split>*' (every file whose name holds
+# the split, e.g. one shard set per class in one directory) instead of
+# '<dir>/<dataset>_<split>*'.
+_C.DATA.PER_CLASS = False
 _C.DATA.SHUFFLE_QUEUE_SIZE = 0
 _C.DATA.NUM_PREFETCH_BATCHES = 1
 # Parallel decode/augment calls in tf.data (-1 = autotune).
 _C.DATA.NUM_PARALLEL_CALLS = -1
 
 # ----------------------------------------------------------------------------
-# Synthetic pouring dataset (SPEC 8), generated on first use of a dataset
+# Synthetic pouring dataset, generated on first use of a dataset
 # whose name starts with 'synthetic'.
 # ----------------------------------------------------------------------------
 _C.SYNTHETIC = edict()
@@ -237,15 +275,15 @@ _C.AUGMENTATION.RANDOM_FLIP = True
 _C.AUGMENTATION.RANDOM_CROP = True
 _C.AUGMENTATION.RANDOM_CROP_MIN_SCALE = 0.8
 _C.AUGMENTATION.BRIGHTNESS = True
-_C.AUGMENTATION.BRIGHTNESS_MAX_DELTA = 0.125
+_C.AUGMENTATION.BRIGHTNESS_MAX_DELTA = 32.0 / 255
 _C.AUGMENTATION.CONTRAST = True
 _C.AUGMENTATION.CONTRAST_LOWER = 0.7
 _C.AUGMENTATION.CONTRAST_UPPER = 1.3
 _C.AUGMENTATION.HUE = False
-_C.AUGMENTATION.HUE_MAX_DELTA = 0.1
+_C.AUGMENTATION.HUE_MAX_DELTA = 0.2
 _C.AUGMENTATION.SATURATION = False
-_C.AUGMENTATION.SATURATION_LOWER = 0.7
-_C.AUGMENTATION.SATURATION_UPPER = 1.3
+_C.AUGMENTATION.SATURATION_LOWER = 0.5
+_C.AUGMENTATION.SATURATION_UPPER = 1.5
 
 # ----------------------------------------------------------------------------
 # Logging and checkpoints.

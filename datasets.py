@@ -62,6 +62,9 @@ class DatasetError(ValueError):
 
 
 def _split_glob(directory, dataset, split):
+  """'<dir>/<dataset>_<split>*', or '<dir>/*<split>*' with DATA.PER_CLASS."""
+  if CONFIG.DATA.PER_CLASS:
+    return os.path.join(directory, '*%s*' % split)
   return os.path.join(directory, '%s_%s*' % (dataset, split))
 
 
@@ -121,7 +124,7 @@ def ensure_dataset(dataset):
     from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
     synthetic.generate_dataset(directory, dataset_name=dataset, **params)
     return directory
-  if not glob.glob(os.path.join(directory, '%s_*' % dataset)):
+  if not glob.glob(_split_glob(directory, dataset, '')):
     raise DatasetError(
         'Dataset %r not found: no %s_*.tfrecord files in %s. Create them with '
         '`python -m dataset_preparation.videos_to_tfrecords --input_dir '
@@ -403,7 +406,7 @@ def sample_steps(seq_len, num_steps, strategy, name=''):
     num_steps: S, Python int.
     strategy: 'offset_uniform': an offset below DATA.RANDOM_OFFSET, then S
       distinct frames drawn uniformly at random after it; 'stride': S frames
-      DATA.STRIDE_STEPS apart from a random offset; 'all': S frames evenly
+      DATA.STRIDE apart from a random offset; 'all': S frames evenly
       spaced over the whole video (first and last included), no randomness.
       A video with too few frames for the strategy gets S evenly spread
       indices with repetitions (and a warning, once).
@@ -415,7 +418,7 @@ def sample_steps(seq_len, num_steps, strategy, name=''):
   if strategy == 'offset_uniform':
     needed = num_steps
   elif strategy == 'stride':
-    needed = (num_steps - 1) * CONFIG.DATA.STRIDE_STEPS + 1
+    needed = (num_steps - 1) * CONFIG.DATA.STRIDE + 1
   elif strategy == 'all':
     needed = num_steps
   else:
@@ -432,7 +435,7 @@ def sample_steps(seq_len, num_steps, strategy, name=''):
       return tf.sort(chosen)
     if strategy == 'stride':
       offset = tf.random.uniform([], 0, seq_len - needed + 1, dtype=tf.int32)
-      return offset + tf.range(num_steps) * CONFIG.DATA.STRIDE_STEPS
+      return offset + tf.range(num_steps) * CONFIG.DATA.STRIDE
     return tf.range(num_steps) * (seq_len - 1) // max(1, num_steps - 1)
 
   def short():

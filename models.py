@@ -1,4 +1,4 @@
-"""Base CNNs and embedders, built from CONFIG (SPEC section 6).
+"""Base CNNs and embedders, built from CONFIG.
 
 A model is two parts:
 - a base CNN applied to every frame: images [N, H, W, 3] in [-1, 1] ->
@@ -8,8 +8,13 @@ A model is two parts:
 
 Neither part sees where in the video a frame is (no positional encodings),
 otherwise TCC could be solved by counting frames.
+
+Weight decay follows the published TCC code: the layers it regularizes carry a
+Keras L2 regularizer (`l2_regularizers`), and the training loss adds the mean
+of their penalties (`algos.base.Algorithm.regularization_loss`).
 """
 
+import importlib
 import os
 
 import keras
@@ -23,6 +28,10 @@ RESNET50V2_WEIGHTS_URL = (
     'resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5')
 
 TRAIN_BASE_MODES = ('frozen', 'only_bn', 'train_all')
+# Networks with a name of their own; any keras.applications model name and
+# any saved .keras file work too.
+BASE_NETWORKS = ('Resnet50_pretrained', 'VGGM', 'SmallCNN')
+PREPROCESSING_MODES = ('auto', 'none', 'pixels')
 
 
 def track_layers(owner, prefix, layers):
@@ -43,6 +52,20 @@ def _check_choice(key, value, choices):
                      (key, value, ', '.join(choices)))
 
 
+def l2_regularizers(weight, bias=True):
+  """Layer kwargs that give the kernel (and bias) an L2(weight) penalty.
+
+  Keras' L2(w) penalty of a weight v is w * sum(v^2). Returns {} when
+  `weight` is 0, so that unregularized models carry no regularizer.
+  """
+  if not weight:
+    return {}
+  kwargs = {'kernel_regularizer': keras.regularizers.L2(weight)}
+  if bias:
+    kwargs['bias_regularizer'] = keras.regularizers.L2(weight)
+  return kwargs
+
+
 class SmallCNN(keras.Model):
   """A small, fast CNN for the CPU demo and the tests.
 
@@ -50,12 +73,14 @@ class SmallCNN(keras.Model):
   of a 64 px image with 3 stages is [8, 8, filters[-1]].
   """
 
-  def __init__(self, filters=(32, 64, 128), **kwargs):
+  def __init__(self, filters=(32, 64, 128), l2_reg_weight=0.0, **kwargs):
     super().__init__(**kwargs)
     self.filters = [int(f) for f in filters]
+    self.l2_reg_weight = l2_reg_weight
     self.convs = track_layers(self, 'conv', [
         keras.layers.Conv2D(f, 3, strides=2, padding='same', use_bias=False,
-                            name='conv%d' % i)
+                            name='conv%d' % i,
+                            **l2_regularizers(l2_reg_weight, bias=False))
         for i, f in enumerate(self.filters)])
     self.bns = track_layers(self, 'bn', [
         keras.layers.BatchNormalization(name='bn%d' % i)
@@ -69,44 +94,194 @@ class SmallCNN(keras.Model):
     return x
 
   def get_config(self):
-    return {**super().get_config(), 'filters': self.filters}
+    return {**super().get_config(), 'filters': self.filters,
+            'l2_reg_weight': self.l2_reg_weight}
 
 
-class VGGM(keras.Model):
-  """VGG-M (Chatfield et al., 2014) with BatchNorm instead of LRN.
+def vggm(image_size, use_bn=True, l2_reg_weight=0.0):
+  """The published "VGG-M-esque" network of TCC, as a functional model.
 
-  Trained from scratch. Output stride 16: a 224 px image gives [14, 14, 512],
-  the same grid as ResNet50V2 cut at conv4_block3_out.
+  conv1: 7x7/2 convolution with 64 filters (zero padding 3), BatchNorm when
+  `use_bn`, ReLU, 3x3/2 max-pool (zero padding 1). Then three blocks of two
+  3x3 convolutions (each + BatchNorm when `use_bn` + ReLU) with 128, 256 and
+  512 filters; the first two blocks end in a 2x2/2 max-pool. The blocks'
+  outputs are the layers 'conv2', 'conv3' and 'conv4' (cut points for
+  MODEL.BASE_MODEL.LAYER); their convolutions are L2-regularized, conv1 is
+  not. A 224 px image gives conv4 features [14, 14, 512].
+
+  Args:
+    image_size: input height and width in pixels.
+    use_bn: MODEL.VGGM.USE_BN.
+    l2_reg_weight: MODEL.L2_REG_WEIGHT.
+
+  Returns:
+    keras.Model: images [N, image_size, image_size, 3] -> conv4 features.
+  """
+  layers = keras.layers
+  inputs = keras.Input((image_size, image_size, 3), name='frames')
+  x = layers.ZeroPadding2D(3)(inputs)
+  x = layers.Conv2D(64, 7, strides=2, padding='valid',
+                    kernel_initializer='he_normal', name='conv1')(x)
+  if use_bn:
+    x = layers.BatchNormalization()(x)
+  x = layers.Activation('relu')(x)
+  x = layers.ZeroPadding2D(1)(x)
+  x = layers.MaxPooling2D(3, strides=2, padding='valid')(x)
+  for i, (filters, pool_size) in enumerate(((128, 2), (256, 2), (512, 0))):
+    for _ in range(2):
+      x = layers.Conv2D(filters, 3, padding='same',
+                        kernel_initializer='he_normal',
+                        **l2_regularizers(l2_reg_weight))(x)
+      if use_bn:
+        x = layers.BatchNormalization()(x)
+      x = layers.Activation('relu')(x)
+    # A 1x1/1 max-pool is the identity; it names the last block's output.
+    x = layers.MaxPooling2D(pool_size or 1, strides=2 if pool_size else 1,
+                            padding='same', name='conv%d' % (i + 2))(x)
+  return keras.Model(inputs, x, name='vggm')
+
+
+def keras_application_names():
+  """Names of the model constructors of keras.applications."""
+  return sorted(name for name in dir(keras.applications)
+                if name[:1].isupper() and
+                callable(getattr(keras.applications, name)))
+
+
+def _application_module(network):
+  """The keras.applications submodule of model `network` (has preprocess_input)."""
+  constructor = getattr(keras.applications, network)
+  module_name = constructor.__module__.rsplit('.', 1)[-1]
+  module = getattr(keras.applications, module_name, None)
+  if module is None or not hasattr(module, 'preprocess_input'):
+    module = importlib.import_module(constructor.__module__)
+  return module
+
+
+class FramePreprocessing(keras.layers.Layer):
+  """Maps frames in [-1, 1] to the input range a base network expects.
+
+  mode 'pixels': [0, 255]; otherwise `mode` names a keras.applications model
+  and its module's `preprocess_input` is applied to the [0, 255] frames.
   """
 
-  # (filters, kernel size, stride, max-pool after).
-  LAYERS = ((96, 7, 2, True), (256, 5, 2, True), (512, 3, 1, False),
-            (512, 3, 1, False), (512, 3, 1, False))
-
-  def __init__(self, **kwargs):
+  def __init__(self, mode, **kwargs):
     super().__init__(**kwargs)
-    self.convs = []
-    self.bns = []
-    self.pools = []
-    for i, (filters, size, stride, pool) in enumerate(self.LAYERS):
-      self.convs.append(keras.layers.Conv2D(
-          filters, size, strides=stride, padding='same', use_bias=False,
-          name='conv%d' % (i + 1)))
-      self.bns.append(keras.layers.BatchNormalization(name='bn%d' % (i + 1)))
-      self.pools.append(
-          keras.layers.MaxPooling2D(3, strides=2, padding='same',
-                                    name='pool%d' % (i + 1)) if pool else None)
-    track_layers(self, 'conv', self.convs)
-    track_layers(self, 'bn', self.bns)
+    self.mode = mode
+    self._preprocess = (None if mode == 'pixels' else
+                        _application_module(mode).preprocess_input)
 
-  def call(self, images, training=False):
-    """images [N, H, W, 3] -> features [N, H / 16, W / 16, 512]."""
-    x = images
-    for conv, bn, pool in zip(self.convs, self.bns, self.pools):
-      x = tf.nn.relu(bn(conv(x), training=training))
-      if pool is not None:
-        x = pool(x)
-    return x
+  def call(self, images):
+    """images [N, H, W, 3] in [-1, 1] -> [N, H, W, 3] for the network."""
+    pixels = (images + 1.0) * 127.5
+    return pixels if self._preprocess is None else self._preprocess(pixels)
+
+  def get_config(self):
+    return {**super().get_config(), 'mode': self.mode}
+
+
+def _weights_hint(network):
+  if network == 'ResNet50V2':
+    return 'download %s' % RESNET50V2_WEIGHTS_URL
+  return ("run `python -c 'import keras; keras.applications.%s("
+          "include_top=False)'` on a machine with network (Keras keeps the "
+          'file in ~/.keras/models/)' % network)
+
+
+def _check_weights_file(weights, weights_key, network):
+  """Returns the expanded local path of `weights`, or None; raises if absent."""
+  if not weights or weights == 'imagenet':
+    return None
+  path = os.path.expanduser(weights)
+  if not os.path.isfile(path):
+    raise ValueError(
+        '%s: weights file %s not found; %s, copy the file there and set the '
+        "key to its path, or set the key to imagenet (Keras download) or '' "
+        '(random init).' % (weights_key, path, _weights_hint(network)))
+  if not path.endswith('.h5'):
+    raise ValueError('%s: %s is not a Keras weights file; give a .weights.h5 '
+                     'or .h5 file.' % (weights_key, path))
+  return path
+
+
+def keras_application(network, image_size, weights, weights_key):
+  """A keras.applications model without its top, with the given weights.
+
+  Args:
+    network: a keras.applications model name, e.g. 'MobileNetV2'.
+    image_size: input height and width in pixels.
+    weights: a local .weights.h5 file (loaded strictly), a legacy .h5 file
+      (matched by layer name, so the official notop files and files of the
+      full model load), 'imagenet' (Keras download) or '' (random init).
+    weights_key: the config key that holds `weights` (for messages).
+
+  Returns:
+    keras.Model: images [N, image_size, image_size, 3] in the network's own
+    input range -> its last feature map.
+  """
+  path = _check_weights_file(weights, weights_key, network)
+  constructor = getattr(keras.applications, network)
+  try:
+    model = constructor(include_top=False,
+                        weights='imagenet' if weights == 'imagenet' else None,
+                        input_shape=(image_size, image_size, 3))
+  except ValueError as e:
+    raise ValueError('MODEL.BASE_MODEL.NETWORK=%s at IMAGE_SIZE=%d: %s' % (
+        network, image_size, str(e).splitlines()[0][:300])) from None
+  except Exception as e:  # Keras reports a failed download as a bare Exception.
+    if weights != 'imagenet':
+      raise
+    raise ValueError(
+        '%s=imagenet: the Keras download of the %s weights failed (%s); %s and '
+        'set the key to its local path.' % (
+            weights_key, network, str(e).splitlines()[0][:200],
+            _weights_hint(network))) from None
+  if path is not None:
+    if path.endswith('.weights.h5'):
+      model.load_weights(path)
+    else:
+      model.load_weights(path, by_name=True)
+  return model
+
+
+def load_saved_model(path, image_size):
+  """A saved Keras model file (.keras), checked to take image_size frames."""
+  path = os.path.expanduser(path)
+  if not os.path.isfile(path):
+    raise ValueError('MODEL.BASE_MODEL.NETWORK: saved model %s not found; give '
+                     'the path of a file written by model.save(...).' % path)
+  try:
+    model = keras.models.load_model(path, compile=False)
+  except Exception as e:  # pylint: disable=broad-exception-caught
+    raise ValueError('MODEL.BASE_MODEL.NETWORK: cannot load %s as a Keras model '
+                     '(%s).' % (path, str(e).splitlines()[0][:200])) from None
+  try:
+    input_shape = tuple(model.input_shape)
+  except (AttributeError, ValueError):
+    raise ValueError('MODEL.BASE_MODEL.NETWORK: %s is not a functional or '
+                     'Sequential model with one input; save one built with '
+                     'keras.Input.' % path) from None
+  if len(input_shape) != 4 or any(
+      d not in (None, image_size) for d in input_shape[1:3]):
+    raise ValueError('MODEL.BASE_MODEL.NETWORK: %s takes inputs %s; it must '
+                     'take [N, %d, %d, 3] frames (IMAGE_SIZE) or any size.' %
+                     (path, input_shape, image_size, image_size))
+  return model
+
+
+def cut_at_layer(model, layer, network):
+  """`model` from its input to the output of layer `layer` ('' = the end)."""
+  if not layer:
+    return model
+  try:
+    output = model.get_layer(layer).output
+  except ValueError:
+    names = [l.name for l in model.layers]
+    raise ValueError(
+        'MODEL.BASE_MODEL.LAYER: %s has no layer %r; its last layers are %s '
+        "(or '' for the network's output)." % (
+            network, layer, ', '.join(names[-6:]))) from None
+  return keras.Model(model.input, output, name='%s_%s' % (model.name, layer))
 
 
 def resnet50_pretrained(image_size, layer, weights):
@@ -123,56 +298,74 @@ def resnet50_pretrained(image_size, layer, weights):
     A keras.Model mapping images [N, H, W, 3] in [-1, 1] (ResNet50V2's own
     preprocessing range) to features of `layer`.
   """
-  if weights and weights != 'imagenet':
-    path = os.path.expanduser(weights)
-    if not os.path.isfile(path):
-      raise ValueError(
-          'MODEL.RESNET_PRETRAINED_WEIGHTS: weights file %s not found; '
-          'download %s there, or set the key to imagenet (Keras download) or '
-          "'' (random init)." % (path, RESNET50V2_WEIGHTS_URL))
-  try:
-    full = keras.applications.ResNet50V2(
-        include_top=False,
-        weights='imagenet' if weights == 'imagenet' else None,
-        input_shape=(image_size, image_size, 3))
-  except Exception as e:  # Keras reports a failed download as a bare Exception.
-    if weights != 'imagenet':
-      raise
-    raise ValueError(
-        'MODEL.RESNET_PRETRAINED_WEIGHTS=imagenet: the Keras download failed '
-        '(%s); download %s and set the key to its local path.' %
-        (str(e).splitlines()[0][:200], RESNET50V2_WEIGHTS_URL)) from None
-  if weights and weights != 'imagenet':
-    if path.endswith('.weights.h5'):
-      full.load_weights(path)
-    else:
-      # Legacy .h5 files (the official notop file) are matched by layer name,
-      # so files from a full ResNet50V2 (with top) also load.
-      full.load_weights(path, by_name=True)
-  try:
-    output = full.get_layer(layer).output
-  except ValueError:
-    raise ValueError(
-        'MODEL.BASE_MODEL.LAYER: ResNet50V2 has no layer %r; use a layer name '
-        'such as conv4_block3_out or conv5_block3_out.' % layer) from None
-  return keras.Model(full.input, output, name='resnet50v2_' + layer)
+  full = keras_application('ResNet50V2', image_size, weights,
+                           'MODEL.RESNET_PRETRAINED_WEIGHTS')
+  return cut_at_layer(full, layer, 'ResNet50V2')
 
 
-BASE_NETWORKS = ('Resnet50_pretrained', 'VGGM', 'SmallCNN')
+def _preprocessing_mode(network, preprocessing):
+  """'none', 'pixels' or a keras.applications name for MODEL.BASE_MODEL.*."""
+  if preprocessing == 'auto':
+    if network in keras_application_names():
+      return network
+    return 'none'
+  if (preprocessing not in PREPROCESSING_MODES and
+      preprocessing not in keras_application_names()):
+    raise ValueError(
+        'MODEL.BASE_MODEL.PREPROCESSING is %r; use auto, none, pixels or the '
+        'name of a keras.applications model (e.g. MobileNetV2).' %
+        preprocessing)
+  return preprocessing
+
+
+def _with_preprocessing(model, mode, image_size):
+  """`model` fed through FramePreprocessing(mode) (none: `model` itself)."""
+  if mode == 'none':
+    return model
+  inputs = keras.Input((image_size, image_size, 3), name='frames')
+  pixels = FramePreprocessing(mode, name='preprocess_%s' % mode.lower())(inputs)
+  return keras.Model(inputs, model(pixels), name=model.name + '_on_frames')
+
+
+def _build_base_model(network, cfg, image_size):
+  """The base network named `network` with weights, cut, without preprocessing."""
+  base = cfg.MODEL.BASE_MODEL
+  if network == 'SmallCNN':
+    return SmallCNN(base.SMALL_CNN_FILTERS, cfg.MODEL.L2_REG_WEIGHT,
+                    name='small_cnn')
+  if network == 'VGGM':
+    return cut_at_layer(vggm(image_size, cfg.MODEL.VGGM.USE_BN,
+                             cfg.MODEL.L2_REG_WEIGHT), base.LAYER, 'VGGM')
+  if network == 'Resnet50_pretrained':
+    return resnet50_pretrained(image_size, base.LAYER,
+                               cfg.MODEL.RESNET_PRETRAINED_WEIGHTS)
+  if network.endswith('.keras'):
+    return cut_at_layer(load_saved_model(network, image_size), base.LAYER,
+                        network)
+  if network in keras_application_names():
+    return cut_at_layer(keras_application(network, image_size, base.WEIGHTS,
+                                          'MODEL.BASE_MODEL.WEIGHTS'),
+                        base.LAYER, network)
+  raise ValueError(
+      'MODEL.BASE_MODEL.NETWORK is %r; use SmallCNN, VGGM, Resnet50_pretrained, '
+      'a keras.applications model (%s) or the path of a saved .keras model.' %
+      (network, ', '.join(keras_application_names())))
 
 
 def get_base_model():
-  """The base CNN named by MODEL.BASE_MODEL.NETWORK, with TRAIN_BASE applied."""
+  """The base CNN of MODEL.BASE_MODEL.*, with TRAIN_BASE applied.
+
+  Returns:
+    keras.Model: images [N, IMAGE_SIZE, IMAGE_SIZE, 3] in [-1, 1] ->
+    features [N, h, w, c].
+  """
   network = CONFIG.MODEL.BASE_MODEL.NETWORK
-  _check_choice('MODEL.BASE_MODEL.NETWORK', network, BASE_NETWORKS)
-  if network == 'Resnet50_pretrained':
-    model = resnet50_pretrained(CONFIG.IMAGE_SIZE, CONFIG.MODEL.BASE_MODEL.LAYER,
-                                CONFIG.MODEL.RESNET_PRETRAINED_WEIGHTS)
-  elif network == 'VGGM':
-    model = VGGM(name='vggm')
-  else:
-    model = SmallCNN(CONFIG.MODEL.BASE_MODEL.SMALL_CNN_FILTERS,
-                     name='small_cnn')
+  # 'auto' feeds Resnet50_pretrained the frames as they are, like the
+  # published code: [-1, 1] is ResNet50V2's own input range.
+  mode = _preprocessing_mode(network, CONFIG.MODEL.BASE_MODEL.PREPROCESSING)
+  model = _with_preprocessing(
+      _build_base_model(network, CONFIG, CONFIG.IMAGE_SIZE), mode,
+      CONFIG.IMAGE_SIZE)
   set_train_base(model, CONFIG.MODEL.TRAIN_BASE)
   return model
 
@@ -193,17 +386,118 @@ def set_train_base(model, mode):
         layer.trainable = isinstance(layer, keras.layers.BatchNormalization)
 
 
+def conv_bn_relu_layers(owner, conv_class, conv_layers, use_bn, l2_reg_weight,
+                       capacity_scalar=1):
+  """The conv layers of an embedder: [filters, kernel_size, activate] each.
+
+  Every conv (`filters * capacity_scalar` filters, 'same' padding, with bias,
+  L2-regularized) is followed by BatchNorm when `use_bn` and by a ReLU when
+  `activate`. The layers are tracked on `owner`.
+
+  Returns:
+    (convs, bns, activates): lists; bns holds None where there is no BN.
+  """
+  convs, bns, activates = [], [], []
+  for i, (filters, kernel_size, activate) in enumerate(conv_layers):
+    convs.append(conv_class(int(filters * capacity_scalar), kernel_size,
+                            padding='same', name='conv_%d' % i,
+                            **l2_regularizers(l2_reg_weight)))
+    bns.append(keras.layers.BatchNormalization(name='conv_bn_%d' % i)
+               if use_bn else None)
+    activates.append(bool(activate))
+  track_layers(owner, 'conv', convs)
+  track_layers(owner, 'conv_bn', bns)
+  return convs, bns, activates
+
+
+def dense_bn_relu_layers(owner, fc_layers, batch_norm, l2_reg_weight,
+                        capacity_scalar=1, output_layer=False):
+  """Fully connected layers: [units, activate] each.
+
+  Every Dense (`units * capacity_scalar` units, L2-regularized) is followed
+  by BatchNorm when `batch_norm` (the Dense then has no bias) and by a ReLU
+  when `activate`. With `output_layer`, the last Dense is an output: no
+  BatchNorm, float32 under mixed precision. The layers are tracked on `owner`.
+
+  Returns:
+    (fcs, bns, activates): lists; bns holds None where there is no BN.
+  """
+  fcs, bns, activates = [], [], []
+  for i, (units, activate) in enumerate(fc_layers):
+    last = output_layer and i == len(fc_layers) - 1
+    bn = batch_norm and not last
+    fcs.append(keras.layers.Dense(
+        int(units * capacity_scalar), use_bias=not bn,
+        dtype='float32' if last else None, name='fc_%d' % i,
+        **l2_regularizers(l2_reg_weight, bias=not bn)))
+    bns.append(keras.layers.BatchNormalization(name='fc_bn_%d' % i)
+               if bn else None)
+    activates.append(bool(activate))
+  track_layers(owner, 'fc', fcs)
+  track_layers(owner, 'fc_bn', bns)
+  return fcs, bns, activates
+
+
+def apply_layers(x, layers, bns, activates, training, dropout=None):
+  """Runs (dropout,) layer, BatchNorm, ReLU as built by *_bn_relu_layers."""
+  for layer, bn, activate in zip(layers, bns, activates):
+    if dropout is not None:
+      x = dropout(x, training=training)
+    x = layer(x)
+    if bn is not None:
+      x = bn(x, training=training)
+    if activate:
+      x = tf.nn.relu(x)
+  return x
+
+
+class Classifier(keras.Model):
+  """The published classifier head: fully connected layers [units, activate].
+
+  Each layer: dropout, Dense, BatchNorm when `batch_norm` (not on the last
+  layer), ReLU when `activate`. The last layer gives float32 logits. Input
+  [N, C] -> logits [N, units of the last layer].
+  """
+
+  def __init__(self, fc_layers, dropout_rate=0.0, batch_norm=False,
+               l2_reg_weight=0.0, **kwargs):
+    super().__init__(**kwargs)
+    self.fc_layers_spec = [list(layer) for layer in fc_layers]
+    self.dropout_rate = dropout_rate
+    self.batch_norm = batch_norm
+    self.l2_reg_weight = l2_reg_weight
+    self.dropout = keras.layers.Dropout(dropout_rate)
+    self.fcs, self.bns, self.activates = dense_bn_relu_layers(
+        self, self.fc_layers_spec, batch_norm, l2_reg_weight,
+        output_layer=True)
+
+  def call(self, inputs, training=False):
+    """inputs [N, C] -> logits [N, units of the last layer]."""
+    return apply_layers(inputs, self.fcs, self.bns, self.activates, training,
+                        dropout=self.dropout)
+
+  def get_config(self):
+    return {**super().get_config(), 'fc_layers': self.fc_layers_spec,
+            'dropout_rate': self.dropout_rate, 'batch_norm': self.batch_norm,
+            'l2_reg_weight': self.l2_reg_weight}
+
+
 class ConvEmbedder(keras.Model):
   """3D convolutions over context frames, pooling, FC layers, linear output.
 
   Input features [N, NUM_STEPS, h, w, c] (the context frames of N sampled
   steps, in time order); output embeddings [N, embedding_size].
+
+  conv_layers: [filters, kernel_size, activate] (see conv_bn_relu_layers);
+  fc_layers: [units, activate], each after dropout `fc_dropout_rate`, with
+  BatchNorm when `fc_batch_norm`. Widths are multiplied by capacity_scalar.
   """
 
   def __init__(self, conv_layers, fc_layers, embedding_size,
                flatten_method='max_pool', capacity_scalar=1, use_bn=True,
                l2_normalize=False, base_dropout_rate=0.0,
-               base_dropout_spatial=False, fc_dropout_rate=0.0, **kwargs):
+               base_dropout_spatial=False, fc_dropout_rate=0.0,
+               fc_batch_norm=False, l2_reg_weight=0.0, **kwargs):
     super().__init__(**kwargs)
     _check_choice('MODEL.CONV_EMBEDDER_MODEL.FLATTEN_METHOD', flatten_method,
                   ('max_pool', 'avg_pool', 'flatten'))
@@ -217,44 +511,29 @@ class ConvEmbedder(keras.Model):
     self.base_dropout_rate = base_dropout_rate
     self.base_dropout_spatial = base_dropout_spatial
     self.fc_dropout_rate = fc_dropout_rate
+    self.fc_batch_norm = fc_batch_norm
+    self.l2_reg_weight = l2_reg_weight
 
     if base_dropout_spatial:
       self.base_dropout = keras.layers.SpatialDropout3D(base_dropout_rate)
     else:
       self.base_dropout = keras.layers.Dropout(base_dropout_rate)
-    self.convs = []
-    self.conv_bns = []
-    for i, (filters, kernel_size, batch_norm) in enumerate(conv_layers):
-      bn = batch_norm and use_bn
-      self.convs.append(keras.layers.Conv3D(
-          int(filters * capacity_scalar), kernel_size, padding='same',
-          use_bias=not bn, name='conv3d_%d' % i))
-      self.conv_bns.append(
-          keras.layers.BatchNormalization(name='conv_bn_%d' % i) if bn else None)
-    self.fcs = []
-    self.fc_bns = []
-    for i, (units, batch_norm) in enumerate(fc_layers):
-      bn = batch_norm and use_bn
-      self.fcs.append(keras.layers.Dense(int(units * capacity_scalar),
-                                         use_bias=not bn, name='fc_%d' % i))
-      self.fc_bns.append(
-          keras.layers.BatchNormalization(name='fc_bn_%d' % i) if bn else None)
-    track_layers(self, 'conv', self.convs)
-    track_layers(self, 'conv_bn', self.conv_bns)
-    track_layers(self, 'fc', self.fcs)
-    track_layers(self, 'fc_bn', self.fc_bns)
+    self.convs, self.conv_bns, self.conv_activates = conv_bn_relu_layers(
+        self, keras.layers.Conv3D, self.conv_layers_spec, use_bn,
+        l2_reg_weight, capacity_scalar)
+    self.fcs, self.fc_bns, self.fc_activates = dense_bn_relu_layers(
+        self, self.fc_layers_spec, fc_batch_norm, l2_reg_weight,
+        capacity_scalar)
     self.fc_dropout = keras.layers.Dropout(fc_dropout_rate)
-    self.embedding_layer = keras.layers.Dense(self.embedding_size,
-                                              dtype='float32', name='embedding')
+    self.embedding_layer = keras.layers.Dense(
+        self.embedding_size, dtype='float32', name='embedding',
+        **l2_regularizers(l2_reg_weight))
 
   def call(self, features, training=False):
     """features [N, NUM_STEPS, h, w, c] -> embeddings [N, D] float32."""
     x = self.base_dropout(features, training=training)
-    for conv, bn in zip(self.convs, self.conv_bns):
-      x = conv(x)
-      if bn is not None:
-        x = bn(x, training=training)
-      x = tf.nn.relu(x)
+    x = apply_layers(x, self.convs, self.conv_bns, self.conv_activates,
+                     training)
     if self.flatten_method == 'max_pool':
       x = tf.reduce_max(x, axis=[1, 2, 3])
     elif self.flatten_method == 'avg_pool':
@@ -262,12 +541,8 @@ class ConvEmbedder(keras.Model):
     else:
       x = tf.reshape(x, [tf.shape(x)[0], x.shape[1] * x.shape[2] * x.shape[3] *
                          x.shape[4]])
-    for fc, bn in zip(self.fcs, self.fc_bns):
-      x = self.fc_dropout(x, training=training)
-      x = fc(x)
-      if bn is not None:
-        x = bn(x, training=training)
-      x = tf.nn.relu(x)
+    x = apply_layers(x, self.fcs, self.fc_bns, self.fc_activates, training,
+                     dropout=self.fc_dropout)
     embs = self.embedding_layer(x)
     if self.l2_normalize:
       embs = tf.math.l2_normalize(embs, axis=-1)
@@ -284,7 +559,9 @@ class ConvEmbedder(keras.Model):
             'l2_normalize': self.l2_normalize,
             'base_dropout_rate': self.base_dropout_rate,
             'base_dropout_spatial': self.base_dropout_spatial,
-            'fc_dropout_rate': self.fc_dropout_rate}
+            'fc_dropout_rate': self.fc_dropout_rate,
+            'fc_batch_norm': self.fc_batch_norm,
+            'l2_reg_weight': self.l2_reg_weight}
 
 
 class ConvGRUEmbedder(keras.Model):
@@ -292,50 +569,42 @@ class ConvGRUEmbedder(keras.Model):
 
   The GRUs run over the NUM_STEPS context frames of one sampled step only
   (never over the sequence of sampled steps, which would let the model count
-  positions). Input [N, NUM_STEPS, h, w, c]; output [N, embedding_size].
+  positions). conv_layers: [filters, kernel_size, activate], each after
+  dropout `dropout_rate`. Input [N, NUM_STEPS, h, w, c]; output
+  [N, embedding_size].
   """
 
   def __init__(self, conv_layers, gru_layers, embedding_size, use_bn=True,
-               dropout_rate=0.0, **kwargs):
+               dropout_rate=0.0, l2_reg_weight=0.0, **kwargs):
     super().__init__(**kwargs)
     self.conv_layers_spec = [list(c) for c in conv_layers]
     self.gru_layers_spec = [int(u) for u in gru_layers]
     self.embedding_size = int(embedding_size)
     self.use_bn = use_bn
     self.dropout_rate = dropout_rate
-    self.convs = []
-    self.conv_bns = []
-    for i, (filters, kernel_size, batch_norm) in enumerate(conv_layers):
-      bn = batch_norm and use_bn
-      self.convs.append(keras.layers.Conv2D(filters, kernel_size,
-                                            padding='same', use_bias=not bn,
-                                            name='conv2d_%d' % i))
-      self.conv_bns.append(
-          keras.layers.BatchNormalization(name='conv_bn_%d' % i) if bn else None)
-    track_layers(self, 'conv', self.convs)
-    track_layers(self, 'conv_bn', self.conv_bns)
+    self.l2_reg_weight = l2_reg_weight
+    self.convs, self.conv_bns, self.conv_activates = conv_bn_relu_layers(
+        self, keras.layers.Conv2D, self.conv_layers_spec, use_bn,
+        l2_reg_weight)
     self.grus = track_layers(self, 'gru', [
         keras.layers.GRU(units, return_sequences=i < len(gru_layers) - 1,
-                         name='gru_%d' % i)
+                         name='gru_%d' % i, **l2_regularizers(l2_reg_weight))
         for i, units in enumerate(self.gru_layers_spec)])
     self.dropout = keras.layers.Dropout(dropout_rate)
-    self.embedding_layer = keras.layers.Dense(self.embedding_size,
-                                              dtype='float32', name='embedding')
+    self.embedding_layer = keras.layers.Dense(
+        self.embedding_size, dtype='float32', name='embedding',
+        **l2_regularizers(l2_reg_weight))
 
   def call(self, features, training=False):
     """features [N, NUM_STEPS, h, w, c] -> embeddings [N, D] float32."""
     num_steps = features.shape[1]
     x = tf.reshape(features, [-1] + list(features.shape[2:]))
-    for conv, bn in zip(self.convs, self.conv_bns):
-      x = conv(x)
-      if bn is not None:
-        x = bn(x, training=training)
-      x = tf.nn.relu(x)
+    x = apply_layers(x, self.convs, self.conv_bns, self.conv_activates,
+                     training, dropout=self.dropout)
     x = tf.reduce_max(x, axis=[1, 2])
     x = tf.reshape(x, [-1, num_steps, x.shape[-1]])
     for gru in self.grus:
       x = gru(x, training=training)
-    x = self.dropout(x, training=training)
     return self.embedding_layer(x)
 
   def get_config(self):
@@ -344,7 +613,8 @@ class ConvGRUEmbedder(keras.Model):
             'gru_layers': self.gru_layers_spec,
             'embedding_size': self.embedding_size,
             'use_bn': self.use_bn,
-            'dropout_rate': self.dropout_rate}
+            'dropout_rate': self.dropout_rate,
+            'l2_reg_weight': self.l2_reg_weight}
 
 
 EMBEDDER_TYPES = ('conv', 'convgru')
@@ -354,6 +624,7 @@ def get_embedder():
   """The embedder named by MODEL.EMBEDDER_TYPE."""
   embedder_type = CONFIG.MODEL.EMBEDDER_TYPE
   _check_choice('MODEL.EMBEDDER_TYPE', embedder_type, EMBEDDER_TYPES)
+  l2_reg_weight = CONFIG.MODEL.L2_REG_WEIGHT
   if embedder_type == 'conv':
     cfg = CONFIG.MODEL.CONV_EMBEDDER_MODEL
     embedder = ConvEmbedder(
@@ -363,12 +634,14 @@ def get_embedder():
         l2_normalize=cfg.L2_NORMALIZE,
         base_dropout_rate=cfg.BASE_DROPOUT_RATE,
         base_dropout_spatial=cfg.BASE_DROPOUT_SPATIAL,
-        fc_dropout_rate=cfg.FC_DROPOUT_RATE, name='conv_embedder')
+        fc_dropout_rate=cfg.FC_DROPOUT_RATE, fc_batch_norm=cfg.FC_BATCH_NORM,
+        l2_reg_weight=l2_reg_weight, name='conv_embedder')
   else:
     cfg = CONFIG.MODEL.CONVGRU_EMBEDDER_MODEL
     embedder = ConvGRUEmbedder(
         conv_layers=cfg.CONV_LAYERS, gru_layers=cfg.GRU_LAYERS,
         embedding_size=cfg.EMBEDDING_SIZE, use_bn=cfg.USE_BN,
-        dropout_rate=cfg.DROPOUT_RATE, name='convgru_embedder')
+        dropout_rate=cfg.DROPOUT_RATE, l2_reg_weight=l2_reg_weight,
+        name='convgru_embedder')
   embedder.trainable = CONFIG.MODEL.TRAIN_EMBEDDING
   return embedder

@@ -1,4 +1,4 @@
-"""Temporal Cycle-Consistency (TCC) training, SPEC 5.1/5.2."""
+"""Temporal Cycle-Consistency (TCC) training."""
 
 import tensorflow as tf
 
@@ -7,35 +7,34 @@ from config import CONFIG
 from tcc.alignment import compute_alignment_loss
 
 
-def select_fraction(embs, steps, fraction):
-  """Keeps a random sorted subset of round(fraction * S) steps (>= 2).
-
-  Args:
-    embs: [B, S, D]; steps: [B, S]; fraction: float in (0, 1].
-
-  Returns:
-    (embs [B, S', D], steps [B, S']), the same positions for every video.
-  """
-  if fraction >= 1.0:
-    return embs, steps
-  num_steps = embs.shape[1]
-  num_kept = max(2, int(round(fraction * num_steps)))
-  _, positions = tf.math.top_k(tf.random.uniform([num_steps]), num_kept)
-  positions = tf.sort(positions)
-  return tf.gather(embs, positions, axis=1), tf.gather(steps, positions, axis=1)
+def num_cycles(batch_size, num_steps, fraction):
+  """Stochastic TCC cycles: int(batch_size * num_steps * fraction), >= 1."""
+  return max(1, int(batch_size * num_steps * fraction))
 
 
 def alignment_loss(embs, steps, seq_lens):
-  """TCC loss with CONFIG.ALIGNMENT.* of embs [B, S, D], steps [B, S]."""
+  """TCC loss with CONFIG.ALIGNMENT.* of embs [B, S, D], steps [B, S].
+
+  Stochastic matching draws int(B * S * ALIGNMENT.FRACTION) cycles, as the
+  published code does (B, S: the static shape of `embs`).
+  """
   cfg = CONFIG.ALIGNMENT
-  embs, steps = select_fraction(embs, steps, cfg.FRACTION)
-  batch_size = embs.shape[0] if embs.shape[0] is not None else tf.shape(embs)[0]
+  batch_size, num_steps = embs.shape[0], embs.shape[1]
+  cycles = 1
+  if cfg.STOCHASTIC_MATCHING:
+    if batch_size is None or num_steps is None:
+      raise ValueError('Stochastic TCC needs embeddings of a static shape '
+                       '[B, S, D] to count its cycles, got %s.' % (embs.shape,))
+    cycles = num_cycles(batch_size, num_steps, cfg.FRACTION)
+  if batch_size is None:
+    batch_size = tf.shape(embs)[0]
   return compute_alignment_loss(
       embs, batch_size, steps=steps, seq_lens=seq_lens,
       stochastic_matching=cfg.STOCHASTIC_MATCHING,
       normalize_embeddings=cfg.NORMALIZE_EMBEDDINGS,
       loss_type=cfg.LOSS_TYPE, similarity_type=cfg.SIMILARITY_TYPE,
-      num_cycles=cfg.NUM_CYCLES, cycle_length=cfg.CYCLE_LENGTH,
+      num_cycles=cycles,
+      cycle_length=cfg.CYCLE_LENGTH,
       temperature=cfg.SOFTMAX_TEMPERATURE,
       label_smoothing=cfg.LABEL_SMOOTHING,
       variance_lambda=cfg.VARIANCE_LAMBDA, huber_delta=cfg.HUBER_DELTA,

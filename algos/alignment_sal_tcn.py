@@ -1,20 +1,47 @@
-"""Weighted sum of TCC, SaL and TCN losses, SPEC 5.5."""
+"""Weighted sum of TCC, SaL and TCN losses."""
+
+import tensorflow as tf
 
 from algos.alignment import alignment_loss
 from algos.base import Algorithm
-from algos.sal import SaLClassifier
+from algos.sal import make_sal_classifier
 from algos.sal import sal_loss
 from algos.tcn import TCN
 from algos.tcn import tcn_loss
 from config import CONFIG
 
 
+def draw_use_positives(batch_size):
+  """bool [B]: per video, True (probability 0.5) to use its positives."""
+  return tf.random.uniform([batch_size]) < 0.5
+
+
+def anchors_or_positives(embs, steps, use_positives):
+  """Per video, its anchors or its positives from an interleaved batch.
+
+  Args:
+    embs: [B, 2S, D], anchor_0, positive_0, anchor_1, ... per video.
+    steps: int [B, 2S], their frame indices.
+    use_positives: bool [B].
+
+  Returns:
+    (embs [B, S, D], steps [B, S]): the odd positions of the videos with
+    `use_positives`, the even positions of the others.
+  """
+  num_pairs = embs.shape[1] // 2
+  positions = (tf.cast(use_positives, tf.int32)[:, None] +
+               2 * tf.range(num_pairs)[None])
+  return (tf.gather(embs, positions, batch_dims=1),
+          tf.gather(steps, positions, batch_dims=1))
+
+
 class AlignmentSaLTCN(Algorithm):
   """w_a * TCC + w_s * SaL + (1 - w_a - w_s) * TCN.
 
-  Batches hold interleaved anchor/positive steps (S = 2 * NUM_FRAMES). TCC and
-  SaL see the anchors only; TCN sees the pairs. A loss with weight 0 is not
-  computed.
+  Batches hold interleaved anchor/positive steps (S = 2 * NUM_FRAMES). TCN
+  sees the pairs. TCC and SaL see, per video, either its anchors or its
+  positives, drawn at random with probability 0.5 (as the published code
+  does). A loss with weight 0 is not computed.
   """
 
   def __init__(self, **kwargs):
@@ -28,10 +55,8 @@ class AlignmentSaLTCN(Algorithm):
           'ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT (%g) and SAL_LOSS_WEIGHT '
           '(%g) must be >= 0 and sum to at most 1.' %
           (self.alignment_weight, self.sal_weight))
-    self.sal_classifier = (SaLClassifier(CONFIG.SAL.FC_LAYERS,
-                                         CONFIG.SAL.DROPOUT_RATE,
-                                         name='sal_classifier')
-                           if self.sal_weight > 0 else None)
+    self.sal_classifier = (make_sal_classifier() if self.sal_weight > 0 else
+                           None)
 
   batch_spec = TCN.batch_spec
 
@@ -39,15 +64,19 @@ class AlignmentSaLTCN(Algorithm):
     return 5 if self.sal_weight > 0 else 2
 
   def compute_loss(self, embs, batch, training):
-    anchor_embs = embs[:, ::2]
     losses = {}
     total = 0.0
+    if self.alignment_weight > 0 or self.sal_weight > 0:
+      batch_size = (embs.shape[0] if embs.shape[0] is not None else
+                    tf.shape(embs)[0])
+      half_embs, half_steps = anchors_or_positives(
+          embs, batch['steps'], draw_use_positives(batch_size))
     if self.alignment_weight > 0:
-      losses['alignment'] = alignment_loss(anchor_embs, batch['steps'][:, ::2],
+      losses['alignment'] = alignment_loss(half_embs, half_steps,
                                            batch['seq_lens'])
       total += self.alignment_weight * losses['alignment']
     if self.sal_weight > 0:
-      losses['sal'] = sal_loss(self.sal_classifier, anchor_embs, training)
+      losses['sal'] = sal_loss(self.sal_classifier, half_embs, training)
       total += self.sal_weight * losses['sal']
     if self.tcn_weight > 0:
       losses['tcn'] = tcn_loss(embs)

@@ -29,7 +29,6 @@ class Algorithm(keras.Model):
     # A frozen base always runs in inference mode, so that BatchNorm uses and
     # keeps its moving statistics.
     self.base_training = CONFIG.MODEL.TRAIN_BASE != 'frozen'
-    self.l2_reg_weight = CONFIG.MODEL.L2_REG_WEIGHT
     self.grad_clip_norm = CONFIG.OPTIMIZER.GRAD_CLIP_NORM
 
   def call(self, frames, training=False):
@@ -75,12 +74,27 @@ class Algorithm(keras.Model):
     raise NotImplementedError
 
   def regularization_loss(self):
-    """MODEL.L2_REG_WEIGHT * sum of squared trainable kernel weights."""
-    kernels = [v for v in self.trainable_variables if 'kernel' in v.name]
-    if not kernels or not self.l2_reg_weight:
+    """Mean of the L2 penalties of the regularized weights (published TCC).
+
+    The layers that the published code regularizes carry a Keras L2
+    regularizer (`models.l2_regularizers`): weight v costs
+    MODEL.L2_REG_WEIGHT * sum(v^2). The loss is the mean of these costs over
+    all such weights, frozen ones included (they only add constants).
+
+    Returns:
+      float32 scalar; 0 when no weight is regularized.
+    """
+    penalties = []
+    seen = set()
+    for weight in self.weights:
+      regularizer = getattr(weight, 'regularizer', None)
+      if regularizer is None or id(weight) in seen:
+        continue
+      seen.add(id(weight))
+      penalties.append(tf.cast(regularizer(weight), tf.float32))
+    if not penalties:
       return tf.constant(0.0)
-    return self.l2_reg_weight * tf.add_n(
-        [tf.reduce_sum(tf.square(tf.cast(v, tf.float32))) for v in kernels])
+    return tf.reduce_mean(tf.stack(penalties))
 
   def train_one_iter(self, batch, optimizer):
     """One optimization step on `batch`.

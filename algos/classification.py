@@ -6,6 +6,7 @@ import tensorflow as tf
 from algos.base import Algorithm
 from algos.sal import smoothed_cross_entropy
 from config import CONFIG
+import models
 
 
 def resolve_num_classes():
@@ -35,8 +36,9 @@ class Classification(Algorithm):
     self.num_classes = num_classes or resolve_num_classes()
     self.head_dropout = keras.layers.Dropout(
         CONFIG.CLASSIFICATION.DROPOUT_RATE)
-    self.classifier = keras.layers.Dense(self.num_classes, dtype='float32',
-                                         name='phase_classifier')
+    self.classifier = keras.layers.Dense(
+        self.num_classes, dtype='float32', name='phase_classifier',
+        **models.l2_regularizers(CONFIG.MODEL.L2_REG_WEIGHT))
 
   def compute_loss(self, embs, batch, training):
     logits = self.classifier(self.head_dropout(embs, training=training))

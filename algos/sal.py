@@ -1,6 +1,5 @@
-"""Shuffle and Learn (Misra et al., 2016), SPEC 5.3."""
+"""Shuffle and Learn (Misra et al., 2016)."""
 
-import keras
 import tensorflow as tf
 
 from algos.base import Algorithm
@@ -46,45 +45,20 @@ def sample_sal_triplets(batch_size, num_steps, num_samples, shuffle_fraction):
   return triplets, labels
 
 
-class SaLClassifier(keras.Model):
-  """MLP on concatenated triplet embeddings [N, 3 * D] -> logits [N, 2]."""
+def make_sal_classifier():
+  """The SaL head from CONFIG.SAL: [N, 3 * D] triplet features -> logits [N, 2].
 
-  def __init__(self, fc_layers, dropout_rate=0.0, **kwargs):
-    super().__init__(**kwargs)
-    fc_layers = [list(layer) for layer in fc_layers]
-    if not fc_layers or fc_layers[-1][0] != 2:
-      raise ValueError('SAL.FC_LAYERS must end with a 2-unit layer '
-                       '(in order / shuffled), got %r.' % (fc_layers,))
-    self.fc_layers_spec = fc_layers
-    self.dropout_rate = dropout_rate
-    self.dropout = keras.layers.Dropout(dropout_rate)
-    self.fcs = []
-    self.bns = []
-    for i, (units, batch_norm) in enumerate(fc_layers):
-      last = i == len(fc_layers) - 1
-      self.fcs.append(keras.layers.Dense(
-          units, use_bias=last or not batch_norm,
-          dtype='float32' if last else None, name='fc_%d' % i))
-      self.bns.append(keras.layers.BatchNormalization(name='bn_%d' % i)
-                      if batch_norm and not last else None)
-
-    models.track_layers(self, 'fc', self.fcs)
-    models.track_layers(self, 'bn', self.bns)
-
-  def call(self, inputs, training=False):
-    """inputs [N, 3 * D] -> logits [N, 2] float32."""
-    x = inputs
-    for i, (fc, bn) in enumerate(zip(self.fcs, self.bns)):
-      x = fc(self.dropout(x, training=training))
-      if bn is not None:
-        x = bn(x, training=training)
-      if i < len(self.fcs) - 1:
-        x = tf.nn.relu(x)
-    return x
-
-  def get_config(self):
-    return {**super().get_config(), 'fc_layers': self.fc_layers_spec,
-            'dropout_rate': self.dropout_rate}
+  A `models.Classifier` of SAL.FC_LAYERS ([units, activate] each, dropout
+  SAL.DROPOUT_RATE before every layer, BatchNorm when SAL.FC_BATCH_NORM).
+  """
+  fc_layers = [list(layer) for layer in CONFIG.SAL.FC_LAYERS]
+  if not fc_layers or fc_layers[-1][0] != 2:
+    raise ValueError('SAL.FC_LAYERS must end with a 2-unit layer '
+                     '(in order / shuffled), got %r.' % (fc_layers,))
+  return models.Classifier(fc_layers, CONFIG.SAL.DROPOUT_RATE,
+                           batch_norm=CONFIG.SAL.FC_BATCH_NORM,
+                           l2_reg_weight=CONFIG.MODEL.L2_REG_WEIGHT,
+                           name='sal_classifier')
 
 
 def smoothed_cross_entropy(logits, labels, num_classes, label_smoothing):
@@ -113,9 +87,7 @@ class SaL(Algorithm):
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
-    self.sal_classifier = SaLClassifier(CONFIG.SAL.FC_LAYERS,
-                                        CONFIG.SAL.DROPOUT_RATE,
-                                        name='sal_classifier')
+    self.sal_classifier = make_sal_classifier()
 
   def min_num_steps(self):
     return 5
