@@ -40,8 +40,40 @@ def test_small_cnn_halves_per_stage_and_round_trips_config():
   assert clone.filters == [8, 16, 4]
 
 
-def test_vggm_has_output_stride_16():
-  assert models.VGGM()(_images(2, 32)).shape == (2, 2, 2, 512)
+def _convs(model):
+  return [l for l in model._flatten_layers()  # pylint: disable=protected-access
+          if isinstance(l, keras.layers.Conv2D)]
+
+
+@pytest.mark.parametrize('use_bn', [True, False])
+def test_vggm_is_the_published_vggm_esque_network(use_bn):
+  """conv1 7x7/2 (64), then blocks of two 3x3 convs: 128, 256, 512."""
+  net = models.vggm(32, use_bn=use_bn, l2_reg_weight=0.1)
+  assert net(_images(2, 32)).shape == (2, 2, 2, 512)  # output stride 16
+  convs = _convs(net)
+  assert [(c.filters, c.kernel_size, c.strides) for c in convs] == (
+      [(64, (7, 7), (2, 2))] + [(f, (3, 3), (1, 1)) for f in
+                                (128, 128, 256, 256, 512, 512)])
+  assert len(_bn_layers(net)) == (7 if use_bn else 0)
+  # The published code regularizes the blocks' kernels and biases, not conv1.
+  assert convs[0].kernel.regularizer is None
+  assert all(c.kernel.regularizer is not None and c.bias.regularizer is not None
+             for c in convs[1:])
+  for layer, channels in (('conv2', 128), ('conv3', 256), ('conv4', 512)):
+    assert net.get_layer(layer).output.shape[-1] == channels
+
+
+def test_vggm_from_config_with_cut_layer_and_use_bn_key():
+  CONFIG.MODEL.BASE_MODEL.NETWORK = 'VGGM'
+  CONFIG.MODEL.BASE_MODEL.LAYER = 'conv3'
+  CONFIG.MODEL.VGGM.USE_BN = False
+  base = models.get_base_model()
+  assert base(_images(1, 32)).shape == (1, 2, 2, 256)
+  assert not _bn_layers(base)
+  CONFIG.MODEL.BASE_MODEL.LAYER = 'conv4_block3_out'
+  with pytest.raises(ValueError, match="LAYER: VGGM has no layer "
+                     "'conv4_block3_out'.*conv4"):
+    models.get_base_model()
 
 
 def test_resnet50v2_random_init_cut_shape():
@@ -89,7 +121,8 @@ def test_resnet50v2_loads_weights_from_local_file(tmp_path, file_format):
 
 def test_unknown_network_and_embedder_errors():
   CONFIG.MODEL.BASE_MODEL.NETWORK = 'ResNet9000'
-  with pytest.raises(ValueError, match='MODEL.BASE_MODEL.NETWORK.*SmallCNN'):
+  with pytest.raises(ValueError, match='MODEL.BASE_MODEL.NETWORK.*SmallCNN.*'
+                     'MobileNetV2.*saved .keras'):
     models.get_base_model()
   CONFIG.MODEL.EMBEDDER_TYPE = 'transformer'
   with pytest.raises(ValueError, match='MODEL.EMBEDDER_TYPE.*convgru'):
@@ -173,6 +206,221 @@ def test_resnet50v2_imagenet_download_failure_is_one_clear_error(monkeypatch):
   monkeypatch.setattr(resnet.file_utils, 'get_file', offline)
   CONFIG.MODEL.BASE_MODEL.NETWORK = 'Resnet50_pretrained'
   CONFIG.MODEL.RESNET_PRETRAINED_WEIGHTS = 'imagenet'
-  with pytest.raises(ValueError, match='imagenet: the Keras download failed '
+  with pytest.raises(ValueError, match='RESNET_PRETRAINED_WEIGHTS=imagenet: the '
+                     r'Keras download of the ResNet50V2 weights failed '
                      r'\(URL fetch failure.*resnet50v2_weights.*local path'):
+    models.get_base_model()
+
+
+def _dense(x, layer):
+  return x @ layer.kernel.numpy() + (layer.bias.numpy() if layer.use_bias
+                                     else 0.0)
+
+
+@pytest.mark.parametrize('activate', [True, False])
+def test_fc_layers_are_units_and_activate(activate):
+  """[units, activate]: Dense, then ReLU only when activate (no BatchNorm)."""
+  features = tf.random.normal([5, 2, 3, 3, 4])
+  embedder = models.ConvEmbedder([], [[6, activate]], 3, capacity_scalar=2)
+  embs = embedder(features, training=True).numpy()
+  assert embedder.fcs[0].units == 12 and embedder.fcs[0].use_bias
+  assert not _bn_layers(embedder)
+  hidden = _dense(features.numpy().max(axis=(1, 2, 3)), embedder.fcs[0])
+  if activate:
+    hidden = np.maximum(hidden, 0.0)
+  assert (hidden < 0).any() != activate
+  np.testing.assert_allclose(embs, _dense(hidden, embedder.embedding_layer),
+                             rtol=1e-5, atol=1e-5)
+
+
+def test_fc_batch_norm_key_adds_batch_norm_after_each_fc():
+  CONFIG.MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS = [[8, True], [4, False]]
+  CONFIG.MODEL.CONV_EMBEDDER_MODEL.FC_BATCH_NORM = True
+  CONFIG.MODEL.CONV_EMBEDDER_MODEL.USE_BN = False
+  embedder = models.get_embedder()
+  embedder(tf.random.normal([3, 2, 4, 4, 5]))
+  assert [bn is not None for bn in embedder.fc_bns] == [True, True]
+  assert not any(fc.use_bias for fc in embedder.fcs)
+  assert len(_bn_layers(embedder)) == 2  # USE_BN=False: no conv BatchNorm
+  CONFIG.MODEL.CONV_EMBEDDER_MODEL.FC_BATCH_NORM = False
+  assert not _bn_layers(models.get_embedder())
+
+
+@pytest.mark.parametrize('activate', [True, False])
+def test_conv_layers_are_filters_kernel_and_activate(activate):
+  """[filters, kernel, activate]: conv (+ BN when USE_BN), ReLU if activate."""
+  features = tf.random.normal([4, 2, 3, 3, 5])
+  embedder = models.ConvEmbedder([[6, 1, activate]], [], 3, use_bn=False)
+  embs = embedder(features).numpy()
+  conv = embedder.convs[0]
+  hidden = features.numpy() @ conv.kernel.numpy()[0, 0, 0] + conv.bias.numpy()
+  if activate:
+    hidden = np.maximum(hidden, 0.0)
+  np.testing.assert_allclose(
+      embs, _dense(hidden.max(axis=(1, 2, 3)), embedder.embedding_layer),
+      rtol=1e-5, atol=1e-5)
+  with_bn = models.ConvEmbedder([[6, 1, False]], [], 3, use_bn=True)
+  with_bn(features)
+  assert len(_bn_layers(with_bn)) == 1
+
+
+def test_classifier_head_is_published_fc_stack():
+  """SaL/classification head: [units, activate], last layer linear logits."""
+  inputs = tf.random.normal([7, 5])
+  head = models.Classifier([[4, True], [2, False]], dropout_rate=0.0)
+  logits = head(inputs, training=True).numpy()
+  hidden = np.maximum(_dense(inputs.numpy(), head.fcs[0]), 0.0)
+  np.testing.assert_allclose(logits, _dense(hidden, head.fcs[1]), rtol=1e-5,
+                             atol=1e-6)
+  assert not _bn_layers(head)
+  with_bn = models.Classifier([[4, True], [2, False]], batch_norm=True)
+  with_bn(inputs)
+  assert [bn is not None for bn in with_bn.bns] == [True, False]
+  clone = models.Classifier.from_config(with_bn.get_config())
+  assert clone.batch_norm and clone.fc_layers_spec == [[4, True], [2, False]]
+
+
+def test_convgru_dropout_comes_before_each_conv():
+  embedder = models.ConvGRUEmbedder([[4, 3, True], [4, 3, False]], [5], 3,
+                                    dropout_rate=0.999)
+  features = tf.random.normal([2, 2, 4, 4, 3])
+  # With (almost) everything dropped before each conv, the output is the same
+  # for any input: only the biases are left.
+  np.testing.assert_allclose(embedder(features, training=True),
+                             embedder(2.0 * features, training=True),
+                             atol=1e-6)
+
+
+def _saved_mobilenet_v2(tmp_path, name):
+  keras.utils.set_random_seed(3)
+  source = keras.applications.MobileNetV2(include_top=False, weights=None,
+                                          input_shape=(32, 32, 3))
+  path = str(tmp_path / name)
+  if name.endswith('.weights.h5'):
+    source.save_weights(path)
+  else:
+    with h5py.File(path, 'w') as f:
+      legacy_h5_format.save_weights_to_hdf5_group(f, source)
+  return source, path
+
+
+@pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
+def test_keras_application_backbone_from_local_weights_with_train_base(
+    tmp_path):
+  """Any keras.applications model by name, its preprocessing, its weights."""
+  source, path = _saved_mobilenet_v2(tmp_path, 'mnv2.weights.h5')
+  CONFIG.MODEL.BASE_MODEL.NETWORK = 'MobileNetV2'
+  CONFIG.MODEL.BASE_MODEL.LAYER = 'block_6_expand_relu'
+  CONFIG.MODEL.BASE_MODEL.WEIGHTS = path
+  CONFIG.MODEL.TRAIN_BASE = 'only_bn'
+  base = models.get_base_model()
+  images = _images(2, 32)
+  features = base(images, training=False)
+  assert features.shape == (2, 4, 4, 192)
+  # Frames in [-1, 1] reach the network through MobileNetV2's own
+  # preprocess_input ([-1, 1] again), then the source network's layers.
+  preprocess = base.get_layer('preprocess_mobilenetv2')
+  assert preprocess.mode == 'MobileNetV2'
+  cut = keras.Model(source.input, source.get_layer('block_6_expand_relu').output)
+  np.testing.assert_allclose(features, cut(images, training=False), rtol=1e-4,
+                             atol=1e-4)
+  loaded = {v.path: v.numpy() for v in base.weights}
+  saved = {v.path: v.numpy() for v in cut.weights}
+  assert loaded.keys() == saved.keys() and len(saved) > 50
+  for var_path, value in saved.items():
+    np.testing.assert_array_equal(loaded[var_path], value, err_msg=var_path)
+  # TRAIN_BASE: only BatchNorm (only_bn), nothing (frozen), all (train_all).
+  names = {v.name for v in base.trainable_variables}
+  assert names == {'gamma', 'beta'}
+  models.set_train_base(base, 'frozen')
+  assert not base.trainable_variables
+  models.set_train_base(base, 'train_all')
+  assert {'kernel', 'gamma', 'beta'} <= {
+      v.name for v in base.trainable_variables}
+
+
+@pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
+def test_keras_application_loads_legacy_h5_and_whole_network_output(tmp_path):
+  source, path = _saved_mobilenet_v2(tmp_path, 'mnv2.h5')
+  CONFIG.MODEL.BASE_MODEL.NETWORK = 'MobileNetV2'
+  CONFIG.MODEL.BASE_MODEL.LAYER = ''
+  CONFIG.MODEL.BASE_MODEL.WEIGHTS = path
+  CONFIG.MODEL.BASE_MODEL.PREPROCESSING = 'none'
+  base = models.get_base_model()
+  assert base(_images(1, 32)).shape == (1, 1, 1, 1280)
+  assert not any(isinstance(l, models.FramePreprocessing)
+                 for l in base._flatten_layers())  # pylint: disable=protected-access
+  np.testing.assert_array_equal(base.get_layer('Conv1').kernel.numpy(),
+                                source.get_layer('Conv1').kernel.numpy())
+  CONFIG.MODEL.BASE_MODEL.LAYER = 'conv4_block3_out'
+  with pytest.raises(ValueError, match="LAYER: MobileNetV2 has no layer "
+                     "'conv4_block3_out'.*out_relu"):
+    models.get_base_model()
+  CONFIG.MODEL.BASE_MODEL.WEIGHTS = str(tmp_path / 'missing.weights.h5')
+  with pytest.raises(ValueError, match='BASE_MODEL.WEIGHTS: weights file .*'
+                     'missing.weights.h5 not found.*keras.applications.'
+                     'MobileNetV2'):
+    models.get_base_model()
+
+
+def test_frame_preprocessing_matches_each_networks_convention():
+  images = tf.random.uniform([2, 4, 4, 3], -1.0, 1.0, seed=4)
+  pixels = (images.numpy() + 1.0) * 127.5
+  caffe = models.FramePreprocessing('ResNet50')(images).numpy()  # BGR - mean
+  np.testing.assert_allclose(
+      caffe, pixels[..., ::-1] - np.array([103.939, 116.779, 123.68]),
+      rtol=1e-5, atol=1e-3)
+  np.testing.assert_allclose(models.FramePreprocessing('MobileNetV2')(images),
+                             images, atol=1e-5)  # 'tf' mode: [-1, 1]
+  np.testing.assert_allclose(models.FramePreprocessing('pixels')(images),
+                             pixels, rtol=1e-6, atol=1e-4)
+  CONFIG.MODEL.BASE_MODEL.PREPROCESSING = 'sepia'
+  with pytest.raises(ValueError, match='PREPROCESSING.*auto, none, pixels'):
+    models.get_base_model()
+
+
+@pytest.mark.filterwarnings('ignore:`input_shape` is undefined:UserWarning')
+def test_keras_application_download_failure_is_one_clear_error(monkeypatch):
+  from keras.src.applications import mobilenet_v2  # pylint: disable=g-import-not-at-top
+
+  def offline(*unused_args, **unused_kwargs):
+    raise Exception('URL fetch failure on https://storage.googleapis.com')  # pylint: disable=broad-exception-raised
+  monkeypatch.setattr(mobilenet_v2.file_utils, 'get_file', offline)
+  CONFIG.MODEL.BASE_MODEL.NETWORK = 'MobileNetV2'
+  CONFIG.MODEL.BASE_MODEL.WEIGHTS = 'imagenet'
+  with pytest.raises(ValueError, match=r'MODEL.BASE_MODEL.WEIGHTS=imagenet: '
+                     r'the Keras download of the MobileNetV2 weights failed '
+                     r'\(URL fetch failure.*local path'):
+    models.get_base_model()
+
+
+def _tiny_saved_model(path):
+  inputs = keras.Input((None, None, 3))
+  x = keras.layers.Conv2D(4, 3, strides=2, name='stem')(inputs)
+  x = keras.layers.BatchNormalization(name='stem_bn')(x)
+  x = keras.layers.ReLU(name='features')(x)
+  x = keras.layers.GlobalAveragePooling2D()(x)
+  model = keras.Model(inputs, keras.layers.Dense(3)(x))
+  model.save(path)
+  return model
+
+
+@pytest.mark.parametrize('mode', ['frozen', 'only_bn', 'train_all'])
+def test_saved_keras_model_backbone_cut_at_layer(tmp_path, mode):
+  path = str(tmp_path / 'own.keras')
+  source = _tiny_saved_model(path)
+  CONFIG.MODEL.BASE_MODEL.NETWORK = path
+  CONFIG.MODEL.BASE_MODEL.LAYER = 'features'
+  CONFIG.MODEL.TRAIN_BASE = mode
+  base = models.get_base_model()
+  images = _images(2, 32)
+  cut = keras.Model(source.input, source.get_layer('features').output)
+  np.testing.assert_allclose(base(images), cut(images), rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(base.get_layer('stem').kernel.numpy(),
+                                source.get_layer('stem').kernel.numpy())
+  expected = {'frozen': set(), 'only_bn': {'gamma', 'beta'},
+              'train_all': {'kernel', 'bias', 'gamma', 'beta'}}[mode]
+  assert {v.name for v in base.trainable_variables} == expected
+  CONFIG.MODEL.BASE_MODEL.NETWORK = str(tmp_path / 'nope.keras')
+  with pytest.raises(ValueError, match='saved model .*nope.keras not found'):
     models.get_base_model()
