@@ -213,7 +213,13 @@ def test_tcn_loss_matches_per_video_reference():
       _npairs_reference(embs[:, ::2], embs[:, 1::2], 0.0), rtol=1e-5)
 
 
-def test_alignment_sal_tcn_is_the_weighted_sum_on_the_right_inputs():
+def test_alignment_sal_tcn_is_the_weighted_sum_on_the_right_inputs(
+    monkeypatch):
+  """TCC and SaL see, per video, its anchors or its positives (a coin flip)."""
+  from algos import alignment_sal_tcn  # pylint: disable=g-import-not-at-top
+  use_positives = tf.constant([True, False, True])
+  monkeypatch.setattr(alignment_sal_tcn, 'draw_use_positives',
+                      lambda batch_size: use_positives)
   CONFIG.ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT = 0.5
   CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.2
   algo = algos.get_algo('alignment_sal_tcn')
@@ -221,13 +227,20 @@ def test_alignment_sal_tcn_is_the_weighted_sum_on_the_right_inputs():
   embs = tf.random.normal([NUM_VIDEOS, 2 * NUM_FRAMES, 8])
   tf.random.set_seed(5)
   losses = algo.compute_loss(embs, batch, training=False)
+  # Videos 0 and 2 use their positives (odd positions), video 1 its anchors.
+  starts = np.array([1, 0, 1])
+  positions = starts[:, None] + 2 * np.arange(NUM_FRAMES)[None]
+  chosen_embs = np.take_along_axis(embs.numpy(), positions[..., None], 1)
+  chosen_steps = np.take_along_axis(batch['steps'].numpy(), positions, 1)
   tcc = algos.get_algo('alignment').compute_loss(
-      embs[:, ::2], {'steps': batch['steps'][:, ::2],
-                     'seq_lens': batch['seq_lens']}, training=False)['loss']
+      tf.constant(chosen_embs), {'steps': tf.constant(chosen_steps),
+                                 'seq_lens': batch['seq_lens']},
+      training=False)['loss']
   sal = algos.get_algo('sal')
   sal.sal_classifier = algo.sal_classifier
   tf.random.set_seed(5)
-  sal_loss = sal.compute_loss(embs[:, ::2], batch, training=False)['loss']
+  sal_loss = sal.compute_loss(tf.constant(chosen_embs), batch,
+                              training=False)['loss']
   tcn = algos.get_algo('tcn').compute_loss(embs, batch, training=False)['loss']
   np.testing.assert_allclose(
       [float(losses[k]) for k in ('alignment', 'sal', 'tcn')],
@@ -244,6 +257,41 @@ def test_alignment_sal_tcn_is_the_weighted_sum_on_the_right_inputs():
   CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.7
   with pytest.raises(ValueError, match='SAL_LOSS_WEIGHT'):
     algos.get_algo('alignment_sal_tcn')
+
+
+def test_alignment_sal_tcn_draws_anchors_or_positives_per_video():
+  from algos.alignment_sal_tcn import draw_use_positives  # pylint: disable=g-import-not-at-top
+  tf.random.set_seed(0)
+  draws = np.stack([draw_use_positives(4).numpy() for _ in range(200)])
+  assert draws.shape == (200, 4)
+  assert 0.4 < draws.mean() < 0.6
+  # Videos of one batch are drawn independently: mixed batches occur.
+  assert 0.6 < np.mean(draws.any(axis=1) & ~draws.all(axis=1)) < 1.0
+
+
+def test_fraction_sets_the_number_of_stochastic_cycles(monkeypatch):
+  """num_cycles = int(B * S * FRACTION); every frame reaches the loss."""
+  from algos import alignment  # pylint: disable=g-import-not-at-top
+  calls = []
+
+  def spy(embs, batch_size, **kwargs):
+    calls.append((embs, batch_size, kwargs))
+    return tf.constant(0.0)
+  monkeypatch.setattr(alignment, 'compute_alignment_loss', spy)
+  CONFIG.ALIGNMENT.STOCHASTIC_MATCHING = True
+  CONFIG.ALIGNMENT.FRACTION = 0.5
+  algo = algos.get_algo('alignment')
+  batch = _batch('alignment')
+  embs = tf.random.normal([NUM_VIDEOS, NUM_FRAMES, 8])
+  algo.compute_loss(embs, batch, training=True)
+  passed_embs, batch_size, kwargs = calls[-1]
+  assert kwargs['num_cycles'] == int(NUM_VIDEOS * NUM_FRAMES * 0.5) == 9
+  assert batch_size == NUM_VIDEOS
+  np.testing.assert_array_equal(passed_embs, embs)  # no frame subsampling
+  np.testing.assert_array_equal(kwargs['steps'], batch['steps'])
+  CONFIG.ALIGNMENT.FRACTION = 0.01
+  algo.compute_loss(embs, batch, training=True)
+  assert calls[-1][2]['num_cycles'] == 1
 
 
 def test_alignment_uses_tcc_with_config():
@@ -274,16 +322,45 @@ def test_classification_loss_matches_reference():
                              rtol=1e-5)
 
 
-def test_regularization_is_sum_of_squared_trainable_kernels():
+def _regularized_weights(algo):
+  """The weights the published code regularizes, found by layer type."""
+  weights = []
+  for layer in algo._flatten_layers():  # pylint: disable=protected-access
+    if isinstance(layer, (keras.layers.Conv2D, keras.layers.Conv3D,
+                          keras.layers.Dense)):
+      weights.append(layer.kernel)
+      if layer.use_bias:
+        weights.append(layer.bias)
+  return weights
+
+
+@pytest.mark.parametrize('name', ['alignment', 'sal'])
+def test_regularization_is_mean_of_per_weight_l2_penalties(name):
+  """Published: mean over regularized weights of L2_REG_WEIGHT * sum(w^2)."""
   CONFIG.MODEL.L2_REG_WEIGHT = 0.01
   CONFIG.MODEL.TRAIN_BASE = 'frozen'
-  algo = algos.get_algo('alignment')
+  CONFIG.MODEL.CONV_EMBEDDER_MODEL.FC_BATCH_NORM = False
+  CONFIG.SAL.FC_BATCH_NORM = False
+  algo = algos.get_algo(name)
   algo.build_all()
-  expected = 0.01 * sum(np.sum(v.numpy() ** 2)
-                        for v in algo.embedder.weights
-                        if v.name == 'kernel')
-  np.testing.assert_allclose(float(algo.regularization_loss()), expected,
-                             rtol=1e-5)
+  weights = _regularized_weights(algo)
+  # SmallCNN convs (kernels), embedder conv, FC and embedding layers (kernels
+  # and biases), and the SaL head; frozen weights count too.
+  assert len(weights) == {'alignment': 2 + 6, 'sal': 2 + 6 + 4}[name]
+  expected = np.mean([0.01 * np.sum(w.numpy().astype(np.float64) ** 2)
+                      for w in weights])
+  with tf.GradientTape() as tape:
+    loss = algo.regularization_loss()
+  np.testing.assert_allclose(float(loss), expected, rtol=1e-5)
+  # Its gradient: 2 * 0.01 * w / (number of regularized weights).
+  embedding = algo.embedder.embedding_layer.kernel
+  np.testing.assert_allclose(tape.gradient(loss, embedding),
+                             2 * 0.01 * embedding.numpy() / len(weights),
+                             rtol=1e-5, atol=1e-9)
+  CONFIG.MODEL.L2_REG_WEIGHT = 0.0
+  unregularized = algos.get_algo(name)
+  unregularized.build_all()
+  assert float(unregularized.regularization_loss()) == 0.0
 
 
 def test_gradient_clipping_bounds_the_update():
