@@ -109,7 +109,7 @@ def test_round_trip_through_tfrecord_io(tmp_path):
 
 @pytest.mark.parametrize('strategy', ['offset_uniform', 'stride', 'all'])
 def test_sampling_invariants(strategy):
-  CONFIG.DATA.STRIDE_STEPS = 3
+  CONFIG.DATA.STRIDE = 3
   CONFIG.DATA.RANDOM_OFFSET = 4
   num_steps = 6
   for seq_len in [6, 16, 17, 40, 101]:

@@ -424,3 +424,40 @@ def test_saved_keras_model_backbone_cut_at_layer(tmp_path, mode):
   CONFIG.MODEL.BASE_MODEL.NETWORK = str(tmp_path / 'nope.keras')
   with pytest.raises(ValueError, match='saved model .*nope.keras not found'):
     models.get_base_model()
+
+
+@pytest.mark.filterwarnings('ignore:__array__ implementation:DeprecationWarning')
+def test_training_run_with_keras_application_backbone_from_local_file(
+    tmp_path):
+  """train.train with MobileNetV2 from a local weights file, only_bn."""
+  import algos  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  source, path = _saved_mobilenet_v2(tmp_path, 'mnv2.weights.h5')
+  logdir = str(tmp_path / 'run')
+  result = train.train(logdir, overrides=[
+      'PATH_TO_TFRECORDS=%s' % (tmp_path / '%s'), 'IMAGE_SIZE=32',
+      'SYNTHETIC.NUM_TRAIN_VIDEOS=3', 'SYNTHETIC.NUM_VAL_VIDEOS=2',
+      'SYNTHETIC.MIN_FRAMES=12', 'SYNTHETIC.MAX_FRAMES=14',
+      'TRAIN.BATCH_SIZE=2', 'TRAIN.NUM_FRAMES=4', 'TRAIN.MAX_ITERS=2',
+      'MODEL.BASE_MODEL.NETWORK=MobileNetV2',
+      'MODEL.BASE_MODEL.LAYER=block_1_expand_relu',
+      'MODEL.BASE_MODEL.WEIGHTS=%s' % path, 'MODEL.TRAIN_BASE=only_bn',
+      'MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS=[[8, 3, true]]',
+      'MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS=[[8, true]]',
+      'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=8',
+      'CHECKPOINT.SAVE_INTERVAL=2', 'LOGGING.REPORT_INTERVAL=1',
+      'TRAIN.VISUALIZE_INTERVAL=100'])
+  assert result['step'] == 2 and np.isfinite(result['loss'])
+  algo, step = algos.restore_algo(logdir)
+  assert step == 2
+  trained = {v.path: v.numpy() for v in algo.base_model.weights}
+  changed = 0
+  for var in source.weights:
+    if var.path not in trained:  # layers after the cut
+      continue
+    if var.name in ('gamma', 'beta', 'moving_mean', 'moving_variance'):
+      changed += not np.array_equal(trained[var.path], var.numpy())
+    else:  # only_bn: the loaded kernels stay as saved
+      np.testing.assert_array_equal(trained[var.path], var.numpy(),
+                                    err_msg=var.path)
+  assert changed > 0

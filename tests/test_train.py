@@ -292,7 +292,7 @@ def test_every_config_file_loads():
   for path in paths:
     config.load_config([path])
   demo = config.to_plain(config.load_config([os.path.join(REPO, 'configs',
-                                                           'demo.yml')]))
+                                                           'cpu_demo.yml')]))
   assert demo == config.to_plain(config._DEFAULTS)  # pylint: disable=protected-access
   for name in ('pouring.yml', 'penn_action.yml'):
     cfg = config.load_config([os.path.join(REPO, 'configs', name)])
