@@ -14,6 +14,8 @@ Keras L2 regularizer (`l2_regularizers`), and the training loss adds the mean
 of their penalties (`algos.base.Algorithm.regularization_loss`).
 """
 
+import contextlib
+import copy
 import importlib
 import os
 
@@ -352,8 +354,29 @@ def _build_base_model(network, cfg, image_size):
       (network, ', '.join(keras_application_names())))
 
 
+_pretrained_weights = {'load': True}
+
+
+@contextlib.contextmanager
+def without_pretrained_weights():
+  """Within it, get_base_model() does not load or download pretrained weights.
+
+  For models whose every weight is restored from a checkpoint next: the
+  weights file of training need not exist where the checkpoint is read.
+  """
+  _pretrained_weights['load'] = False
+  try:
+    yield
+  finally:
+    _pretrained_weights['load'] = True
+
+
 def get_base_model():
   """The base CNN of MODEL.BASE_MODEL.*, with TRAIN_BASE applied.
+
+  Weights come from MODEL.RESNET_PRETRAINED_WEIGHTS (Resnet50_pretrained) or
+  MODEL.BASE_MODEL.WEIGHTS (other keras.applications models), except within
+  `without_pretrained_weights()`.
 
   Returns:
     keras.Model: images [N, IMAGE_SIZE, IMAGE_SIZE, 3] in [-1, 1] ->
@@ -363,9 +386,13 @@ def get_base_model():
   # 'auto' feeds Resnet50_pretrained the frames as they are, like the
   # published code: [-1, 1] is ResNet50V2's own input range.
   mode = _preprocessing_mode(network, CONFIG.MODEL.BASE_MODEL.PREPROCESSING)
-  model = _with_preprocessing(
-      _build_base_model(network, CONFIG, CONFIG.IMAGE_SIZE), mode,
-      CONFIG.IMAGE_SIZE)
+  cfg = CONFIG
+  if not _pretrained_weights['load']:
+    cfg = copy.deepcopy(CONFIG)
+    cfg.MODEL.RESNET_PRETRAINED_WEIGHTS = ''
+    cfg.MODEL.BASE_MODEL.WEIGHTS = ''
+  model = _with_preprocessing(_build_base_model(network, cfg, cfg.IMAGE_SIZE),
+                              mode, cfg.IMAGE_SIZE)
   set_train_base(model, CONFIG.MODEL.TRAIN_BASE)
   return model
 

@@ -17,6 +17,7 @@ from algos.sal import SaL
 from algos.tcn import TCN
 import config
 from config import CONFIG
+import models
 
 ALGORITHMS = {
     'alignment': Alignment,
@@ -98,7 +99,9 @@ def restore_algo(logdir, checkpoint_path=None):
     raise ValueError('%s: checkpoint not found (no %s.index); pass a path '
                      'like %s.' % (checkpoint_path, checkpoint_path,
                                    os.path.join(logdir, 'ckpt-N')))
-  algo = get_algo()
+  # The checkpoint holds every weight: pretrained weights are not needed.
+  with models.without_pretrained_weights():
+    algo = get_algo()
   algo.build_all()
   step = tf.Variable(0, dtype=tf.int64, trainable=False)
   checkpoint = make_checkpoint(algo, step=step)

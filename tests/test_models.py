@@ -1,5 +1,7 @@
 """Tests of models.py: base CNNs, TRAIN_BASE modes, embedders."""
 
+import os
+
 import h5py
 import keras
 from keras.src.legacy.saving import legacy_h5_format
@@ -448,6 +450,8 @@ def test_training_run_with_keras_application_backbone_from_local_file(
       'CHECKPOINT.SAVE_INTERVAL=2', 'LOGGING.REPORT_INTERVAL=1',
       'TRAIN.VISUALIZE_INTERVAL=100'])
   assert result['step'] == 2 and np.isfinite(result['loss'])
+  # The checkpoint holds the weights: restoring needs no weights file.
+  os.remove(path)
   algo, step = algos.restore_algo(logdir)
   assert step == 2
   trained = {v.path: v.numpy() for v in algo.base_model.weights}
