@@ -57,8 +57,8 @@ _C.EVAL.BATCH_SIZE = 4
 _C.EVAL.NUM_FRAMES = 20
 # Number of validation batches for the algo_loss task.
 _C.EVAL.VAL_ITERS = 10
-_C.EVAL.TASKS = ['algo_loss', 'classification', 'few_shot_classification',
-                 'event_completion', 'kendalls_tau']
+_C.EVAL.TASKS = ['algo_loss', 'classification', 'kendalls_tau',
+                 'event_completion', 'few_shot_classification']
 # Frames embedded at a time when embedding whole videos.
 _C.EVAL.FRAMES_PER_BATCH = 40
 _C.EVAL.KENDALLS_TAU_STRIDE = 2
