@@ -424,17 +424,21 @@ def conv_bn_relu_layers(owner, conv_class, conv_layers, use_bn, l2_reg_weight,
   Returns:
     (convs, bns, activates): lists; bns holds None where there is no BN.
   """
-  convs, bns, activates = [], [], []
-  for i, (filters, kernel_size, activate) in enumerate(conv_layers):
-    convs.append(conv_class(int(filters * capacity_scalar), kernel_size,
-                            padding='same', name='conv_%d' % i,
-                            **l2_regularizers(l2_reg_weight)))
-    bns.append(keras.layers.BatchNormalization(name='conv_bn_%d' % i)
-               if use_bn else None)
-    activates.append(bool(activate))
-  track_layers(owner, 'conv', convs)
-  track_layers(owner, 'conv_bn', bns)
-  return convs, bns, activates
+  convs = [conv_class(int(filters * capacity_scalar), kernel_size,
+                      padding='same', name='conv_%d' % i,
+                      **l2_regularizers(l2_reg_weight))
+           for i, (filters, kernel_size, _) in enumerate(conv_layers)]
+  bns = [keras.layers.BatchNormalization(name='conv_bn_%d' % i)
+         if use_bn else None for i in range(len(conv_layers))]
+  return _tracked_stack(owner, 'conv', convs, bns,
+                        [bool(layer[2]) for layer in conv_layers])
+
+
+def _tracked_stack(owner, prefix, layers, bns, activates):
+  """Tracks `layers` and `bns` on `owner`; returns (layers, bns, activates)."""
+  track_layers(owner, prefix, layers)
+  track_layers(owner, prefix + '_bn', bns)
+  return layers, bns, activates
 
 
 def dense_bn_relu_layers(owner, fc_layers, batch_norm, l2_reg_weight,
@@ -449,20 +453,18 @@ def dense_bn_relu_layers(owner, fc_layers, batch_norm, l2_reg_weight,
   Returns:
     (fcs, bns, activates): lists; bns holds None where there is no BN.
   """
-  fcs, bns, activates = [], [], []
-  for i, (units, activate) in enumerate(fc_layers):
-    last = output_layer and i == len(fc_layers) - 1
-    bn = batch_norm and not last
-    fcs.append(keras.layers.Dense(
-        int(units * capacity_scalar), use_bias=not bn,
-        dtype='float32' if last else None, name='fc_%d' % i,
-        **l2_regularizers(l2_reg_weight, bias=not bn)))
-    bns.append(keras.layers.BatchNormalization(name='fc_bn_%d' % i)
-               if bn else None)
-    activates.append(bool(activate))
-  track_layers(owner, 'fc', fcs)
-  track_layers(owner, 'fc_bn', bns)
-  return fcs, bns, activates
+  num_layers = len(fc_layers)
+  with_bn = [batch_norm and not (output_layer and i == num_layers - 1)
+             for i in range(num_layers)]
+  fcs = [keras.layers.Dense(
+      int(units * capacity_scalar), use_bias=not with_bn[i],
+      dtype='float32' if output_layer and i == num_layers - 1 else None,
+      name='fc_%d' % i, **l2_regularizers(l2_reg_weight, bias=not with_bn[i]))
+         for i, (units, _) in enumerate(fc_layers)]
+  bns = [keras.layers.BatchNormalization(name='fc_bn_%d' % i) if bn else None
+         for i, bn in enumerate(with_bn)]
+  return _tracked_stack(owner, 'fc', fcs, bns,
+                        [bool(layer[1]) for layer in fc_layers])
 
 
 def apply_layers(x, layers, bns, activates, training, dropout=None):
