@@ -6,6 +6,7 @@ import tensorflow as tf
 from algos.base import Algorithm
 from algos.sal import smoothed_cross_entropy
 from config import CONFIG
+import datasets
 
 
 def resolve_num_classes():
@@ -27,8 +28,11 @@ class Classification(Algorithm):
   """Per-frame softmax cross-entropy on `frame_labels`.
 
   The embedding is the embedder's output; dropout and a linear layer to the
-  phase classes sit on top of it.
+  phase classes sit on top of it. Every video must be labelled: the data
+  pipeline refuses a split with unlabelled videos, naming them.
   """
+
+  batch_spec = datasets.BatchSpec(needs_frame_labels=True)
 
   def __init__(self, num_classes=None, **kwargs):
     super().__init__(**kwargs)
