@@ -302,9 +302,13 @@ def unlabelled_videos(paths):
   return found
 
 
-def _refuse_unlabelled(paths, dataset, split):
-  """DatasetError naming the unlabelled videos of `paths`, if there are any."""
-  found = unlabelled_videos(paths)
+def refuse_unlabelled(dataset, split):
+  """Raises DatasetError naming the unlabelled videos of a split, if any.
+
+  For methods whose loss reads per-frame labels (`BatchSpec.
+  needs_frame_labels`).
+  """
+  found = unlabelled_videos(split_tfrecord_paths(dataset, split))
   if not found:
     return
   shown = ', '.join('%s (%s)' % (name, os.path.basename(path))
@@ -651,11 +655,7 @@ def _num_parallel_calls():
 
 
 def _dataset_records(dataset, split, mode):
-  """Endless shuffled serialized records of one dataset's split.
-
-  Returns:
-    (records `tf.data.Dataset` of strings, tfrecord paths).
-  """
+  """Endless shuffled serialized records (strings) of one dataset's split."""
   ensure_dataset(dataset)
   paths = split_tfrecord_paths(dataset, split)
   num_videos = _check_files(paths)
@@ -668,7 +668,7 @@ def _dataset_records(dataset, split, mode):
                                   num_videos)))
     records = records.take(num_videos)
   buffer = CONFIG.DATA.SHUFFLE_QUEUE_SIZE or min(num_videos, 512)
-  return records.repeat().shuffle(buffer, reshuffle_each_iteration=True), paths
+  return records.repeat().shuffle(buffer, reshuffle_each_iteration=True)
 
 
 def create_dataset(split, mode='train', batch_spec=None):
@@ -713,9 +713,9 @@ def create_dataset(split, mode='train', batch_spec=None):
   sample_fn = _make_sample_fn(mode, batch_spec)
   per_dataset = []
   for dataset in CONFIG.DATASETS:
-    records, paths = _dataset_records(dataset, split, mode)
+    records = _dataset_records(dataset, split, mode)
     if batch_spec.needs_frame_labels:
-      _refuse_unlabelled(paths, dataset, split)
+      refuse_unlabelled(dataset, split)
     per_dataset.append(records.map(sample_fn,
                                    num_parallel_calls=_num_parallel_calls(),
                                    deterministic=False))

@@ -13,10 +13,11 @@ def resolve_num_classes():
   """CLASSIFICATION.NUM_CLASSES, or the most num_classes of CONFIG.DATASETS."""
   if CONFIG.CLASSIFICATION.NUM_CLASSES > 0:
     return CONFIG.CLASSIFICATION.NUM_CLASSES
-  import datasets  # pylint: disable=g-import-not-at-top
   num_classes = max(int(datasets.get_dataset_info(d)['num_classes'])
                     for d in CONFIG.DATASETS)
   if num_classes < 2:
+    for dataset in CONFIG.DATASETS:
+      datasets.refuse_unlabelled(dataset, 'train')
     raise ValueError('classification needs per-frame labels with >= 2 classes; '
                      'dataset_info.json of %s says num_classes=%d. Set '
                      'CLASSIFICATION.NUM_CLASSES or use a labelled dataset.' %

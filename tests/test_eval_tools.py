@@ -412,7 +412,7 @@ def test_unlabelled_clips_end_with_no_label_based_score(tmp_path):
   import datasets  # pylint: disable=g-import-not-at-top
   with pytest.raises(datasets.DatasetError, match='clip') as error:
     train.train(str(tmp_path / 'cls'), overrides=overrides + [
-        'TRAINING_ALGO=classification', 'CLASSIFICATION.NUM_CLASSES=3'])
+        'TRAINING_ALGO=classification'])
   assert 'unlabelled' in str(error.value)
 
 
