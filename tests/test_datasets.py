@@ -59,6 +59,16 @@ def _make_dataset(root, dataset, lengths, split='train', with_labels=True,
   return {name: (frames, labels) for name, frames, labels in videos}
 
 
+def _write_still_videos(root, dataset, split, frame, num_videos, num_frames):
+  """`num_videos` videos repeating one frame, labelled 0, in one shard."""
+  directory = os.path.join(root, dataset)
+  os.makedirs(directory)
+  _write_records(os.path.join(directory, '%s_%s-00000-of-00001.tfrecord' % (
+      dataset, split)), [('%s_%d' % (dataset, i),
+                          np.stack([frame] * num_frames), [0] * num_frames)
+                         for i in range(num_videos)])
+
+
 @pytest.fixture
 def tfrecords_root(tmp_path):
   CONFIG.PATH_TO_TFRECORDS = str(tmp_path / '%s')
@@ -238,14 +248,10 @@ def test_tcn_batches_interleave_anchor_and_positive(tfrecords_root):
 
 
 def test_augmentation_identical_across_frames_of_a_video(tfrecords_root):
-  directory = os.path.join(tfrecords_root, 'still')
-  os.makedirs(directory)
   rng = np.random.default_rng(0)
   image = np.clip(rng.normal(128, 50, (48, 48, 3)), 0, 255).astype(np.uint8)
   image = tf.image.resize(image[None], [48, 48]).numpy()[0].astype(np.uint8)
-  _write_records(os.path.join(directory, 'still_train-00000-of-00001.tfrecord'),
-                 [('still_%d' % i, np.stack([image] * 20), [0] * 20)
-                  for i in range(4)])
+  _write_still_videos(tfrecords_root, 'still', 'train', image, 4, 20)
   CONFIG.DATASETS = ['still']
   CONFIG.TRAIN.BATCH_SIZE = 4
   CONFIG.TRAIN.NUM_FRAMES = 6
@@ -417,14 +423,10 @@ def test_synthetic_dataset_generated_on_first_use(tfrecords_root, caplog):
 def test_evaluation_takes_the_central_square_after_random_crops(
     tfrecords_root):
   """Published: with RANDOM_CROP, eval frames are the largest central square."""
-  directory = os.path.join(tfrecords_root, 'wide')
-  os.makedirs(directory)
   # 16 x 48 frames: left and right thirds black, central 16 x 16 white.
   frame = np.zeros((16, 48, 3), np.uint8)
   frame[:, 16:32] = 255
-  _write_records(os.path.join(directory, 'wide_val-00000-of-00001.tfrecord'),
-                 [('wide_%d' % i, np.stack([frame] * 8), [0] * 8)
-                  for i in range(2)])
+  _write_still_videos(tfrecords_root, 'wide', 'val', frame, 2, 8)
   CONFIG.DATASETS = ['wide']
   CONFIG.EVAL.BATCH_SIZE = 2
   CONFIG.EVAL.NUM_FRAMES = 3
