@@ -242,8 +242,8 @@ def _check_files(paths):
   """Reads every record once so that corruption is reported with its file.
 
   TensorFlow's own error for a bad record does not name the file, and a
-  record whose frame labels do not match its frames would otherwise train
-  silently with all-zero labels.
+  record whose frame labels do not match its frames would otherwise be
+  silently read as unlabelled.
 
   Returns:
     Number of records in all `paths`.
