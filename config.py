@@ -295,6 +295,19 @@ _C.CHECKPOINT = edict()
 _C.CHECKPOINT.SAVE_INTERVAL = 250
 _C.CHECKPOINT.MAX_TO_KEEP = 5
 
+# ----------------------------------------------------------------------------
+# Data pipeline variants (not in the published code; off by default).
+# ----------------------------------------------------------------------------
+# Mix the datasets of DATASETS inside each batch (round robin over videos).
+# Off: as published, each batch comes from a single dataset.
+_C.DATA.MIX_DATASETS_IN_BATCH = False
+# offset_uniform: draw the offset uniformly in [0, RANDOM_OFFSET) instead of
+# using RANDOM_OFFSET itself (published).
+_C.DATA.DRAW_RANDOM_OFFSET = False
+# A video too short for its sampling strategy gets indices spread evenly over
+# all its frames instead of being padded with its last frame (published).
+_C.DATA.SPREAD_SHORT_VIDEOS = False
+
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.
 _DEFAULTS = copy.deepcopy(_C)

@@ -5,10 +5,17 @@ decode only the JPEGs of the sampled frames: the serialized JPEG list is
 parsed, indices are sampled, the strings are gathered and only those are
 decoded (each distinct frame once).
 
+Labels: a record without per-frame labels (no `frame_labels` feature list,
+or DATA.FRAME_LABELS false) is unlabelled, never "all class 0": its
+`frame_labels` are NO_LABEL (-1) and its `has_labels` flag is False. Every
+pipeline carries that flag per video.
+
 Public API:
   create_dataset(split, mode='train')        endless shuffled batches
-  create_one_epoch_dataset(dataset, split)   every video once, all frames
+  create_one_epoch_dataset(dataset, split)   every video once, JPEGs undecoded
+  decode_eval_frames(jpegs, image_size)      evaluation frames of some JPEGs
   load_videos(tfrecord_paths)                NumPy videos (inspection, tools)
+  video_frame_sequences(paths, names, stride)  lazily decoded frames
   get_dataset_info(dataset)                  dataset_info.json as a dict
   ensure_dataset(dataset)                    generate synthetic data if needed
   split_tfrecord_paths(dataset, split)       the shard files of one split
@@ -29,6 +36,8 @@ from config import CONFIG
 from dataset_preparation import tfrecord_io
 
 SAMPLING_STRATEGIES = ('offset_uniform', 'stride', 'all')
+# Per-frame label of a frame whose video has no labels.
+NO_LABEL = -1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,8 +53,11 @@ class BatchSpec:
       positives int32 [S] (called inside tf.data). With it, every sampled
       anchor step is followed by its positive: `steps` interleaves
       anchor_0, positive_0, anchor_1, ... (2 * NUM_FRAMES steps per video).
+    needs_frame_labels: the loss reads `frame_labels`; `create_dataset`
+      then refuses a split holding unlabelled videos, naming them.
   """
   positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
+  needs_frame_labels: bool = False
 
   def steps_per_video(self, num_frames):
     """Sampled steps per video for `num_frames` (anchor) frames."""
@@ -233,8 +245,8 @@ def _check_files(paths):
   """Reads every record once so that corruption is reported with its file.
 
   TensorFlow's own error for a bad record does not name the file, and a
-  record whose frame labels do not match its frames would otherwise train
-  silently with all-zero labels.
+  record whose frame labels do not match its frames would otherwise be
+  silently read as unlabelled.
 
   Returns:
     Number of records in all `paths`.
@@ -269,6 +281,52 @@ def _check_files(paths):
   return total
 
 
+def unlabelled_videos(paths):
+  """Videos of `paths` that have no per-frame labels (only strings parsed).
+
+  Returns:
+    list of (path, video name) in file order; every video when
+    DATA.FRAME_LABELS is false (labels are then never read).
+  """
+  def summarize(serialized):
+    context, sequence = tf.io.parse_single_sequence_example(
+        serialized, context_features={'name': tf.io.FixedLenFeature(
+            [], tf.string, default_value='')},
+        sequence_features={'frame_labels': tf.io.FixedLenSequenceFeature(
+            [], tf.int64, allow_missing=True)})
+    return context['name'], tf.size(sequence['frame_labels'])
+
+  found = []
+  for path in paths:
+    for name, num_labels in tf.data.TFRecordDataset(path).map(
+        summarize).as_numpy_iterator():
+      if num_labels == 0 or not CONFIG.DATA.FRAME_LABELS:
+        found.append((path, name.decode('utf-8', 'replace')))
+  return found
+
+
+def refuse_unlabelled(dataset, split):
+  """Raises DatasetError naming the unlabelled videos of a split, if any.
+
+  For methods whose loss reads per-frame labels (`BatchSpec.
+  needs_frame_labels`).
+  """
+  found = unlabelled_videos(split_tfrecord_paths(dataset, split))
+  if not found:
+    return
+  shown = ', '.join('%s (%s)' % (name, os.path.basename(path))
+                    for path, name in found[:10])
+  more = ' and %d more' % (len(found) - 10) if len(found) > 10 else ''
+  reason = ('DATA.FRAME_LABELS is false' if not CONFIG.DATA.FRAME_LABELS
+            else 'they have no frame_labels')
+  raise DatasetError(
+      '%s needs per-frame labels, but %d video(s) of split %r of dataset %r '
+      'are unlabelled (%s): %s%s. Convert them with --annotations, leave them '
+      'out, or train a self-supervised method.' % (
+          CONFIG.TRAINING_ALGO, len(found), split, dataset, reason, shown,
+          more))
+
+
 # ----------------------------------------------------------------------------
 # Parsing and decoding.
 # ----------------------------------------------------------------------------
@@ -278,8 +336,9 @@ def _parse(serialized, with_labels):
   """One serialized SequenceExample -> dict of tensors.
 
   Returns:
-    `jpegs` string [L], `frame_labels` int32 [L] (zeros when absent or not
-    wanted), `name` string [], `video_label` int32 [], `seq_len` int32 [].
+    `jpegs` string [L], `frame_labels` int32 [L] (NO_LABEL everywhere when
+    the record has no labels or `with_labels` is False), `has_labels` bool
+    [], `name` string [], `video_label` int32 [], `seq_len` int32 [].
   """
   context_features = {
       'name': tf.io.FixedLenFeature([], tf.string, default_value=''),
@@ -296,13 +355,16 @@ def _parse(serialized, with_labels):
       sequence_features=sequence_features)
   jpegs = sequence['video']
   seq_len = tf.shape(jpegs)[0]
+  no_labels = tf.fill([seq_len], NO_LABEL)
   if with_labels:
     labels = tf.cast(sequence['frame_labels'], tf.int32)
-    labels = tf.cond(tf.equal(tf.size(labels), seq_len), lambda: labels,
-                     lambda: tf.zeros([seq_len], tf.int32))
+    has_labels = tf.logical_and(tf.equal(tf.size(labels), seq_len),
+                                seq_len > 0)
+    labels = tf.cond(has_labels, lambda: labels, lambda: no_labels)
   else:
-    labels = tf.zeros([seq_len], tf.int32)
-  return {'jpegs': jpegs, 'frame_labels': labels, 'name': context['name'],
+    labels, has_labels = no_labels, tf.constant(False)
+  return {'jpegs': jpegs, 'frame_labels': labels, 'has_labels': has_labels,
+          'name': context['name'],
           'video_label': tf.cast(context['label'], tf.int32),
           'seq_len': seq_len}
 
@@ -320,17 +382,68 @@ def _decode(jpegs, crop_window=None):
       [None, None, 3], tf.uint8))
 
 
-def _to_model_range(frames_uint8_or_unit, image_size, already_unit=False):
-  """Resizes to [image_size, image_size] and maps to [-1, 1] (float32)."""
-  frames = tf.image.resize(frames_uint8_or_unit, [image_size, image_size],
-                           method='bilinear')
-  if not already_unit:
-    frames /= 255.0
+def _to_model_range(frames_uint8, image_size):
+  """uint8 frames -> [image_size, image_size] float32 in [-1, 1] (bilinear)."""
+  frames = tf.image.resize(frames_uint8, [image_size, image_size],
+                           method='bilinear') / 255.0
   return tf.clip_by_value(frames, 0.0, 1.0) * 2.0 - 1.0
+
+
+def central_square_window(height, width):
+  """[y, x, side, side]: the largest square at the centre of a frame."""
+  side = tf.minimum(height, width)
+  return tf.stack([(height - side) // 2, (width - side) // 2, side, side])
+
+
+def random_square_window(height, width, min_scale):
+  """[y, x, side, side]: a square of side `min(h, w) * U(min_scale, 1)` at a
+  uniformly random position (the published random crop)."""
+  scale = tf.random.uniform([], min_scale, 1.0)
+  side = tf.maximum(1, tf.cast(
+      tf.cast(tf.minimum(height, width), tf.float32) * scale, tf.int32))
+  y = tf.random.uniform([], 0, height - side + 1, dtype=tf.int32)
+  x = tf.random.uniform([], 0, width - side + 1, dtype=tf.int32)
+  return tf.stack([y, x, side, side])
+
+
+def _jpeg_height_width(jpeg):
+  shape = tf.io.extract_jpeg_shape(jpeg)
+  return shape[0], shape[1]
+
+
+def decode_eval_frames(jpegs, image_size, central_crop):
+  """Evaluation frames (no augmentation) of some JPEGs of ONE video.
+
+  As published: when training crops at random (AUGMENTATION.RANDOM_CROP),
+  evaluation takes the largest central square of every frame; otherwise
+  the whole frame. Then the frame is resized to [image_size, image_size].
+
+  Args:
+    jpegs: string [N] (N may be 0).
+    image_size: output side.
+    central_crop: take the central square first.
+
+  Returns:
+    float32 [N, image_size, image_size, 3] in [-1, 1].
+  """
+  jpegs = tf.convert_to_tensor(jpegs, tf.string)
+  if central_crop:
+    window = tf.cond(
+        tf.size(jpegs) > 0,
+        lambda: central_square_window(*_jpeg_height_width(jpegs[0])),
+        lambda: tf.constant([0, 0, 1, 1]))
+    frames = _decode(jpegs, window)
+  else:
+    frames = _decode(jpegs)
+  return tf.ensure_shape(_to_model_range(frames, image_size),
+                         [None, image_size, image_size, 3])
 
 
 def _augment(jpegs, image_size):
   """Decodes and augments the frames of one video with one set of params.
+
+  The random crop is the published one: a square of side
+  `min(h, w) * U(RANDOM_CROP_MIN_SCALE, 1)` at a random position.
 
   Args:
     jpegs: string [N], frames of ONE video.
@@ -341,16 +454,8 @@ def _augment(jpegs, image_size):
   """
   aug = CONFIG.AUGMENTATION
   if aug.RANDOM_CROP:
-    shape = tf.io.extract_jpeg_shape(jpegs[0])
-    height, width = shape[0], shape[1]
-    scale = tf.random.uniform([], aug.RANDOM_CROP_MIN_SCALE, 1.0)
-    crop_h = tf.maximum(1, tf.cast(tf.cast(height, tf.float32) * scale,
-                                   tf.int32))
-    crop_w = tf.maximum(1, tf.cast(tf.cast(width, tf.float32) * scale,
-                                   tf.int32))
-    y = tf.random.uniform([], 0, height - crop_h + 1, dtype=tf.int32)
-    x = tf.random.uniform([], 0, width - crop_w + 1, dtype=tf.int32)
-    frames = _decode(jpegs, tf.stack([y, x, crop_h, crop_w]))
+    frames = _decode(jpegs, random_square_window(
+        *_jpeg_height_width(jpegs[0]), aug.RANDOM_CROP_MIN_SCALE))
   else:
     frames = _decode(jpegs)
   frames = tf.image.resize(frames, [image_size, image_size]) / 255.0
@@ -382,14 +487,15 @@ def _augment(jpegs, image_size):
 _warned_short_video = False
 
 
-def _warn_short(name, seq_len, needed):
+def _warn_short(name, seq_len, needed, spread):
   global _warned_short_video
   if not _warned_short_video:
     _warned_short_video = True
     logging.warning(
         'Video %s has %d frames, fewer than the %d one sample needs; such '
-        'videos are sampled with repeated frames (logged once).',
-        name.numpy().decode('utf-8', 'replace'), int(seq_len), int(needed))
+        'videos are sampled with repeated frames (%s; logged once).',
+        name.numpy().decode('utf-8', 'replace'), int(seq_len), int(needed),
+        'spread over the video' if spread else 'padded with the last frame')
   return np.int32(0)
 
 
@@ -398,49 +504,74 @@ def _spread(seq_len, num_steps):
   return tf.range(num_steps) * seq_len // num_steps
 
 
-def sample_steps(seq_len, num_steps, strategy, name=''):
-  """Sorted frame indices of one video.
+def _frames_needed(strategy, num_steps, stride, random_offset, draw_offset):
+  """Fewest frames a video needs to be sampled without repeated frames."""
+  if strategy == 'offset_uniform':
+    return num_steps + (0 if draw_offset else random_offset)
+  if strategy == 'stride':
+    return (num_steps - 1) * stride + 1
+  if strategy == 'all':
+    return 1
+  raise config.ConfigError(
+      'DATA.SAMPLING_STRATEGY %r is unknown; use one of %s.' % (
+          strategy, ', '.join(SAMPLING_STRATEGIES)))
+
+
+def sample_steps(seq_len, num_steps, strategy, stride=1, random_offset=1,
+                 draw_offset=False, spread_short=False, name=''):
+  """Sorted frame indices of one video, as the published pipeline samples.
 
   Args:
     seq_len: int32 scalar tensor L.
     num_steps: S, Python int.
-    strategy: 'offset_uniform': an offset below DATA.RANDOM_OFFSET, then S
-      distinct frames drawn uniformly at random after it; 'stride': S frames
-      DATA.STRIDE apart from a random offset; 'all': S frames evenly
-      spaced over the whole video (first and last included), no randomness.
-      A video with too few frames for the strategy gets S evenly spread
-      indices with repetitions (and a warning, once).
-    name: video name (string tensor) for the warning.
+    strategy: 'offset_uniform': S distinct frames drawn uniformly at random
+      among frames `random_offset`..L-1 (the offset is fixed; with
+      `draw_offset` it is drawn uniformly in [0, random_offset) instead);
+      a video with fewer than S + offset frames gets 0..S-1 with every
+      index past the end replaced by the last frame.
+      'stride': frames `offset + k * stride`, k < S, with `offset` uniform in
+      [0, max(1, L - stride * S)); indices past the end are replaced by the
+      last frame (short videos are padded with it).
+      'all': S frames evenly spaced over the whole video (first and last
+      included), no randomness (not in the published code).
+    stride: DATA.STRIDE, frames between steps of 'stride'.
+    random_offset: DATA.RANDOM_OFFSET.
+    draw_offset: DATA.DRAW_RANDOM_OFFSET.
+    spread_short: DATA.SPREAD_SHORT_VIDEOS: a video too short for the
+      strategy gets S indices spread evenly over all its frames (with
+      repetitions) instead of being padded with its last frame.
+    name: video name (string tensor) for the warning logged (once) when a
+      video is too short.
 
   Returns:
-    int32 [S].
+    int32 [S], every index in 0..L-1.
   """
-  if strategy == 'offset_uniform':
-    needed = num_steps
-  elif strategy == 'stride':
-    needed = (num_steps - 1) * CONFIG.DATA.STRIDE + 1
-  elif strategy == 'all':
-    needed = num_steps
-  else:
-    raise config.ConfigError(
-        'DATA.SAMPLING_STRATEGY %r is unknown; use one of %s.' % (
-            strategy, ', '.join(SAMPLING_STRATEGIES)))
+  needed = _frames_needed(strategy, num_steps, stride, random_offset,
+                          draw_offset)
 
   def sample():
     if strategy == 'offset_uniform':
-      max_offset = tf.clip_by_value(seq_len - num_steps + 1, 1,
-                                    max(1, CONFIG.DATA.RANDOM_OFFSET))
-      offset = tf.random.uniform([], 0, max_offset, dtype=tf.int32)
+      offset = random_offset
+      if draw_offset:
+        max_offset = tf.clip_by_value(seq_len - num_steps + 1, 1,
+                                      max(1, random_offset))
+        offset = tf.random.uniform([], 0, max_offset, dtype=tf.int32)
       chosen = tf.random.shuffle(tf.range(offset, seq_len))[:num_steps]
       return tf.sort(chosen)
     if strategy == 'stride':
-      offset = tf.random.uniform([], 0, seq_len - needed + 1, dtype=tf.int32)
-      return offset + tf.range(num_steps) * CONFIG.DATA.STRIDE
+      offset = tf.random.uniform(
+          [], 0, tf.maximum(1, seq_len - stride * num_steps), dtype=tf.int32)
+      return tf.minimum(seq_len - 1, offset + tf.range(num_steps) * stride)
     return tf.range(num_steps) * (seq_len - 1) // max(1, num_steps - 1)
 
   def short():
-    warned = tf.py_function(_warn_short, [name, seq_len, needed], tf.int32)
-    return _spread(seq_len, num_steps) + warned
+    warned = tf.py_function(_warn_short, [name, seq_len, needed,
+                                          spread_short], tf.int32)
+    if spread_short:
+      return _spread(seq_len, num_steps) + warned
+    if strategy == 'stride':
+      return sample() + warned
+    return tf.minimum(tf.range(num_steps), seq_len - 1) + warned
 
   return tf.cond(seq_len >= needed, sample, short)
 
@@ -480,16 +611,20 @@ def _num_frames_per_sample(mode):
 def _make_sample_fn(mode, batch_spec):
   """Serialized record -> one sample (unbatched) of the training batch."""
   num_frames = _num_frames_per_sample(mode)
-  strategy = CONFIG.DATA.SAMPLING_STRATEGY
-  num_context, frame_stride = CONFIG.DATA.NUM_STEPS, CONFIG.DATA.FRAME_STRIDE
+  data = CONFIG.DATA
+  num_context, frame_stride = data.NUM_STEPS, data.FRAME_STRIDE
   image_size = CONFIG.IMAGE_SIZE
-  with_labels = CONFIG.DATA.FRAME_LABELS
+  central_crop = CONFIG.AUGMENTATION.RANDOM_CROP
   num_steps = batch_spec.steps_per_video(num_frames)
+  sampling = dict(strategy=data.SAMPLING_STRATEGY, stride=data.STRIDE,
+                  random_offset=data.RANDOM_OFFSET,
+                  draw_offset=data.DRAW_RANDOM_OFFSET,
+                  spread_short=data.SPREAD_SHORT_VIDEOS)
 
   def sample_fn(serialized):
-    video = _parse(serialized, with_labels)
-    steps = sample_steps(video['seq_len'], num_frames, strategy,
-                         video['name'])
+    video = _parse(serialized, data.FRAME_LABELS)
+    steps = sample_steps(video['seq_len'], num_frames, name=video['name'],
+                         **sampling)
     if batch_spec.positives is not None:
       positives = batch_spec.positives(steps, video['seq_len'])
       steps = tf.reshape(tf.stack([steps, positives], axis=1), [-1])
@@ -500,7 +635,7 @@ def _make_sample_fn(mode, batch_spec):
     if mode == 'train':
       frames = _augment(jpegs, image_size)
     else:
-      frames = _to_model_range(_decode(jpegs), image_size)
+      frames = decode_eval_frames(jpegs, image_size, central_crop)
     frames = tf.gather(frames, position)
     frames = tf.ensure_shape(frames, [num_steps * num_context, image_size,
                                       image_size, 3])
@@ -509,6 +644,7 @@ def _make_sample_fn(mode, batch_spec):
         'steps': tf.ensure_shape(steps, [num_steps]),
         'frame_labels': tf.ensure_shape(
             tf.gather(video['frame_labels'], steps), [num_steps]),
+        'has_labels': video['has_labels'],
         'seq_lens': video['seq_len'],
         'video_labels': video['video_label'],
         'names': video['name'],
@@ -521,25 +657,52 @@ def _num_parallel_calls():
   return tf.data.AUTOTUNE if n is None or n < 0 else n
 
 
-def create_dataset(split, mode='train', batch_spec=None):
-  """Endless shuffled batches from every dataset in CONFIG.DATASETS.
+def _dataset_records(dataset, split, mode):
+  """Endless shuffled serialized records (strings) of one dataset's split."""
+  ensure_dataset(dataset)
+  paths = split_tfrecord_paths(dataset, split)
+  num_videos = _check_files(paths)
+  if num_videos == 0:
+    raise DatasetError('Split %r of dataset %r has no videos (%s).' % (
+        split, dataset, ', '.join(paths)))
+  records = tf.data.TFRecordDataset(paths)
+  if mode == 'train' and CONFIG.DATA.PER_DATASET_FRACTION < 1.0:
+    num_videos = max(1, int(round(CONFIG.DATA.PER_DATASET_FRACTION *
+                                  num_videos)))
+    records = records.take(num_videos)
+  buffer = CONFIG.DATA.SHUFFLE_QUEUE_SIZE or min(num_videos, 512)
+  return records.repeat().shuffle(buffer, reshuffle_each_iteration=True)
 
-  Datasets are mixed evenly (round robin over videos). In 'train' mode the
-  frames are augmented (same parameters for all frames of one video) and
-  only the first DATA.PER_DATASET_FRACTION of each dataset's videos is used.
+
+def create_dataset(split, mode='train', batch_spec=None):
+  """Endless shuffled batches from the datasets in CONFIG.DATASETS.
+
+  As published, every batch comes from ONE dataset, the dataset of each
+  batch being drawn uniformly at random, so that e.g. TCC never aligns
+  videos of two different actions. With DATA.MIX_DATASETS_IN_BATCH the
+  datasets are mixed inside batches instead (round robin over videos). In
+  'train' mode the frames are augmented (same parameters for all frames of
+  one video) and only the first DATA.PER_DATASET_FRACTION of each dataset's
+  videos is used.
 
   Args:
     split: e.g. 'train' or 'val'.
     mode: 'train' (TRAIN.BATCH_SIZE, TRAIN.NUM_FRAMES, augmentation) or
-      'eval' (EVAL.BATCH_SIZE, EVAL.NUM_FRAMES, no augmentation).
+      'eval' (EVAL.BATCH_SIZE, EVAL.NUM_FRAMES, no augmentation; central
+      square crop when AUGMENTATION.RANDOM_CROP).
     batch_spec: a `BatchSpec`; default that of CONFIG.TRAINING_ALGO.
 
   Returns:
     `tf.data.Dataset` of dicts: `frames` float32 [B, S * NUM_STEPS, H, W, 3]
-    in [-1, 1]; `steps` int32 [B, S]; `frame_labels` int32 [B, S];
-    `seq_lens` int32 [B]; `video_labels` int32 [B]; `names` string [B].
+    in [-1, 1]; `steps` int32 [B, S]; `frame_labels` int32 [B, S] (NO_LABEL
+    for unlabelled videos); `has_labels` bool [B]; `seq_lens` int32 [B];
+    `video_labels` int32 [B]; `names` string [B].
     S = `batch_spec.steps_per_video(NUM_FRAMES)` (2 * NUM_FRAMES, anchor and
     positive interleaved, for algorithms that declare positives).
+
+  Raises:
+    DatasetError: a missing or corrupt dataset, or unlabelled videos while
+      `batch_spec.needs_frame_labels`.
   """
   if mode not in ('train', 'eval'):
     raise ValueError("mode must be 'train' or 'eval', got %r." % mode)
@@ -553,58 +716,44 @@ def create_dataset(split, mode='train', batch_spec=None):
   sample_fn = _make_sample_fn(mode, batch_spec)
   per_dataset = []
   for dataset in CONFIG.DATASETS:
-    ensure_dataset(dataset)
-    paths = split_tfrecord_paths(dataset, split)
-    num_videos = _check_files(paths)
-    if num_videos == 0:
-      raise DatasetError('Split %r of dataset %r has no videos (%s).' % (
-          split, dataset, ', '.join(paths)))
-    records = tf.data.TFRecordDataset(paths)
-    if mode == 'train' and CONFIG.DATA.PER_DATASET_FRACTION < 1.0:
-      num_videos = max(1, int(round(CONFIG.DATA.PER_DATASET_FRACTION *
-                                    num_videos)))
-      records = records.take(num_videos)
-    buffer = CONFIG.DATA.SHUFFLE_QUEUE_SIZE or min(num_videos, 512)
-    records = records.repeat().shuffle(buffer, reshuffle_each_iteration=True)
+    records = _dataset_records(dataset, split, mode)
+    if batch_spec.needs_frame_labels:
+      refuse_unlabelled(dataset, split)
     per_dataset.append(records.map(sample_fn,
                                    num_parallel_calls=_num_parallel_calls(),
                                    deterministic=False))
   if len(per_dataset) == 1:
-    samples = per_dataset[0]
-  else:
+    batches = per_dataset[0].batch(batch_size, drop_remainder=True)
+  elif CONFIG.DATA.MIX_DATASETS_IN_BATCH:
     order = tf.data.Dataset.range(len(per_dataset)).repeat()
-    samples = tf.data.Dataset.choose_from_datasets(per_dataset, order)
-  batches = samples.batch(batch_size, drop_remainder=True)
+    batches = tf.data.Dataset.choose_from_datasets(per_dataset, order).batch(
+        batch_size, drop_remainder=True)
+  else:
+    batches = tf.data.Dataset.sample_from_datasets(
+        [d.batch(batch_size, drop_remainder=True) for d in per_dataset],
+        weights=[1.0 / len(per_dataset)] * len(per_dataset))
   return batches.prefetch(max(1, CONFIG.DATA.NUM_PREFETCH_BATCHES))
 
 
 def create_one_epoch_dataset(dataset, split):
-  """Every video of one split once, in file order, all frames, no augmentation.
+  """Every video of one split once, in file order, frames NOT decoded.
+
+  Long videos stay cheap: only the JPEG strings are held; decode the frames
+  you embed, a chunk at a time, with `decode_eval_frames`.
 
   Returns:
-    `tf.data.Dataset` of dicts (unbatched): `frames` float32 [L, H, W, 3] in
-    [-1, 1] (H = W = IMAGE_SIZE); `frame_labels` int32 [L]; `seq_len` int32
-    []; `name` string []; `video_label` int32 [].
+    `tf.data.Dataset` of dicts (unbatched): `jpegs` string [L];
+    `frame_labels` int32 [L] (NO_LABEL when unlabelled); `has_labels` bool
+    []; `seq_len` int32 []; `name` string []; `video_label` int32 [].
   """
   ensure_dataset(dataset)
   paths = split_tfrecord_paths(dataset, split)
   if _check_files(paths) == 0:
     raise DatasetError('Split %r of dataset %r has no videos (%s).' % (
         split, dataset, ', '.join(paths)))
-  image_size = CONFIG.IMAGE_SIZE
   with_labels = CONFIG.DATA.FRAME_LABELS
-
-  def video_fn(serialized):
-    video = _parse(serialized, with_labels)
-    return {
-        'frames': _to_model_range(_decode(video['jpegs']), image_size),
-        'frame_labels': video['frame_labels'],
-        'seq_len': video['seq_len'],
-        'name': video['name'],
-        'video_label': video['video_label'],
-    }
   return tf.data.TFRecordDataset(paths).map(
-      video_fn, num_parallel_calls=_num_parallel_calls()).prefetch(1)
+      lambda serialized: _parse(serialized, with_labels)).prefetch(1)
 
 
 # ----------------------------------------------------------------------------
@@ -643,14 +792,17 @@ def _iterate_examples(path):
 
 
 def load_videos(tfrecord_paths):
-  """Decodes whole videos into NumPy.
+  """Decodes whole videos into NumPy (small videos, inspection tools).
+
+  For long videos use `video_frame_sequences`, which decodes on access.
 
   Args:
     tfrecord_paths: a path or a list of TFRecord paths.
 
   Returns:
     list of dicts: `name` str, `frames` uint8 [T, H, W, 3] (RGB),
-    `frame_labels` int64 [T] or None, `len` int T, `label` int.
+    `frame_labels` int64 [T] or None (unlabelled), `has_labels` bool, `len`
+    int T, `label` int.
   """
   if isinstance(tfrecord_paths, str):
     tfrecord_paths = [tfrecord_paths]
@@ -662,7 +814,49 @@ def load_videos(tfrecord_paths):
       frames = np.stack([tf.io.decode_jpeg(j, channels=3).numpy()
                          for j in video['jpegs']]) if video['jpegs'] else (
                              np.zeros((0, 0, 0, 3), np.uint8))
+      labels = video['frame_labels']
+      has_labels = labels is not None and 0 < len(labels) == len(frames)
       videos.append({'name': video['name'], 'frames': frames,
-                     'frame_labels': video['frame_labels'],
+                     'frame_labels': labels if has_labels else None,
+                     'has_labels': has_labels,
                      'len': len(video['jpegs']), 'label': video['label']})
   return videos
+
+
+class JpegFrames:
+  """Frames `0, stride, 2 * stride, ...` of one video, decoded on access.
+
+  Holds only the JPEG strings, so a long video costs its compressed size;
+  `frames[i]` decodes one uint8 [H, W, 3] RGB frame.
+  """
+
+  def __init__(self, jpegs, stride=1):
+    self._jpegs = list(jpegs)[::stride]
+
+  def __len__(self):
+    return len(self._jpegs)
+
+  def __getitem__(self, index):
+    return tf.io.decode_jpeg(self._jpegs[index], channels=3).numpy()
+
+
+def video_frame_sequences(tfrecord_paths, names, stride=1):
+  """Lazily decoded frames of the named videos.
+
+  Args:
+    tfrecord_paths: list of TFRecord paths.
+    names: video names wanted.
+    stride: keep frames 0, stride, 2 * stride, ...
+
+  Returns:
+    {name: JpegFrames} for the wanted names found in the files.
+  """
+  wanted = set(names)
+  found = {}
+  for path in tfrecord_paths:
+    if not os.path.isfile(path):
+      raise DatasetError('%s: no such TFRecord file.' % path)
+    for video in _iterate_examples(path):
+      if video['name'] in wanted:
+        found[video['name']] = JpegFrames(video['jpegs'], stride)
+  return found

@@ -20,6 +20,12 @@ EVAL.TASKS. Results go to:
   `<logdir>/eval/classification_step<N>.png` (accuracy against the fraction
   of labeled videos).
 
+Label-based tasks (classification, few_shot_classification,
+event_completion) use only the videos that have per-frame labels, and are
+skipped with one message when fewer than 2 training videos are labelled,
+their labels show fewer than 2 classes, or no validation video is labelled
+(docs/evaluation.md).
+
 In the default --continuous mode the tool polls the logdir every
 EVAL.POLL_INTERVAL seconds and evaluates each new checkpoint once, oldest
 first. A checkpoint that training deleted (CheckpointManager rotation) or is
@@ -295,22 +301,21 @@ def evaluate_checkpoint(logdir, checkpoint_path, overrides=(), log=_log):
     task_start = time.time()
     values = task.run(context)
     metrics.update({prefix + k: v for k, v in values.items()})
-    log('%s%s: %s (%.1f s)' % (prefix, task.name, ', '.join(
-        '%s %.4f' % (k.split('/', 1)[1], v) for k, v in values.items()) or
-                               'nothing', time.time() - task_start))
+    if values:  # A task that gives nothing has said why.
+      log('%s%s: %s (%.1f s)' % (prefix, task.name, ', '.join(
+          '%s %.4f' % (k.split('/', 1)[1], v) for k, v in values.items()),
+                                 time.time() - task_start))
 
   # Tasks without embeddings (algo_loss) read every dataset through
   # datasets.create_dataset, so they run once.
   for task in tasks:
     if not task.needs_embeddings:
       run(task, evaluation.EvalContext(algo=algo, log=log), '')
-  embedding_tasks = []
-  for task in tasks:
-    if task.needs_labels and not CONFIG.DATA.FRAME_LABELS:
-      log('%s: needs per-frame labels and DATA.FRAME_LABELS is false, '
-          'skipped.' % task.name)
-    elif task.needs_embeddings:
-      embedding_tasks.append(task)
+  # Label-based tasks see only the labelled videos and are skipped, with one
+  # message, when there are too few (evaluation.base.labelled_context).
+  embedding_tasks = [task for task in tasks if task.needs_embeddings]
+  if not CONFIG.DATA.FRAME_LABELS and any(t.needs_labels for t in tasks):
+    log('DATA.FRAME_LABELS is false: every video counts as unlabelled.')
   for dataset in CONFIG.DATASETS:
     if not embedding_tasks:
       break

@@ -16,8 +16,13 @@ candidate, with the nearest-neighbour path, is written beside the video
 Frames come from the embeddings file when it was extracted with
 --keep_frames; otherwise they are read again from the TFRecords: --logdir
 (its config.yml gives PATH_TO_TFRECORDS, and the file its dataset and split)
-or --tfrecords (a directory, a file or a glob). The mp4 ('mp4v') is written
-under a temporary name and renamed.
+or --tfrecords (a directory, a file or a glob). Frames read from TFRecords
+are decoded one at a time as the video is written (only the JPEG strings of
+the shown videos are held), so long videos fit in memory. The mp4 ('mp4v')
+is written under a temporary name and renamed.
+
+Loading a pickled .npy runs code stored in the file: only pass .npy files
+you trust (prefer the .npz that extract_embeddings.py writes without pickle).
 """
 
 import glob
@@ -45,8 +50,9 @@ def define_flags():
   Called only when the file runs as a script, so that importing this module
   next to other tools never defines a flag twice.
   """
-  flags.DEFINE_string('embs_path', None, 'Embeddings file (.npy or .npz) from '
-                      'extract_embeddings.py.')
+  flags.DEFINE_string('embs_path', None, 'Embeddings file (.npz or .npy) from '
+                      'extract_embeddings.py. Loading a pickled .npy runs '
+                      'code stored in it: only load .npy files you trust.')
   flags.DEFINE_string('video_path', None, 'Output .mp4 path.')
   flags.DEFINE_integer('reference', 0, 'Index of the reference video.')
   flags.DEFINE_list('candidates', None, 'Indices of the videos aligned to the '
@@ -89,7 +95,7 @@ def _tfrecord_paths(data, logdir=None, tfrecords=None):
 
 
 def load_frames(data, indices, logdir=None, tfrecords=None):
-  """uint8 frames [T_i, H, W, 3] aligned with the embeddings of some videos.
+  """Frames aligned with the embeddings of some videos.
 
   Args:
     data: dict from `load_embeddings`.
@@ -98,7 +104,9 @@ def load_frames(data, indices, logdir=None, tfrecords=None):
     tfrecords: TFRecord directory, file or glob (idem).
 
   Returns:
-    {index: uint8 [T_i, H, W, 3]} (every `stride`-th frame, as embedded).
+    {index: frames}, `frames[t]` a uint8 [H, W, 3] RGB frame for embedding t
+    (every `stride`-th frame): the stored arrays, or `datasets.JpegFrames`
+    decoding each frame on access.
   """
   if data.get('frames') is not None:
     return {i: data['frames'][i] for i in indices}
@@ -107,16 +115,16 @@ def load_frames(data, indices, logdir=None, tfrecords=None):
                      '--keep_frames, or pass --logdir or --tfrecords to read '
                      'the frames from the TFRecords.')
   import datasets  # pylint: disable=g-import-not-at-top
-  wanted = {data['names'][i]: i for i in indices}
-  frames = {}
-  for video in datasets.load_videos(_tfrecord_paths(data, logdir, tfrecords)):
-    if video['name'] in wanted:
-      frames[wanted[video['name']]] = video['frames'][::data['stride']]
-  missing = [data['names'][i] for i in indices if i not in frames]
+  sequences = datasets.video_frame_sequences(
+      _tfrecord_paths(data, logdir, tfrecords),
+      [data['names'][i] for i in indices], data['stride'])
+  missing = [data['names'][i] for i in indices
+             if data['names'][i] not in sequences]
   if missing:
     raise ValueError('Videos %s are not in the TFRecords given; pass the '
                      'TFRecords the embeddings were extracted from.' %
                      ', '.join(missing))
+  frames = {i: sequences[data['names'][i]] for i in indices}
   for i in indices:
     if len(frames[i]) != len(data['embs'][i]):
       raise ValueError('Video %s has %d frames (stride %d) in the TFRecords '
@@ -222,9 +230,10 @@ def render_alignment(data, video_path, reference=0, candidates=None,
 
   def tile(video, step, role):
     label = int(data['labels'][video][step])
+    phase = 'phase %d' % label if label >= 0 else 'no label'
     return draw_tile(frames[video][step], [
         '%s %s' % (role, data['names'][video])[:28],
-        'frame %d  phase %d' % (step * stride, label)], tile_size)
+        'frame %d  %s' % (step * stride, phase)], tile_size)
 
   directory = os.path.dirname(os.path.abspath(video_path))
   os.makedirs(directory, exist_ok=True)

@@ -170,11 +170,7 @@ class Algorithm(keras.Model):
     return self.embed_context(context_features, training=False)
 
   def embed_video(self, frames, stride=1, frames_per_batch=40):
-    """Embeds every `stride`-th frame of one whole video.
-
-    The base CNN runs once per frame (in chunks of `frames_per_batch`); the
-    context features of step t are those of frames t - k * FRAME_STRIDE,
-    k = NUM_STEPS - 1, ..., 0, clipped at 0, as in training batches.
+    """Embeds every `stride`-th frame of one whole video held in memory.
 
     Args:
       frames: float32 [L, H, W, 3] in [-1, 1].
@@ -185,19 +181,59 @@ class Algorithm(keras.Model):
       np.ndarray float32 [ceil(L / stride), D].
     """
     frames = tf.convert_to_tensor(frames, tf.float32)
-    num_frames = int(frames.shape[0])
+    return self.embed_video_chunks(
+        int(frames.shape[0]), lambda indices: tf.gather(frames, indices),
+        stride, frames_per_batch)
+
+  def embed_video_chunks(self, num_frames, fetch_frames, stride=1,
+                         frames_per_batch=40):
+    """Embeds every `stride`-th frame of a video, in bounded memory.
+
+    Steps are embedded `frames_per_batch` at a time. The context features of
+    step t are those of frames t - k * FRAME_STRIDE, k = NUM_STEPS - 1, ...,
+    0, clipped at 0, as in training batches. Only the frames used as context
+    are fetched, each once: base features are kept only while a later chunk
+    still needs them, so memory does not grow with the video's length.
+
+    Args:
+      num_frames: L, the frames of the video.
+      fetch_frames: function int64 indices [n] (sorted, distinct, n <=
+        frames_per_batch) -> float32 frames [n, H, W, 3] in [-1, 1] (e.g.
+        decoding only those JPEGs).
+      stride: embed frames 0, stride, 2 * stride, ...
+      frames_per_batch: steps per chunk and frames per base-CNN call.
+
+    Returns:
+      np.ndarray float32 [ceil(L / stride), D].
+    """
     steps = np.arange(0, num_frames, stride)
+    reach = (self.num_context_steps - 1) * self.frame_stride
     offsets = np.arange(self.num_context_steps - 1, -1, -1) * self.frame_stride
     context_idx = np.maximum(steps[:, None] - offsets[None, :], 0)
-    # Only frames used as context go through the base CNN.
-    needed = np.unique(context_idx)
-    position = np.zeros(num_frames, np.int64)
-    position[needed] = np.arange(len(needed))
-    features = tf.concat(
-        [self._frame_features(tf.gather(frames, needed[i:i + frames_per_batch]))
-         for i in range(0, len(needed), frames_per_batch)], axis=0)
-    context_pos = position[context_idx]
-    embs = [self._context_embeddings(
-        tf.gather(features, context_pos[i:i + frames_per_batch]))
-            for i in range(0, len(steps), frames_per_batch)]
+    kept_idx = np.zeros(0, np.int64)
+    kept_features = None
+    embs = []
+    for start in range(0, len(steps), frames_per_batch):
+      chunk_idx = context_idx[start:start + frames_per_batch]
+      needed = np.unique(chunk_idx)
+      new_idx = needed[~np.isin(needed, kept_idx)]
+      new_features = [
+          self._frame_features(fetch_frames(new_idx[i:i + frames_per_batch]))
+          for i in range(0, len(new_idx), frames_per_batch)]
+      all_idx = np.concatenate([kept_idx, new_idx])
+      all_features = tf.concat(
+          ([kept_features] if kept_features is not None else []) +
+          new_features, axis=0)
+      order = np.argsort(all_idx)
+      all_idx, all_features = all_idx[order], tf.gather(all_features, order)
+      embs.append(self._context_embeddings(tf.gather(
+          all_features, np.searchsorted(all_idx, chunk_idx))))
+      following = start + frames_per_batch
+      first_needed = (steps[following] - reach if following < len(steps)
+                      else num_frames)
+      keep = all_idx >= first_needed
+      kept_idx = all_idx[keep]
+      kept_features = tf.gather(all_features, np.nonzero(keep)[0])
+    if not embs:
+      return np.zeros((0, 0), np.float32)
     return tf.concat(embs, axis=0).numpy()

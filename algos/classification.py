@@ -6,6 +6,7 @@ import tensorflow as tf
 from algos.base import Algorithm
 from algos.sal import smoothed_cross_entropy
 from config import CONFIG
+import datasets
 import models
 
 
@@ -13,10 +14,11 @@ def resolve_num_classes():
   """CLASSIFICATION.NUM_CLASSES, or the most num_classes of CONFIG.DATASETS."""
   if CONFIG.CLASSIFICATION.NUM_CLASSES > 0:
     return CONFIG.CLASSIFICATION.NUM_CLASSES
-  import datasets  # pylint: disable=g-import-not-at-top
   num_classes = max(int(datasets.get_dataset_info(d)['num_classes'])
                     for d in CONFIG.DATASETS)
   if num_classes < 2:
+    for dataset in CONFIG.DATASETS:
+      datasets.refuse_unlabelled(dataset, 'train')
     raise ValueError('classification needs per-frame labels with >= 2 classes; '
                      'dataset_info.json of %s says num_classes=%d. Set '
                      'CLASSIFICATION.NUM_CLASSES or use a labelled dataset.' %
@@ -28,8 +30,11 @@ class Classification(Algorithm):
   """Per-frame softmax cross-entropy on `frame_labels`.
 
   The embedding is the embedder's output; dropout and a linear layer to the
-  phase classes sit on top of it.
+  phase classes sit on top of it. Every video must be labelled: the data
+  pipeline refuses a split with unlabelled videos, naming them.
   """
+
+  batch_spec = datasets.BatchSpec(needs_frame_labels=True)
 
   def __init__(self, num_classes=None, **kwargs):
     super().__init__(**kwargs)

@@ -3,8 +3,8 @@ r"""Frames per second the input pipeline delivers (decode + augment).
 Generates a small synthetic dataset at each image size in a temporary
 directory, then times `datasets.create_dataset` (train mode: sampling,
 JPEG decoding of the sampled frames, identical-per-video augmentation,
-resize, batching) and `create_one_epoch_dataset` (every frame, no
-augmentation). A delivered frame is one [H, W, 3] image of a batch, context
+resize, batching) and `create_one_epoch_dataset` plus
+`decode_eval_frames` (every frame decoded, no augmentation). A delivered frame is one [H, W, 3] image of a batch, context
 frames included.
 
 Usage:
@@ -49,8 +49,9 @@ def _time_train(num_batches):
 
 def _time_epoch(dataset):
   start = time.perf_counter()
-  num_frames = sum(int(v['seq_len']) for v in
-                   datasets.create_one_epoch_dataset(dataset, 'train'))
+  num_frames = sum(int(datasets.decode_eval_frames(
+      v['jpegs'], CONFIG.IMAGE_SIZE, CONFIG.AUGMENTATION.RANDOM_CROP).shape[0])
+                   for v in datasets.create_one_epoch_dataset(dataset, 'train'))
   return num_frames / (time.perf_counter() - start)
 
 

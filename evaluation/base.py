@@ -19,9 +19,10 @@ class EvalContext:
 
   Attributes:
     train: embeddings of the training split, a dict with `embs` (list of
-      [T_i, D] float32), `labels` (list of [T_i] int per-frame phase labels),
-      `video_labels` ([N] int), `names` (list of str), `seq_lens` ([N] int,
-      frames per video before striding); None when no task needs embeddings.
+      [T_i, D] float32), `labels` (list of [T_i] int per-frame phase labels,
+      -1 for unlabelled videos), `has_labels` ([N] bool), `video_labels`
+      ([N] int), `names` (list of str), `num_frames` ([N] int, frames per
+      video before striding); None when no task needs embeddings.
     val: the same for the validation split.
     algo: the restored `algos.base.Algorithm`, or None.
     num_classes: number of per-frame phase classes (from dataset_info.json).
@@ -47,8 +48,9 @@ class Task(abc.ABC):
   needs_embeddings = True
   # Whether `evaluate` reads `context.algo`.
   needs_algo = False
-  # Whether the task scores per-frame phase labels (meaningless without them,
-  # i.e. with DATA.FRAME_LABELS false).
+  # Whether the task scores per-frame phase labels. `run` then gives
+  # `evaluate` only the labelled videos, and skips the task when there are
+  # too few of them (see `labelled_context`).
   needs_labels = False
 
   @abc.abstractmethod
@@ -60,9 +62,69 @@ class Task(abc.ABC):
     """
 
   def run(self, context):
-    """`evaluate` with every metric name prefixed by `<task name>/`."""
+    """`evaluate` with every metric name prefixed by `<task name>/`.
+
+    A task that `needs_labels` sees only the labelled videos; it is skipped
+    with one message (and no metric) when `labelled_context` finds too few.
+    """
+    if self.needs_labels:
+      labelled, reason = labelled_context(context)
+      if labelled is None:
+        context.log('%s: skipped, %s.' % (self.name, reason))
+        return {}
+      context = labelled
     return {'%s/%s' % (self.name, key): float(value)
             for key, value in self.evaluate(context).items()}
+
+
+def labelled_videos(split_data):
+  """The labelled videos of one split's embeddings dict (see EvalContext).
+
+  Returns:
+    a copy of `split_data` whose per-video entries (`embs`, `labels`,
+    `names`, ...) keep only the videos with `has_labels`; a dict without
+    `has_labels` is taken as fully labelled.
+  """
+  if 'has_labels' not in split_data:
+    return split_data
+  keep = np.flatnonzero(np.asarray(split_data['has_labels'], bool))
+  num_videos = len(split_data['embs'])
+  subset = {}
+  for key, value in split_data.items():
+    if isinstance(value, (list, np.ndarray)) and len(value) == num_videos:
+      subset[key] = ([value[i] for i in keep] if isinstance(value, list)
+                     else np.asarray(value)[keep])
+    else:
+      subset[key] = value
+  return subset
+
+
+def labelled_context(context):
+  """`context` restricted to labelled videos, or why a label task can't run.
+
+  A label-based task needs at least 2 labelled training videos, at least 2
+  phase classes among their frames and at least 1 labelled validation video.
+
+  Returns:
+    (EvalContext, None), or (None, the reason as a str).
+  """
+  train = labelled_videos(context.train)
+  val = labelled_videos(context.val)
+  num_train, num_val = len(train['embs']), len(val['embs'])
+  classes = (np.unique(np.concatenate(train['labels'])) if num_train
+             else np.zeros(0))
+  reason = None
+  if num_train < 2:
+    reason = ('%d labelled training video(s) of %d, needs at least 2' %
+              (num_train, len(context.train['embs'])))
+  elif len(classes) < 2:
+    reason = ('the labelled training videos show %d phase class(es), needs '
+              'at least 2' % len(classes))
+  elif num_val < 1:
+    reason = 'no labelled validation video (of %d)' % len(context.val['embs'])
+  if reason is not None:
+    return None, reason
+  return dataclasses.replace(context, train=train, val=val), None
 
 
 def first_videos_frames(embs, labels, fraction):

@@ -27,8 +27,10 @@ def embed_split(algo, dataset, split, keep_frames=False, log=_default_log):
   """Embeds every `DATA.SAMPLE_ALL_STRIDE`-th frame of every video of a split.
 
   Videos come from `datasets.create_one_epoch_dataset(dataset, split)` (file
-  order, no augmentation) and go through `algo.embed_video` in chunks of
-  `EVAL.FRAMES_PER_BATCH` frames.
+  order, JPEGs undecoded). Only the frames that are embedded or used as their
+  context are decoded, `EVAL.FRAMES_PER_BATCH` at a time, without
+  augmentation (central square crop when AUGMENTATION.RANDOM_CROP), so memory
+  does not grow with the length of a video beyond its JPEG bytes.
 
   Args:
     algo: an `algos.base.Algorithm` with restored weights.
@@ -40,37 +42,49 @@ def embed_split(algo, dataset, split, keep_frames=False, log=_default_log):
   Returns:
     dict with, for N videos and T_i = ceil(L_i / stride) embeddings each:
     `embs` list of float32 [T_i, D]; `labels` list of int64 [T_i] (phase
-    label of each embedded frame); `video_labels` int64 [N]; `names` list of
-    str; `seq_lens` int64 [N] (frames L_i before striding); `stride` int;
+    label of each embedded frame, NO_LABEL (-1) for unlabelled videos);
+    `steps` list of int64 [T_i] (frame index of each embedding);
+    `has_labels` bool [N]; `video_labels` int64 [N]; `names` list of str;
+    `num_frames` int64 [N] (frames L_i before striding); `stride` int;
     `dataset`, `split` str; with `keep_frames`, `frames` list of uint8
-    [T_i, H, W, 3] (the embedded frames, RGB).
+    [T_i, H, W, 3] (the embedded frames as the model saw them, RGB).
   """
   import datasets  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   stride = CONFIG.DATA.SAMPLE_ALL_STRIDE
   frames_per_batch = CONFIG.EVAL.FRAMES_PER_BATCH
+  image_size = CONFIG.IMAGE_SIZE
+  central_crop = CONFIG.AUGMENTATION.RANDOM_CROP
   try:
     total = datasets.get_dataset_info(dataset)['splits'][split]['num_videos']
   except (KeyError, TypeError):
     total = None
-  result = {'embs': [], 'labels': [], 'video_labels': [], 'names': [],
-            'seq_lens': [], 'stride': stride, 'dataset': dataset,
-            'split': split}
+  result = {'embs': [], 'labels': [], 'steps': [], 'has_labels': [],
+            'video_labels': [], 'names': [], 'num_frames': [],
+            'stride': stride, 'dataset': dataset, 'split': split}
   if keep_frames:
     result['frames'] = []
   start = time.time()
   last_report = start
   for video in datasets.create_one_epoch_dataset(dataset, split):
-    frames = video['frames']
-    embs = algo.embed_video(frames, stride=stride,
-                            frames_per_batch=frames_per_batch)
-    result['embs'].append(np.asarray(embs, np.float32))
+    jpegs = video['jpegs']
+    fetch = lambda indices, jpegs=jpegs: datasets.decode_eval_frames(
+        tf.gather(jpegs, indices), image_size, central_crop)
+    num_frames = int(video['seq_len'])
+    steps = np.arange(0, num_frames, stride)
+    result['embs'].append(np.asarray(algo.embed_video_chunks(
+        num_frames, fetch, stride, frames_per_batch), np.float32))
     result['labels'].append(
         np.asarray(video['frame_labels'].numpy()[::stride], np.int64))
+    result['steps'].append(steps.astype(np.int64))
+    result['has_labels'].append(bool(video['has_labels']))
     result['video_labels'].append(int(video['video_label']))
     result['names'].append(video['name'].numpy().decode('utf-8'))
-    result['seq_lens'].append(int(video['seq_len']))
+    result['num_frames'].append(num_frames)
     if keep_frames:
-      result['frames'].append(frames_to_uint8(frames.numpy()[::stride]))
+      result['frames'].append(np.concatenate(
+          [frames_to_uint8(fetch(steps[i:i + frames_per_batch]))
+           for i in range(0, len(steps), frames_per_batch)]))
     done = len(result['embs'])
     now = time.time()
     if now - last_report >= 10 or done == total or done == 1:
@@ -78,6 +92,7 @@ def embed_split(algo, dataset, split, keep_frames=False, log=_default_log):
           dataset, split, done, total if total is not None else '?',
           now - start))
       last_report = now
-  result['video_labels'] = np.array(result['video_labels'], np.int64)
-  result['seq_lens'] = np.array(result['seq_lens'], np.int64)
+  for key, dtype in (('has_labels', bool), ('video_labels', np.int64),
+                     ('num_frames', np.int64)):
+    result[key] = np.array(result[key], dtype)
   return result

@@ -59,6 +59,16 @@ def _make_dataset(root, dataset, lengths, split='train', with_labels=True,
   return {name: (frames, labels) for name, frames, labels in videos}
 
 
+def _write_still_videos(root, dataset, split, frame, num_videos, num_frames):
+  """`num_videos` videos repeating one frame, labelled 0, in one shard."""
+  directory = os.path.join(root, dataset)
+  os.makedirs(directory)
+  _write_records(os.path.join(directory, '%s_%s-00000-of-00001.tfrecord' % (
+      dataset, split)), [('%s_%d' % (dataset, i),
+                          np.stack([frame] * num_frames), [0] * num_frames)
+                         for i in range(num_videos)])
+
+
 @pytest.fixture
 def tfrecords_root(tmp_path):
   CONFIG.PATH_TO_TFRECORDS = str(tmp_path / '%s')
@@ -88,7 +98,9 @@ def test_independently_written_records_are_read(tfrecords_root):
     assert element['seq_len'].numpy() == len(frames)
     assert element['video_label'].numpy() == 7
     np.testing.assert_array_equal(element['frame_labels'].numpy(), labels)
-    got = element['frames'].numpy()
+    assert element['has_labels'].numpy()
+    assert element['jpegs'].shape == (len(frames),)
+    got = datasets.decode_eval_frames(element['jpegs'], SIZE, False).numpy()
     assert got.shape == (len(frames), SIZE, SIZE, 3) and got.dtype == np.float32
     assert got.min() >= -1.0 and got.max() <= 1.0
     assert np.abs(_to_unit(got) - frames).max() <= 8
@@ -107,37 +119,73 @@ def test_round_trip_through_tfrecord_io(tmp_path):
   assert np.abs(video['frames'].astype(float) - frames).max() <= 8
 
 
+def _sample(seq_len, num_steps, strategy, **kwargs):
+  return datasets.sample_steps(tf.constant(seq_len), num_steps, strategy,
+                               **kwargs).numpy()
+
+
 @pytest.mark.parametrize('strategy', ['offset_uniform', 'stride', 'all'])
-def test_sampling_invariants(strategy):
-  CONFIG.DATA.STRIDE = 3
-  CONFIG.DATA.RANDOM_OFFSET = 4
+@pytest.mark.parametrize('draw_offset', [False, True])
+def test_sampling_invariants(strategy, draw_offset):
   num_steps = 6
-  for seq_len in [6, 16, 17, 40, 101]:
+  for seq_len in [16, 17, 40, 101]:
     for _ in range(5):
-      steps = datasets.sample_steps(tf.constant(seq_len), num_steps,
-                                    strategy).numpy()
+      steps = _sample(seq_len, num_steps, strategy, stride=3, random_offset=4,
+                      draw_offset=draw_offset)
       assert steps.shape == (num_steps,)
       assert np.all(np.diff(steps) >= 0) and steps.min() >= 0
       assert steps.max() < seq_len
       if strategy == 'offset_uniform':
         assert len(set(steps)) == num_steps
-      if strategy == 'stride' and seq_len >= 16:
+        if not draw_offset:
+          assert steps.min() >= 4
+      if strategy == 'stride':
         np.testing.assert_array_equal(np.diff(steps), 3)
       if strategy == 'all':
         assert steps[0] == 0 and steps[-1] == seq_len - 1
 
 
-def test_short_video_sampled_with_repetition_and_warned_once(caplog,
-                                                             monkeypatch):
+def test_offset_uniform_uses_the_fixed_offset_as_published():
+  """Published: frames RANDOM_OFFSET..L-1 only; drawn offsets reach 0."""
+  seen = set()
+  for _ in range(200):
+    seen.update(_sample(10, 3, 'offset_uniform', random_offset=2).tolist())
+  assert seen == set(range(2, 10))
+  seen = set()
+  for _ in range(200):
+    seen.update(_sample(10, 3, 'offset_uniform', random_offset=2,
+                        draw_offset=True).tolist())
+  assert seen == set(range(10))
+
+
+def test_stride_offsets_and_padding_as_published():
+  """offset ~ U[0, max(1, L - stride * S)); past the end: the last frame."""
+  firsts = set()
+  for _ in range(300):
+    steps = _sample(20, 4, 'stride', stride=3)
+    np.testing.assert_array_equal(steps, steps[0] + 3 * np.arange(4))
+    firsts.add(int(steps[0]))
+  assert firsts == set(range(20 - 12))
+  # Short video (7 frames, stride 3, 4 steps needs 10): padded, offset 0.
+  for _ in range(5):
+    np.testing.assert_array_equal(_sample(7, 4, 'stride', stride=3),
+                                  [0, 3, 6, 6])
+  # offset_uniform too short for S + offset: 0..S-1 padded with the last.
+  np.testing.assert_array_equal(
+      _sample(5, 7, 'offset_uniform', random_offset=1), [0, 1, 2, 3, 4, 4, 4])
+  np.testing.assert_array_equal(
+      _sample(5, 5, 'offset_uniform', random_offset=1), [0, 1, 2, 3, 4])
+
+
+def test_short_video_spread_variant_and_warned_once(caplog, monkeypatch):
   monkeypatch.setattr(datasets, '_warned_short_video', False)
   caplog.set_level(std_logging.WARNING)
   for _ in range(3):
-    steps = datasets.sample_steps(tf.constant(4), 10, 'offset_uniform',
-                                  tf.constant('tiny')).numpy()
-    assert np.all(np.diff(steps) >= 0) and steps.max() == 3
-    assert set(steps) == {0, 1, 2, 3}
+    steps = _sample(4, 10, 'stride', stride=2, spread_short=True,
+                    name=tf.constant('tiny'))
+    np.testing.assert_array_equal(steps, np.arange(10) * 4 // 10)
   warnings = [r for r in caplog.records if 'tiny' in r.getMessage()]
-  assert len(warnings) == 1 and 'repeated' in warnings[0].getMessage()
+  assert len(warnings) == 1 and 'spread' in warnings[0].getMessage()
 
 
 def test_context_never_in_the_future():
@@ -200,14 +248,10 @@ def test_tcn_batches_interleave_anchor_and_positive(tfrecords_root):
 
 
 def test_augmentation_identical_across_frames_of_a_video(tfrecords_root):
-  directory = os.path.join(tfrecords_root, 'still')
-  os.makedirs(directory)
   rng = np.random.default_rng(0)
   image = np.clip(rng.normal(128, 50, (48, 48, 3)), 0, 255).astype(np.uint8)
   image = tf.image.resize(image[None], [48, 48]).numpy()[0].astype(np.uint8)
-  _write_records(os.path.join(directory, 'still_train-00000-of-00001.tfrecord'),
-                 [('still_%d' % i, np.stack([image] * 20), [0] * 20)
-                  for i in range(4)])
+  _write_still_videos(tfrecords_root, 'still', 'train', image, 4, 20)
   CONFIG.DATASETS = ['still']
   CONFIG.TRAIN.BATCH_SIZE = 4
   CONFIG.TRAIN.NUM_FRAMES = 6
@@ -222,28 +266,100 @@ def test_augmentation_identical_across_frames_of_a_video(tfrecords_root):
   assert frames.min() >= -1.0 and frames.max() <= 1.0
 
 
-def test_datasets_mixed_evenly_without_labels_and_fraction(tfrecords_root):
+def _batch_names(batch):
+  return [n.decode() for n in batch['names'].numpy()]
+
+
+def test_each_batch_holds_one_dataset_as_published(tfrecords_root):
   _make_dataset(tfrecords_root, 'one', [10] * 4, with_labels=False)
   _make_dataset(tfrecords_root, 'two', [10] * 4, seed=1)
   CONFIG.DATASETS = ['one', 'two']
   CONFIG.TRAIN.BATCH_SIZE = 4
   CONFIG.TRAIN.NUM_FRAMES = 3
   CONFIG.DATA.PER_DATASET_FRACTION = 0.5
+  sources = []
   names = []
   it = iter(datasets.create_dataset('train'))
-  for _ in range(6):
+  for _ in range(12):
     batch = next(it)
-    batch_names = [n.decode() for n in batch['names'].numpy()]
-    assert sum(n.startswith('one') for n in batch_names) == 2
-    for n, labels in zip(batch_names, batch['frame_labels'].numpy()):
-      if n.startswith('one'):
-        np.testing.assert_array_equal(labels, 0)
+    batch_names = _batch_names(batch)
+    prefixes = {n.split('_')[0] for n in batch_names}
+    assert len(prefixes) == 1, batch_names
+    sources.append(prefixes.pop())
+    # Labelled or not, each video says so; unlabelled ones carry -1.
+    labelled = sources[-1] == 'two'
+    np.testing.assert_array_equal(batch['has_labels'].numpy(), labelled)
+    if not labelled:
+      np.testing.assert_array_equal(batch['frame_labels'].numpy(),
+                                    datasets.NO_LABEL)
+    else:
+      assert batch['frame_labels'].numpy().min() >= 0
     names += batch_names
+  assert set(sources) == {'one', 'two'}
   assert set(names) == {'one_0', 'one_1', 'two_0', 'two_1'}
-  CONFIG.DATA.FRAME_LABELS = False
+
+
+def test_mix_datasets_in_batch_key_mixes(tfrecords_root):
+  _make_dataset(tfrecords_root, 'one', [10] * 4)
+  _make_dataset(tfrecords_root, 'two', [10] * 4, seed=1)
+  CONFIG.DATASETS = ['one', 'two']
+  CONFIG.TRAIN.BATCH_SIZE = 4
+  CONFIG.TRAIN.NUM_FRAMES = 3
+  CONFIG.DATA.MIX_DATASETS_IN_BATCH = True
+  it = iter(datasets.create_dataset('train'))
+  for _ in range(4):
+    batch_names = _batch_names(next(it))
+    assert sum(n.startswith('one') for n in batch_names) == 2
+
+
+def test_frame_labels_false_makes_every_video_unlabelled(tfrecords_root):
+  _make_dataset(tfrecords_root, 'two', [10] * 2)
   CONFIG.DATASETS = ['two']
+  CONFIG.TRAIN.BATCH_SIZE = 2
+  CONFIG.TRAIN.NUM_FRAMES = 3
+  CONFIG.DATA.FRAME_LABELS = False
   batch = next(iter(datasets.create_dataset('train')))
-  np.testing.assert_array_equal(batch['frame_labels'].numpy(), 0)
+  np.testing.assert_array_equal(batch['frame_labels'].numpy(),
+                                datasets.NO_LABEL)
+  assert not batch['has_labels'].numpy().any()
+
+
+def test_unlabelled_records_are_unlabelled_everywhere(tfrecords_root):
+  _make_dataset(tfrecords_root, 'raw', [6, 8], with_labels=False)
+  paths = glob.glob(os.path.join(tfrecords_root, 'raw', '*.tfrecord'))
+  for video in datasets.load_videos(paths):
+    assert video['frame_labels'] is None and not video['has_labels']
+  for element in datasets.create_one_epoch_dataset('raw', 'train'):
+    assert not element['has_labels'].numpy()
+    np.testing.assert_array_equal(element['frame_labels'].numpy(),
+                                  datasets.NO_LABEL)
+  assert [n for _, n in datasets.unlabelled_videos(paths)] == ['raw_0',
+                                                                'raw_1']
+
+
+def test_classification_refuses_unlabelled_videos_naming_them(
+    tfrecords_root):
+  _make_dataset(tfrecords_root, 'mixed', [10, 10], seed=2)
+  _make_dataset(tfrecords_root, 'mixed', [10], split='train2',
+                with_labels=False)
+  # One split holding a labelled and an unlabelled file.
+  os.rename(os.path.join(tfrecords_root, 'mixed',
+                         'mixed_train2-00000-of-00001.tfrecord'),
+            os.path.join(tfrecords_root, 'mixed',
+                         'mixed_train-00001-of-00001.tfrecord'))
+  CONFIG.DATASETS = ['mixed']
+  CONFIG.TRAIN.BATCH_SIZE = 2
+  CONFIG.TRAIN.NUM_FRAMES = 3
+  CONFIG.TRAINING_ALGO = 'classification'
+  with pytest.raises(datasets.DatasetError) as error:
+    datasets.create_dataset('train')
+  message = str(error.value)
+  assert 'classification' in message and 'mixed_0 (' in message
+  assert message.count('mixed_0') == 1 and 'mixed_1' not in message
+  # The self-supervised methods train on the same mixed split.
+  CONFIG.TRAINING_ALGO = 'alignment'
+  batch = next(iter(datasets.create_dataset('train')))
+  assert batch['frames'].shape[0] == 2
 
 
 def test_corrupt_tfrecord_error_names_the_file(tfrecords_root):
@@ -302,3 +418,37 @@ def test_synthetic_dataset_generated_on_first_use(tfrecords_root, caplog):
   assert not any('Generating' in r.getMessage() for r in caplog.records)
   assert os.path.getmtime(glob.glob(os.path.join(directory, '*val*'))[0]) == (
       mtime)
+
+
+def test_evaluation_takes_the_central_square_after_random_crops(
+    tfrecords_root):
+  """Published: with RANDOM_CROP, eval frames are the largest central square."""
+  # 16 x 48 frames: left and right thirds black, central 16 x 16 white.
+  frame = np.zeros((16, 48, 3), np.uint8)
+  frame[:, 16:32] = 255
+  _write_still_videos(tfrecords_root, 'wide', 'val', frame, 2, 8)
+  CONFIG.DATASETS = ['wide']
+  CONFIG.EVAL.BATCH_SIZE = 2
+  CONFIG.EVAL.NUM_FRAMES = 3
+  jpegs = next(iter(datasets.create_one_epoch_dataset('wide', 'val')))['jpegs']
+  CONFIG.AUGMENTATION.RANDOM_CROP = True
+  cropped = next(iter(datasets.create_dataset('val', mode='eval')))['frames']
+  assert cropped.numpy().min() > 0.8  # Only the white centre.
+  np.testing.assert_allclose(
+      datasets.decode_eval_frames(jpegs[:2], SIZE, True).numpy(),
+      cropped.numpy()[0, :2], atol=1e-6)
+  CONFIG.AUGMENTATION.RANDOM_CROP = False
+  whole = next(iter(datasets.create_dataset('val', mode='eval')))['frames']
+  whole = whole.numpy()
+  assert whole[..., :SIZE // 4, :].max() < -0.8  # The black left third.
+  assert whole[..., SIZE // 2, :].min() > 0.8
+
+
+def test_random_crop_is_a_published_square_window():
+  for _ in range(50):
+    y, x, h, w = datasets.random_square_window(
+        tf.constant(30), tf.constant(50), 0.8).numpy()
+    assert h == w and 24 <= h <= 30
+    assert 0 <= y <= 30 - h and 0 <= x <= 50 - w
+  np.testing.assert_array_equal(datasets.central_square_window(
+      tf.constant(30), tf.constant(50)).numpy(), [0, 10, 30, 30])

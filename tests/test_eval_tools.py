@@ -221,18 +221,21 @@ def test_extract_then_visualize(logdir, tmp_path):
   from_npz = extract_embeddings.load_embeddings(npz)
   assert len(from_npy['embs']) == NUM_TRAIN_VIDEOS
   assert from_npy['names'] == from_npz['names']
-  for a, b, labels, frames, seq_len in zip(
+  for a, b, labels, frames, num_frames in zip(
       from_npy['embs'], from_npz['embs'], from_npy['labels'],
-      from_npy['frames'], from_npy['seq_lens']):
+      from_npy['frames'], from_npy['num_frames']):
     np.testing.assert_allclose(a, b, atol=1e-5)
-    assert a.shape == (seq_len, 8)
-    assert labels.shape == (seq_len,)
-    assert frames.shape == (seq_len, 32, 32, 3) and frames.dtype == np.uint8
+    assert a.shape == (num_frames, 8)
+    assert labels.shape == (num_frames,) and labels.min() >= 0
+    assert frames.shape == (num_frames, 32, 32, 3) and frames.dtype == np.uint8
+  assert from_npz['has_labels'].all() and from_npy['has_labels'].all()
   assert 'frames' not in from_npz
   assert from_npz['step'] == 2 and from_npz['split'] == 'train'
-  # The published tools' way of reading the .npy works too.
+  # The published tools' way of reading the .npy works too (layout checked
+  # in test_npy_has_the_published_layout).
   raw = np.load(npy, allow_pickle=True).item()
-  assert sorted(raw['names']) == sorted(from_npy['names'])
+  assert sorted(n[0].decode() for n in raw['names']) == sorted(
+      from_npy['names'])
 
   # Grid of the reference and 2 candidates (frames from the .npy): 2 x 2.
   video = str(tmp_path / 'grid.mp4')
@@ -252,13 +255,16 @@ def test_extract_then_visualize(logdir, tmp_path):
   frames_by_video = visualize_alignment.load_frames(from_npz, [0, 2],
                                                     logdir=logdir)
   for index in (0, 2):
-    np.testing.assert_array_equal(frames_by_video[index],
-                                  from_npy['frames'][index])
+    np.testing.assert_array_equal(
+        np.stack([frames_by_video[index][t]
+                  for t in range(len(frames_by_video[index]))]),
+        from_npy['frames'][index])
   config.load_config_from_logdir(logdir)
   tfrecords_dir = config.tfrecords_dir('synthetic_pouring')
   from_dir = visualize_alignment.load_frames(from_npz, [1],
                                              tfrecords=tfrecords_dir)
-  np.testing.assert_array_equal(from_dir[1], from_npy['frames'][1])
+  np.testing.assert_array_equal(from_dir[1][len(from_dir[1]) - 1],
+                                from_npy['frames'][1][-1])
   count, size = visualize_alignment.render_alignment(
       from_npz, row_video, reference=0, candidates=[2], frames=frames_by_video,
       tile_size=48)
@@ -274,8 +280,10 @@ def synthetic_embeddings(with_frames):
   data = {'embs': [rng.normal(size=(n, 4)).astype(np.float32)
                    for n in lengths],
           'labels': [rng.randint(0, 3, size=n) for n in lengths],
+          'steps': [np.arange(0, 2 * n, 2) for n in lengths],
           'names': ['a', 'bb', 'ccc'], 'video_labels': np.array([0, 1, 0]),
-          'seq_lens': np.array(lengths) * 2, 'stride': 2,
+          'num_frames': np.array(lengths) * 2,
+          'has_labels': np.array([True, True, False]), 'stride': 2,
           'dataset': 'toy', 'split': 'val', 'step': 7,
           'checkpoint': '/x/ckpt-7'}
   if with_frames:
@@ -290,12 +298,12 @@ def test_embeddings_round_trip(tmp_path, suffix):
   path = extract_embeddings.save_embeddings(data, str(tmp_path / ('e' +
                                                                   suffix)))
   loaded = extract_embeddings.load_embeddings(path)
-  for key in ('embs', 'labels', 'frames'):
+  for key in ('embs', 'labels', 'steps', 'frames'):
     assert len(loaded[key]) == 3
     for a, b in zip(loaded[key], data[key]):
       np.testing.assert_array_equal(a, b)
   assert loaded['names'] == data['names']
-  for key in ('video_labels', 'seq_lens'):
+  for key in ('video_labels', 'num_frames', 'has_labels'):
     np.testing.assert_array_equal(loaded[key], data[key])
   for key in ('stride', 'dataset', 'split', 'step', 'checkpoint'):
     assert loaded[key] == data[key]
@@ -349,4 +357,176 @@ def test_overrides_select_tasks_and_label_tasks_need_labels(logdir):
   assert record['step'] == 1
   assert sorted(k for k in record if '/' in k) == ['kendalls_tau/train',
                                                    'kendalls_tau/val']
-  assert any('classification: needs per-frame labels' in m for m in messages)
+  skips = [m for m in messages if m.startswith('classification: skipped')]
+  assert len(skips) == 1 and '0 labelled training video' in skips[0]
+
+
+LABEL_TASKS = ('classification', 'few_shot_classification', 'event_completion')
+
+
+def _write_clips(directory, num_clips=6, size=40, num_frames=12):
+  """Tiny mp4 clips (moving bright square), as a user would bring."""
+  os.makedirs(directory)
+  for c in range(num_clips):
+    writer = cv2.VideoWriter(os.path.join(directory, 'clip%d.mp4' % c),
+                             cv2.VideoWriter_fourcc(*'mp4v'), 10.0,
+                             (size, size))
+    for t in range(num_frames):
+      frame = np.full((size, size, 3), 30 + 20 * c, np.uint8)
+      x = 2 + t * 2
+      frame[10:20, x:x + 8] = 250
+      writer.write(frame)
+    writer.release()
+
+
+def test_unlabelled_clips_end_with_no_label_based_score(tmp_path):
+  """The issue's scenario: six clips converted without annotations, an
+  untrained model (TRAIN.MAX_ITERS=0), one evaluation."""
+  import train  # pylint: disable=g-import-not-at-top
+  from dataset_preparation import videos_to_tfrecords  # pylint: disable=g-import-not-at-top
+  _write_clips(str(tmp_path / 'clips'))
+  data_dir = tmp_path / 'data'
+  summary = videos_to_tfrecords.videos_to_tfrecords(
+      str(tmp_path / 'clips'), str(data_dir / 'clips'), 'clips',
+      val_fraction=0.34, resize='32')
+  assert sum(summary['written'].values()) == 6
+  logdir = str(tmp_path / 'logdir')
+  overrides = tiny_overrides(str(data_dir)) + [
+      'DATASETS=[clips]', 'TRAIN.MAX_ITERS=0',
+      'EVAL.TASKS=[algo_loss, classification, few_shot_classification, '
+      'event_completion, kendalls_tau]']
+  train.train(logdir, overrides=overrides)
+  messages = []
+  record = evaluate.evaluate_once(logdir, log=messages.append)
+  scored = [k for k in record if '/' in k]
+  assert not [k for k in scored if k.split('/')[0] in LABEL_TASKS], scored
+  assert 'kendalls_tau/val' in scored and 'algo_loss/loss' in scored
+  for task in LABEL_TASKS:
+    skips = [m for m in messages if m.startswith(task + ':')]
+    assert len(skips) == 1 and 'skipped, 0 labelled training video' in (
+        skips[0]), skips
+  line = evaluate.read_results(logdir)[0]
+  assert not [k for k in line if k.split('/')[0] in LABEL_TASKS]
+
+  # The supervised baseline refuses the same clips, naming them.
+  import datasets  # pylint: disable=g-import-not-at-top
+  with pytest.raises(datasets.DatasetError, match='clip') as error:
+    train.train(str(tmp_path / 'cls'), overrides=overrides + [
+        'TRAINING_ALGO=classification'])
+  assert 'unlabelled' in str(error.value)
+
+
+def test_npy_has_the_published_layout(tmp_path):
+  data = synthetic_embeddings(with_frames=True)
+  path = extract_embeddings.save_embeddings(data, str(tmp_path / 'e.npy'))
+  assert oct(os.stat(path).st_mode & 0o777) == '0o644'
+  raw = np.load(path, allow_pickle=True).item()
+  for key in ('embs', 'names', 'labels', 'steps', 'seq_lens', 'seq_labels',
+              'frames'):
+    assert isinstance(raw[key], list) and len(raw[key]) == 3, key
+  for i, length in enumerate([5, 3, 4]):
+    assert raw['embs'][i].dtype == np.float32
+    assert raw['embs'][i].shape == (length, 4)
+    assert raw['names'][i].dtype.kind == 'S'
+    assert raw['names'][i].tolist() == [data['names'][i].encode()] * length
+    assert raw['labels'][i].dtype == np.int64
+    np.testing.assert_array_equal(raw['steps'][i], 2 * np.arange(length))
+    assert raw['seq_lens'][i].dtype == np.int32
+    np.testing.assert_array_equal(raw['seq_lens'][i], length)
+    np.testing.assert_array_equal(raw['seq_labels'][i],
+                                  data['video_labels'][i])
+    frames = raw['frames'][i]
+    assert frames.dtype == np.float32 and frames.shape == (length, 6, 6, 3)
+    np.testing.assert_allclose(frames, data['frames'][i] / 127.5 - 1.0,
+                               atol=1e-6)
+
+
+def test_published_npy_is_read(tmp_path):
+  """A .npy as the published extract_embeddings.py writes it (no extras)."""
+  rng = np.random.RandomState(3)
+  lengths = [4, 6]
+  published = {
+      'embs': [rng.normal(size=(n, 3)).astype(np.float32) for n in lengths],
+      'names': [np.array([b'vid%d' % i] * n) for i, n in enumerate(lengths)],
+      'labels': [np.arange(n) % 2 for n in lengths],
+      'steps': [np.arange(0, 3 * n, 3) for n in lengths],
+      'seq_lens': [np.full(n, n, np.int32) for n in lengths],
+      'seq_labels': [np.full(n, 5 + i) for i, n in enumerate(lengths)],
+      'frames': [rng.uniform(-1, 1, size=(n, 4, 4, 3)).astype(np.float32)
+                 for n in lengths]}
+  path = str(tmp_path / 'published.npy')
+  np.save(path, published)
+  data = extract_embeddings.load_embeddings(path)
+  assert data['names'] == ['vid0', 'vid1'] and data['stride'] == 3
+  np.testing.assert_array_equal(data['video_labels'], [5, 6])
+  np.testing.assert_array_equal(data['num_frames'], [10, 16])
+  assert data['has_labels'].all()
+  assert data['frames'][1].dtype == np.uint8
+  assert data['frames'][1].shape == (6, 4, 4, 3)
+
+
+def test_extract_stride_and_override(logdir, tmp_path):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  full = extract_embeddings.load_embeddings(extract_embeddings.extract(
+      logdir, None, 'val', str(tmp_path / 'full.npz')))
+  # Another data path (--override): a copy of the dataset whose val split
+  # holds only the first validation video.
+  config.load_config_from_logdir(logdir)
+  original = config.tfrecords_dir('synthetic_pouring')
+  elsewhere = tmp_path / 'elsewhere' / 'synthetic_pouring'
+  shutil.copytree(original, str(elsewhere))
+  source = sorted(p for p in os.listdir(original)
+                  if p.startswith('synthetic_pouring_val'))
+  for name in source:
+    os.remove(str(elsewhere / name))
+  with tf.io.TFRecordWriter(str(elsewhere / source[0])) as writer:
+    writer.write(next(iter(tf.data.TFRecordDataset(os.path.join(
+        original, source[0])))).numpy())
+  moved = extract_embeddings.load_embeddings(extract_embeddings.extract(
+      logdir, None, 'val', str(tmp_path / 'moved.npz'), overrides=[
+          'PATH_TO_TFRECORDS=%s' % str(tmp_path / 'elsewhere' / '%s')]))
+  assert moved['names'] == full['names'][:1]
+  np.testing.assert_allclose(moved['embs'][0], full['embs'][0], atol=1e-5)
+  # The CLI: --stride and a repeatable --override.
+  out = str(tmp_path / 'strided.npz')
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, 'extract_embeddings.py'),
+       '--logdir', logdir, '--split', 'val', '--output', out, '--stride', '3',
+       '--override', 'EVAL.FRAMES_PER_BATCH=2', '--override',
+       'EVAL.BATCH_SIZE=1'],
+      capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  strided = extract_embeddings.load_embeddings(out)
+  assert strided['stride'] == 3
+  for a, b, steps in zip(full['embs'], strided['embs'], strided['steps']):
+    np.testing.assert_array_equal(steps, np.arange(0, len(a), 3))
+    # Context frames are the same whatever the stride and chunk size.
+    np.testing.assert_allclose(a[::3], b, atol=1e-5)
+
+
+def test_chunked_embedding_matches_per_step_embedding(logdir):
+  """embed_video_chunks against embedding each step on its own, with the
+  number of frames fetched at a time bounded and each frame fetched once."""
+  import algos  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  algo, _ = algos.restore_algo(logdir, os.path.join(logdir, 'ckpt-2'))
+  rng = np.random.RandomState(0)
+  num_frames = 23
+  frames = rng.uniform(-1, 1, size=(num_frames, 32, 32, 3)).astype(np.float32)
+  context = (algo.num_context_steps, algo.frame_stride)
+  for stride, per_batch in [(1, 4), (2, 5), (3, 40)]:
+    fetched = []
+
+    def fetch(indices):
+      fetched.append(np.asarray(indices))
+      return tf.gather(frames, indices)
+    embs = algo.embed_video_chunks(num_frames, fetch, stride, per_batch)
+    all_fetched = np.concatenate(fetched)
+    assert max(len(f) for f in fetched) <= per_batch
+    assert len(all_fetched) == len(np.unique(all_fetched))
+    steps = np.arange(0, num_frames, stride)
+    assert embs.shape[0] == len(steps)
+    for n, t in enumerate(steps):
+      ctx = [max(0, t - k * context[1]) for k in range(context[0] - 1, -1, -1)]
+      expected = algo.embed(frames[ctx][None], training=False).numpy()[0, 0]
+      np.testing.assert_allclose(embs[n], expected, atol=1e-4)

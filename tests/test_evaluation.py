@@ -392,3 +392,83 @@ def test_distance_matrix_matches_cdist():
     np.testing.assert_allclose(
         figures.distance_matrix(a, b, distance),
         scipy.spatial.distance.cdist(a, b, distance), atol=1e-10)
+
+
+# ----------------------------------------------------------------------------
+# Labels policy: label-based tasks see labelled videos only.
+# ----------------------------------------------------------------------------
+
+LABEL_TASKS = ['classification', 'few_shot_classification',
+               'event_completion']
+
+
+def _split(embs, labels, has_labels):
+  labels = [l if h else np.full(len(l), -1) for l, h in zip(labels,
+                                                            has_labels)]
+  return {'embs': embs, 'labels': labels, 'names': [
+      'v%d' % i for i in range(len(embs))],
+          'has_labels': np.array(has_labels)}
+
+
+def test_label_tasks_use_only_labelled_videos(fresh_config):
+  fresh_config.EVAL.CLASSIFICATION_FRACTIONS = [1.0]
+  fresh_config.EVAL.FEW_SHOT_NUM_LABELED = [2]
+  fresh_config.EVAL.FEW_SHOT_NUM_EPISODES = 3
+  rng = np.random.RandomState(21)
+  train_embs, train_labels = labeled_videos(rng, 6, noise=2.0)
+  val_embs, val_labels = labeled_videos(rng, 4, noise=2.0)
+  train_has = [True, False, True, True, False, True]
+  val_has = [True, True, False, True]
+  context = evaluation.EvalContext(
+      train=_split(train_embs, train_labels, train_has),
+      val=_split(val_embs, val_labels, val_has), num_classes=3,
+      log=lambda m: None)
+  keep_train = [i for i, h in enumerate(train_has) if h]
+  keep_val = [i for i, h in enumerate(val_has) if h]
+  sub = lambda xs, keep: [xs[i] for i in keep]
+  args = (sub(train_embs, keep_train), sub(train_labels, keep_train),
+          sub(val_embs, keep_val), sub(val_labels, keep_val))
+  metrics = {}
+  for task in evaluation.get_tasks(LABEL_TASKS):
+    metrics.update(task.run(context))
+  assert metrics['classification/accuracy@1'] == pytest.approx(
+      classification_accuracy(*args, [1.0])[1.0])
+  assert metrics['few_shot_classification/accuracy@2shot'] == pytest.approx(
+      few_shot_accuracy(*args, [2], 3)[2][0])
+  assert metrics['event_completion/r2@1'] == pytest.approx(
+      progression_score(*args, 3, [1.0])[1.0])
+  # Scored on everything (unlabelled as -1) the numbers would differ.
+  assert metrics['classification/accuracy@1'] != pytest.approx(
+      classification_accuracy(train_embs, context.train['labels'], val_embs,
+                              context.val['labels'], [1.0])[1.0])
+
+
+@pytest.mark.parametrize('case', ['one_labelled', 'one_class', 'no_val'])
+def test_label_tasks_skipped_with_one_message(fresh_config, case):
+  fresh_config.EVAL.FEW_SHOT_NUM_LABELED = [1]
+  rng = np.random.RandomState(22)
+  train_embs, train_labels = labeled_videos(rng, 4)
+  val_embs, val_labels = labeled_videos(rng, 2)
+  train_has, val_has = [True] * 4, [True] * 2
+  if case == 'one_labelled':
+    train_has = [False, True, False, False]
+  elif case == 'one_class':
+    train_labels = [np.full(len(l), 1) for l in train_labels]
+  else:
+    val_has = [False, False]
+  messages = []
+  context = evaluation.EvalContext(
+      train=_split(train_embs, train_labels, train_has),
+      val=_split(val_embs, val_labels, val_has), num_classes=3,
+      log=messages.append)
+  for task in evaluation.get_tasks(LABEL_TASKS):
+    assert task.run(context) == {}
+  assert len(messages) == len(LABEL_TASKS)
+  for task, message in zip(LABEL_TASKS, messages):
+    assert message.startswith(task + ': skipped, ')
+  expected = {'one_labelled': '1 labelled training video(s) of 4',
+              'one_class': '1 phase class(es)',
+              'no_val': 'no labelled validation video'}[case]
+  assert expected in messages[0]
+  # kendalls_tau needs no labels and still runs.
+  assert evaluation.get_tasks(['kendalls_tau'])[0].run(context)

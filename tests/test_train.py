@@ -390,6 +390,7 @@ def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
   assert step == 2 and CONFIG.TRAINING_ALGO == 'alignment_sal_tcn'
   video = next(iter(datasets.create_one_epoch_dataset('synthetic_tiny',
                                                       'val')))
-  embs = algo.embed_video(video['frames'], stride=1, frames_per_batch=5)
+  embs = algo.embed_video(datasets.decode_eval_frames(
+      video['jpegs'], CONFIG.IMAGE_SIZE, False), stride=1, frames_per_batch=5)
   assert embs.shape == (int(video['seq_len']), 8)
   assert np.all(np.isfinite(embs))
