@@ -25,14 +25,16 @@ Files are written under a temporary name and renamed, so a crash never
 leaves a partial file at --output.
 """
 
-import os
-import tempfile
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import os  # pylint: disable=g-bad-import-order
 
 from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 
+import atomic_files
 from config import CONFIG
 from evaluation.embeddings import embed_split
 
@@ -85,9 +87,7 @@ def save_embeddings(data, path):
                         np.int64)
   video_labels = np.asarray(data.get('video_labels', np.zeros(num_videos)),
                             np.int64)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.embs.', suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
+  with atomic_files.atomic_open(path, 'wb') as f:
       if path.endswith('.npy'):
         payload = {
             'embs': [np.asarray(e, np.float32) for e in data['embs']],
@@ -114,12 +114,6 @@ def save_embeddings(data, path):
           if key in data and data[key] is not None:
             arrays[key] = np.array(data[key])
         np.savez(f, **arrays)
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
   return path
 
 
@@ -221,10 +215,10 @@ def main(argv):
     extract(FLAGS.logdir, FLAGS.dataset, FLAGS.split, FLAGS.output,
             FLAGS.checkpoint, FLAGS.keep_frames)
   except ValueError as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

@@ -39,6 +39,12 @@ def _write_video(path, num_frames, fourcc='mp4v', size=(32, 24)):
   writer.release()
 
 
+def _umask():
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
 def _expected_labels(events, times):
   """Independent reference: label = #events at or before each time."""
   return np.array([sum(1 for e in events if e <= t) for t in times])
@@ -279,11 +285,16 @@ def test_visualize_contact_sheet_and_video(tmp_path):
                              image_size=32, min_frames=12, max_frames=12)
   path = glob.glob(str(tmp_path / 'synthetic_pouring_train-*'))[0]
   sheet_path = str(tmp_path / 'sheet.png')
-  name = visualize_tfrecords.visualize(path, sheet_path, index=1,
-                                       max_frames=6, columns=3)
+  video = visualize_tfrecords.visualize(path, sheet_path, index=1,
+                                        max_frames=6, columns=3)
+  name = video['name']
   assert name == 'synthetic_pouring_train_0001'
+  assert visualize_tfrecords.describe(video, sheet_path) == (
+      "Wrote %s: video 'synthetic_pouring_train_0001', 12 frames, phases "
+      "%s." % (sheet_path, sorted(set(video['frame_labels'].tolist()))))
   sheet = cv2.imread(sheet_path)
   assert sheet.shape[0] > 2 * 128 and sheet.shape[1] == 3 * 128
+  assert os.stat(sheet_path).st_mode & 0o777 == 0o666 & ~_umask()
   video_path = str(tmp_path / 'video.mp4')
   visualize_tfrecords.visualize(path, video_path, name=name)
   capture = cv2.VideoCapture(video_path)
