@@ -60,7 +60,8 @@ def quiet_start(argv=None, environ=None):
   environ = os.environ if environ is None else environ
   if wants_verbose(argv, environ) or 'tensorflow' in sys.modules:
     return
-  environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+  if not environ.get('TF_CPP_MIN_LOG_LEVEL'):
+    environ['TF_CPP_MIN_LOG_LEVEL'] = '2'
   import_tensorflow_quietly()
 
 
