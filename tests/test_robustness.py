@@ -1,4 +1,4 @@
-"""Robustness of the command-line tools (SPEC sections 9 and 10).
+"""Robustness of the command-line tools.
 
 Each case runs the real CLIs as subprocesses on a tiny synthetic dataset and
 checks the one clear message, the exit code, that no traceback is printed,
