@@ -308,6 +308,15 @@ def test_visualize_contact_sheet_and_video(tmp_path):
 # ----------------------------------------------------------------------------
 
 
+def _avi_folder(tmp_path, names, num_frames):
+  """tmp_path/videos with one MJPG .avi of `num_frames` frames per name."""
+  src = tmp_path / 'videos'
+  src.mkdir()
+  for name in names:
+    _write_video(str(src / ('%s.avi' % name)), num_frames, fourcc='MJPG')
+  return src
+
+
 def _image_folder(root, name, num_frames, size=(32, 24)):
   (root / name).mkdir(parents=True)
   for t in range(num_frames):
@@ -350,10 +359,7 @@ def test_published_segment_json_to_frame_labels(tmp_path):
 
 
 def test_rotate_file_pattern_and_action_label(tmp_path):
-  src = tmp_path / 'videos'
-  src.mkdir()
-  for name in ('pour_1', 'pour_2', 'other'):
-    _write_video(str(src / ('%s.avi' % name)), 6, fourcc='MJPG')
+  src = _avi_folder(tmp_path, ('pour_1', 'pour_2', 'other'), 6)
   out = tmp_path / 'out'
   videos_to_tfrecords.videos_to_tfrecords(
       str(src), str(out), 'opt', split='train', file_pattern='pour_*',
@@ -369,10 +375,7 @@ def test_rotate_file_pattern_and_action_label(tmp_path):
 
 
 def test_annotation_keys_with_extension_and_unmatched_keys(tmp_path):
-  src = tmp_path / 'videos'
-  src.mkdir()
-  for name in ('clip1', 'clip2'):
-    _write_video(str(src / ('%s.avi' % name)), 10, fourcc='MJPG')
+  src = _avi_folder(tmp_path, ('clip1', 'clip2'), 10)
   path = tmp_path / 'events.json'
   path.write_text(json.dumps({'clip1': [0.5], 'clip2.avi': [0.2],
                               'clip3.mp4': [0.1]}))
@@ -388,9 +391,7 @@ def test_annotation_keys_with_extension_and_unmatched_keys(tmp_path):
 
 
 def test_skipped_videos_leave_no_empty_shard(tmp_path):
-  src = tmp_path / 'videos'
-  src.mkdir()
-  _write_video(str(src / 'good.avi'), 8, fourcc='MJPG')
+  src = _avi_folder(tmp_path, ('good',), 8)
   (src / 'bad1.mp4').write_bytes(os.urandom(3000))
   (src / 'bad2.mp4').write_bytes(os.urandom(3000))
   out = tmp_path / 'out'
@@ -409,10 +410,7 @@ def test_skipped_videos_leave_no_empty_shard(tmp_path):
 
 
 def test_corrupt_video_without_entry_is_reported_as_corrupt(tmp_path):
-  src = tmp_path / 'videos'
-  src.mkdir()
-  _write_video(str(src / 'good.avi'), 8, fourcc='MJPG')
-  _write_video(str(src / 'unlabelled.avi'), 8, fourcc='MJPG')
+  src = _avi_folder(tmp_path, ('good', 'unlabelled'), 8)
   (src / 'broken.mp4').write_bytes(os.urandom(3000))
   path = tmp_path / 'events.csv'
   path.write_text('good,0.3\n')
@@ -427,10 +425,7 @@ def test_corrupt_video_without_entry_is_reported_as_corrupt(tmp_path):
 
 
 def test_bad_annotation_leaves_no_half_dataset(tmp_path):
-  src = tmp_path / 'videos'
-  src.mkdir()
-  for i in range(4):
-    _write_video(str(src / ('v%d.avi' % i)), 10, fourcc='MJPG')
+  src = _avi_folder(tmp_path, ['v%d' % i for i in range(4)], 10)
   out = tmp_path / 'out'
   # An earlier dataset in the folder must stay as it was.
   videos_to_tfrecords.videos_to_tfrecords(str(src), str(out), 'half',
