@@ -15,10 +15,11 @@ Typical use:
 import copy
 import difflib
 import os
-import tempfile
 
 import yaml
 from easydict import EasyDict as edict
+
+import atomic_files
 
 CONFIG_FILENAME = 'config.yml'
 
@@ -459,11 +460,9 @@ def save_config(logdir, cfg=None):
   """Writes `cfg` (default CONFIG) to <logdir>/config.yml atomically."""
   os.makedirs(logdir, exist_ok=True)
   path = os.path.join(logdir, CONFIG_FILENAME)
-  fd, tmp = tempfile.mkstemp(dir=logdir, prefix='.config.', suffix='.tmp')
-  with os.fdopen(fd, 'w') as f:
+  with atomic_files.atomic_open(path, 'w') as f:
     yaml.safe_dump(to_plain(CONFIG if cfg is None else cfg), f,
                    default_flow_style=None, sort_keys=False)
-  os.replace(tmp, path)
   return path
 
 

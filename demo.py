@@ -13,14 +13,18 @@ nothing they would not. Running it again resumes training from the logdir's
 checkpoint (so a finished run is only evaluated and rendered again).
 """
 
-import os
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import os  # pylint: disable=g-bad-import-order
 import time
 
-os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-
-from absl import app  # pylint: disable=g-import-not-at-top
+from absl import app
 from absl import flags
-from absl import logging
+
+import evaluate
+import extract_embeddings
+import train
+import visualize_alignment
 
 FLAGS = flags.FLAGS
 
@@ -34,12 +38,6 @@ def define_flags():
 
 def run_demo(logdir, config_paths=(), overrides=()):
   """Runs the five stages; returns (metrics record, {what: path})."""
-  # Imported here so that `--help` answers without loading TensorFlow.
-  import evaluate  # pylint: disable=g-import-not-at-top
-  import extract_embeddings  # pylint: disable=g-import-not-at-top
-  import train  # pylint: disable=g-import-not-at-top
-  import visualize_alignment  # pylint: disable=g-import-not-at-top
-
   timings = []
 
   def stage(name, fn, *args, **kwargs):
@@ -89,10 +87,10 @@ def main(argv):
   try:
     run_demo(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
   except ValueError as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

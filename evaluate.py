@@ -36,19 +36,21 @@ after --max_checkpoints evaluations, or after EVAL.TIMEOUT seconds (or
 --timeout) without a new checkpoint.
 """
 
-import datetime
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import datetime  # pylint: disable=g-bad-import-order
 import glob
 import json
 import math
 import os
 import re
-import tempfile
 import time
 
 from absl import app
 from absl import flags
 from absl import logging
 
+import atomic_files
 import config
 from config import CONFIG
 import evaluation
@@ -187,17 +189,7 @@ def append_result(logdir, record):
       old = f.read()
     if old and not old.endswith(b'\n'):
       old += b'\n'
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.results.',
-                             suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      f.write(old + line.encode('utf-8'))
-      f.flush()
-      os.fsync(f.fileno())
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  atomic_files.write_bytes(path, old + line.encode('utf-8'))
 
 
 _SUMMARY_WRITERS = {}
@@ -264,6 +256,9 @@ def _write_figures(logdir, step, context, metrics, prefix, log):
         context.val['embs'][0], context.val['embs'][1], path,
         CONFIG.EVAL.KENDALLS_TAU_DISTANCE, names=context.val['names'][:2])
     log('wrote %s' % path)
+  else:
+    log('similarity matrix skipped: it needs 2 validation videos, got %d.' %
+        (0 if context.val is None else len(context.val['embs'])))
   key = prefix + 'classification/accuracy@'
   accuracies = {float(k[len(key):]): v for k, v in metrics.items()
                 if k.startswith(key)}
@@ -493,10 +488,10 @@ def main(argv):
       print('evaluated %d checkpoint(s); results in %s' % (
           len(records), results_path(FLAGS.logdir)))
   except (CheckpointUnavailable, ValueError) as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

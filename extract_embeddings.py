@@ -38,14 +38,16 @@ Files are written under a temporary name and renamed, so a crash never
 leaves a partial file at --output.
 """
 
-import os
-import tempfile
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import os  # pylint: disable=g-bad-import-order
 
 from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 
+import atomic_files
 import config
 from config import CONFIG
 from evaluation.embeddings import embed_split
@@ -163,20 +165,11 @@ def save_embeddings(data, path):
   _check_extension(path)
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.embs.', suffix='.tmp')
-  try:
-    with os.fdopen(fd, 'wb') as f:
-      if path.endswith('.npy'):
-        np.save(f, _npy_payload(data), allow_pickle=True)
-      else:
-        np.savez(f, **_npz_arrays(data))
-      f.flush()
-      os.fsync(f.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  with atomic_files.atomic_open(path, 'wb') as f:
+    if path.endswith('.npy'):
+      np.save(f, _npy_payload(data), allow_pickle=True)
+    else:
+      np.savez(f, **_npz_arrays(data))
   return path
 
 
@@ -337,10 +330,10 @@ def main(argv):
             FLAGS.checkpoint, FLAGS.keep_frames, FLAGS.stride,
             FLAGS.override)
   except ValueError as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

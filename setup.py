@@ -1,6 +1,19 @@
-"""Self-supervised representation learning on videos (TCC, SaL, TCN)."""
+"""Self-supervised representation learning on videos (TCC, SaL, TCN).
 
-from setuptools import find_packages, setup
+Installing puts only the standalone library packages on the path (the loss
+library `tcc`), never the repository's top-level modules and folders
+(`datasets`, `evaluate`, `config`, `models`, `train`, `demo`, `algos`,
+`evaluation`, `dataset_preparation`, ...), whose generic names would hide
+other packages (e.g. Hugging Face's `datasets` and `evaluate`). The
+command-line tools run from the repository root (`python demo.py`,
+`python train.py`, `python -m dataset_preparation.videos_to_tfrecords`).
+"""
+
+from setuptools import setup
+
+# Standalone library packages (no import of the repository's modules); each
+# is installed with its sub-packages.
+LIBRARY_PACKAGES = ['tcc']
 
 setup(
     name='tcc-video',
@@ -10,12 +23,8 @@ setup(
     long_description=open('README.md').read(),
     long_description_content_type='text/markdown',
     python_requires='>=3.10',
-    packages=find_packages(include=['tcc', 'tcc.*', 'algos', 'algos.*',
-                                    'evaluation', 'evaluation.*',
-                                    'dataset_preparation',
-                                    'dataset_preparation.*']),
-    py_modules=['config', 'demo', 'datasets', 'models', 'train', 'evaluate',
-                'extract_embeddings', 'visualize_alignment'],
+    packages=LIBRARY_PACKAGES,
+    py_modules=[],
     install_requires=[
         'tensorflow>=2.16',
         'tensorboard',

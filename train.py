@@ -13,7 +13,9 @@ The result is written to <logdir>/config.yml, which evaluate.py and the other
 tools read. Training resumes from the latest checkpoint in the logdir.
 """
 
-import datetime
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import datetime  # pylint: disable=g-bad-import-order
 import math
 import os
 import signal
@@ -202,7 +204,11 @@ def _restore(checkpoint, manager):
   if path is None:
     return None
   try:
-    checkpoint.restore(path).assert_existing_objects_matched()
+    status = checkpoint.restore(path)
+    # A mismatch must end on our one-line error, not on TensorFlow's warnings
+    # about the values it could not restore.
+    status.expect_partial()
+    status.assert_existing_objects_matched()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     detail = str(e).strip().splitlines()[0][:200]
     raise ValueError('%s: checkpoint does not match the configured model (%s); '
@@ -375,16 +381,40 @@ def define_flags():
                             'applied after the YAML files (repeatable).')
 
 
+def run_summary(logdir, step, max_steps, seconds):
+  """The lines train.py ends with: where the model is and what to run next."""
+  checkpoint = tf.train.latest_checkpoint(logdir)
+  status = ('Trained to step %d of TRAIN.MAX_ITERS=%d' % (step, max_steps)
+            if step >= max_steps else
+            'Stopped at step %d of TRAIN.MAX_ITERS=%d (run the same command '
+            'to resume)' % (step, max_steps))
+  embeddings = os.path.join(logdir, 'val_embeddings.npz')
+  return '\n'.join([
+      '%s in %s.' % (status, datetime.timedelta(seconds=int(seconds))),
+      'Last checkpoint: %s' % checkpoint,
+      'Next:',
+      '  python evaluate.py --logdir %s --once' % logdir,
+      '  python extract_embeddings.py --logdir %s --split val --output %s'
+      % (logdir, embeddings),
+      '  python visualize_alignment.py --embs_path %s --logdir %s '
+      '--video_path %s' % (embeddings, logdir,
+                           os.path.join(logdir, 'alignment.mp4')),
+      '  tensorboard --logdir %s' % logdir])
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
+  start = time.time()
   try:
-    train(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
+    result = train(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
   except (NonFiniteLossError, ValueError) as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
+  print(run_summary(CONFIG.LOGDIR, result['step'], CONFIG.TRAIN.MAX_ITERS,
+                    time.time() - start), flush=True)
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

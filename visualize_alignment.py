@@ -25,10 +25,11 @@ Loading a pickled .npy runs code stored in the file: only pass .npy files
 you trust (prefer the .npz that extract_embeddings.py writes without pickle).
 """
 
-import glob
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import glob  # pylint: disable=g-bad-import-order
 import math
 import os
-import tempfile
 
 from absl import app
 from absl import flags
@@ -36,6 +37,7 @@ from absl import logging
 import cv2
 import numpy as np
 
+import atomic_files
 from evaluation import figures
 from extract_embeddings import load_embeddings
 
@@ -239,29 +241,24 @@ def render_alignment(data, video_path, reference=0, candidates=None,
   os.makedirs(directory, exist_ok=True)
   # cv2 picks the container from the extension, so the temporary name keeps
   # '.mp4'.
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.align.', suffix='.mp4')
-  os.close(fd)
-  writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                           (width, height))
-  try:
-    if not writer.isOpened():
-      raise ValueError('%s: OpenCV cannot write an mp4v video here.' %
-                       video_path)
-    for step in range(len(ref_embs)):
-      tiles = [tile(reference, step, 'ref')] + [
-          tile(c, int(nn[step]), 'nn') for c, nn in zip(candidates, nns)]
-      canvas = np.zeros((height, width, 3), np.uint8)
-      for k, image in enumerate(tiles):
-        r, c = divmod(k, cols)
-        canvas[r * tile_size:(r + 1) * tile_size,
-               c * tile_size:(c + 1) * tile_size] = image
-      writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
-    writer.release()
-    os.replace(tmp, video_path)
-  finally:
-    writer.release()
-    if os.path.exists(tmp):
-      os.remove(tmp)
+  with atomic_files.atomic_path(video_path) as tmp:
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                             (width, height))
+    try:
+      if not writer.isOpened():
+        raise ValueError('%s: OpenCV cannot write an mp4v video here.' %
+                         video_path)
+      for step in range(len(ref_embs)):
+        tiles = [tile(reference, step, 'ref')] + [
+            tile(c, int(nn[step]), 'nn') for c, nn in zip(candidates, nns)]
+        canvas = np.zeros((height, width, 3), np.uint8)
+        for k, image in enumerate(tiles):
+          r, c = divmod(k, cols)
+          canvas[r * tile_size:(r + 1) * tile_size,
+                 c * tile_size:(c + 1) * tile_size] = image
+        writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
+    finally:
+      writer.release()
   if similarity_path is None:
     similarity_path = os.path.splitext(video_path)[0] + '_similarity.png'
   figures.plot_similarity_matrix(
@@ -296,10 +293,10 @@ def main(argv):
                      FLAGS.grid, frames, FLAGS.distance, FLAGS.tile_size,
                      FLAGS.fps, FLAGS.similarity_path)
   except ValueError as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

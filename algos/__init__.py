@@ -107,11 +107,13 @@ def restore_algo(logdir, checkpoint_path=None):
   checkpoint = make_checkpoint(algo, step=step)
   try:
     status = checkpoint.restore(checkpoint_path)
+    # Silences TensorFlow's unrestored-value warnings, which would bury the
+    # error below; the assertion still raises on a mismatch.
+    status.expect_partial()
     status.assert_existing_objects_matched()
   except (AssertionError, ValueError, tf.errors.OpError) as e:
     detail = str(e).strip().splitlines()[0][:200]
     raise ValueError('%s: checkpoint does not match the model of %s/config.yml '
                      '(%s); pass the logdir this checkpoint was trained in.' %
                      (checkpoint_path, logdir, detail)) from None
-  status.expect_partial()
   return algo, int(step.numpy())

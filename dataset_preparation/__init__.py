@@ -9,4 +9,8 @@ Modules:
   images_to_tfrecords   folder of frame folders -> TFRecords (CLI + function).
   synthetic             procedural pouring dataset (CLI + generate_dataset).
   visualize_tfrecords   one record as a contact-sheet PNG or an mp4.
+  download              resumable, checked downloads; safe archive extraction.
+  download_pouring      the published Pouring TFRecords (CLI + function).
+  download_penn_action  Penn Action frames + TCC phase labels, one dataset per
+                        action (CLI + function).
 """

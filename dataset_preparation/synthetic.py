@@ -1,4 +1,4 @@
-r"""Procedural "pouring" videos written straight to TFRecords (SPEC section 8).
+r"""Procedural "pouring" videos written straight to TFRecords.
 
 A container standing on a table is lifted (phase 0), carried over a bowl
 (phase 1), tilted while a liquid stream fills the bowl (phase 2), tilted back

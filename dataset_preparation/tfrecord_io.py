@@ -1,4 +1,4 @@
-"""Writing videos as TFRecords in the published TCC format (SPEC section 4).
+"""Writing videos as TFRecords in the published TCC format.
 
 Shared by every tool that writes a dataset (`videos_to_tfrecords`,
 `images_to_tfrecords`, `synthetic`):
@@ -10,18 +10,22 @@ Shared by every tool that writes a dataset (`videos_to_tfrecords`,
 - `ShardedTFRecordWriter`: round-robin over `<dataset>_<split>-NNNNN-of-MMMMM
   .tfrecord`, written under hidden temporary names and renamed only once every
   shard is complete, so an interrupted run never leaves a half-written shard
-  under a final name.
+  under a final name. Only shards that received a record are kept: fewer
+  records than shards give fewer (never empty) shards.
+- `publish_split`: moves the shards of one split from a staging directory
+  into the dataset directory (the converters stage a whole run first).
 - `update_dataset_info`: merges per-split counts into `dataset_info.json`.
 """
 
 import glob
 import json
 import os
-import tempfile
 
 import cv2
 import numpy as np
 import tensorflow as tf
+
+import atomic_files
 
 DATASET_INFO_FILENAME = 'dataset_info.json'
 
@@ -70,7 +74,7 @@ def _bytes_feature_list(values):
 
 def make_sequence_example(name, jpeg_frames, frame_labels=None, label=0,
                           views=None):
-  """One video as a `tf.train.SequenceExample` (SPEC section 4).
+  """One video as a `tf.train.SequenceExample`.
 
   Args:
     name: video name, str (unique within a split).
@@ -112,11 +116,13 @@ def make_sequence_example(name, jpeg_frames, frame_labels=None, label=0,
 class ShardedTFRecordWriter:
   """Writes serialized records round-robin into the shards of one split.
 
-  Use as a context manager. Shards are written as hidden `.<name>.tmp-*`
-  files; on a clean exit they are renamed to their final names and older
-  shards of the same split (e.g. from a run with another shard count) are
-  removed. On an exception the temporary files are deleted and nothing under
-  a final name is touched.
+  Use as a context manager. Shards are written as hidden temporary files; on
+  a clean exit the first min(records, num_shards) of them are renamed to
+  `<dataset>_<split>-NNNNN-of-MMMMM.tfrecord` (MMMMM = shards kept; no
+  shard is ever empty, no shard is written without records) and older shards
+  of the same split (e.g. from a run with another shard count) are removed.
+  On an exception the temporary files are deleted and nothing under a final
+  name is touched.
   """
 
   def __init__(self, output_dir, dataset_name, split, num_shards=1):
@@ -127,19 +133,16 @@ class ShardedTFRecordWriter:
     self.split = split
     self.num_shards = num_shards
     self.num_written = 0
+    self.final_paths = []
     self._writers = []
-    self._paths = []
+    self._tmp_paths = []
 
   def __enter__(self):
-    os.makedirs(self.output_dir, exist_ok=True)
     for i in range(self.num_shards):
-      final = os.path.join(self.output_dir, shard_filename(
-          self.dataset_name, self.split, i, self.num_shards))
-      fd, tmp = tempfile.mkstemp(dir=self.output_dir,
-                                 prefix='.%s.' % os.path.basename(final),
-                                 suffix='.tmp')
-      os.close(fd)
-      self._paths.append((tmp, final))
+      tmp = atomic_files.reserve_temp_path(os.path.join(
+          self.output_dir, shard_filename(self.dataset_name, self.split, i,
+                                          self.num_shards)))
+      self._tmp_paths.append(tmp)
       self._writers.append(tf.io.TFRecordWriter(tmp))
     return self
 
@@ -151,32 +154,51 @@ class ShardedTFRecordWriter:
   def __exit__(self, exc_type, exc, tb):
     for writer in self._writers:
       writer.close()
-    if exc_type is not None:
-      for tmp, _ in self._paths:
-        if os.path.exists(tmp):
-          os.remove(tmp)
-      return False
-    finals = {final for _, final in self._paths}
-    for old in glob.glob(split_file_pattern(self.output_dir,
-                                            self.dataset_name, self.split)):
-      if old not in finals:
-        os.remove(old)
-    for tmp, final in self._paths:
-      os.replace(tmp, final)
+    num_kept = 0 if exc_type is not None else min(self.num_written,
+                                                  self.num_shards)
+    try:
+      if num_kept:
+        self.final_paths = [os.path.join(self.output_dir, shard_filename(
+            self.dataset_name, self.split, i, num_kept))
+                            for i in range(num_kept)]
+        _remove_other_shards(self.output_dir, self.dataset_name, self.split,
+                             self.final_paths)
+        for tmp, final in zip(self._tmp_paths, self.final_paths):
+          os.replace(tmp, final)
+    finally:
+      for tmp in self._tmp_paths:
+        atomic_files.remove_if_exists(tmp)
     return False
 
-  @property
-  def final_paths(self):
-    return [final for _, final in self._paths]
+
+def _remove_other_shards(directory, dataset_name, split, keep):
+  for old in glob.glob(split_file_pattern(directory, dataset_name, split)):
+    if old not in keep:
+      os.remove(old)
+
+
+def publish_split(staging_dir, output_dir, dataset_name, split):
+  """Moves the shards of `split` from `staging_dir` into `output_dir`.
+
+  Older shards of the split in `output_dir` are removed first, so the split
+  holds exactly the new shards. Both directories must be on one file system
+  (the converters stage inside `output_dir`).
+
+  Returns:
+    The new shard paths.
+  """
+  staged = sorted(glob.glob(split_file_pattern(staging_dir, dataset_name,
+                                               split)))
+  finals = [os.path.join(output_dir, os.path.basename(p)) for p in staged]
+  _remove_other_shards(output_dir, dataset_name, split, finals)
+  for path, final in zip(staged, finals):
+    os.replace(path, final)
+  return finals
 
 
 def _write_json_atomic(path, data):
-  directory = os.path.dirname(path) or '.'
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.dataset_info.',
-                             suffix='.tmp')
-  with os.fdopen(fd, 'w') as f:
+  with atomic_files.atomic_open(path, 'w') as f:
     json.dump(data, f, indent=2, sort_keys=True)
-  os.replace(tmp, path)
 
 
 def read_dataset_info(output_dir):

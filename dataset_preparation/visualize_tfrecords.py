@@ -11,14 +11,16 @@ Examples:
       --tfrecord ... --name pour_012 --output /tmp/pour_012.mp4
 """
 
-import os
-import tempfile
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import os  # pylint: disable=g-bad-import-order
 
 from absl import app
 from absl import flags
 import cv2
 import numpy as np
 
+import atomic_files
 import datasets
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -85,14 +87,14 @@ def write_video(video, path, fps=10.0, min_side=128):
   for frame in frames:
     _put_text(frame, video['name'], (4, 16), 0.45)
   h, w = frames.shape[1:3]
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.video.', suffix='.mp4')
-  os.close(fd)
-  writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), fps, (w, h))
-  for frame in frames:
-    writer.write(frame[..., ::-1])
-  writer.release()
-  os.replace(tmp, path)
+  with atomic_files.atomic_path(path) as tmp:
+    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                             (w, h))
+    try:
+      for frame in frames:
+        writer.write(frame[..., ::-1])
+    finally:
+      writer.release()
 
 
 def visualize(tfrecord, output, index=0, name=None, max_frames=24, columns=6,
@@ -100,6 +102,9 @@ def visualize(tfrecord, output, index=0, name=None, max_frames=24, columns=6,
   """Renders video `index` (or the one called `name`) of `tfrecord`.
 
   `output` ending in .mp4 gives a video, anything else a PNG contact sheet.
+
+  Returns:
+    The video dict rendered (see `datasets.load_videos`).
   """
   videos = datasets.load_videos([tfrecord])
   if name is not None:
@@ -122,12 +127,17 @@ def visualize(tfrecord, output, index=0, name=None, max_frames=24, columns=6,
     if not ok:
       raise ValueError('%s: cannot encode an image with this extension.' %
                        output)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(output)),
-                               prefix='.sheet.')
-    with os.fdopen(fd, 'wb') as f:
-      f.write(buf.tobytes())
-    os.replace(tmp, output)
-  return video['name']
+    atomic_files.write_bytes(output, buf.tobytes())
+  return video
+
+
+def describe(video, output):
+  """One line saying what `visualize` wrote."""
+  labels = video['frame_labels']
+  return 'Wrote %s: video %r, %d frames, %s.' % (
+      output, video['name'], video['len'],
+      'no frame labels' if labels is None else 'phases %s' % sorted(
+          set(int(l) for l in labels)))
 
 
 FLAGS = flags.FLAGS
@@ -136,10 +146,11 @@ FLAGS = flags.FLAGS
 def main(argv):
   del argv
   try:
-    visualize(FLAGS.tfrecord, FLAGS.output, FLAGS.index, FLAGS.name,
-              FLAGS.max_frames, FLAGS.columns, FLAGS.fps)
+    video = visualize(FLAGS.tfrecord, FLAGS.output, FLAGS.index, FLAGS.name,
+                      FLAGS.max_frames, FLAGS.columns, FLAGS.fps)
   except ValueError as e:
     raise SystemExit('error: %s' % e) from None
+  print(describe(video, FLAGS.output))
 
 
 if __name__ == '__main__':
@@ -151,4 +162,5 @@ if __name__ == '__main__':
   flags.DEFINE_integer('columns', 6, 'Contact sheet columns.')
   flags.DEFINE_float('fps', 10.0, 'Frame rate of the mp4.')
   flags.mark_flags_as_required(['tfrecord', 'output'])
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

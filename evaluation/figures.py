@@ -5,12 +5,13 @@ atomically (temporary name, then `os.replace`).
 """
 
 import os
-import tempfile
 
 import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
+
+import atomic_files
 
 
 def distance_matrix(embs_a, embs_b, distance='sqeuclidean'):
@@ -41,15 +42,11 @@ def distance_matrix(embs_a, embs_b, distance='sqeuclidean'):
 def _save(fig, path):
   directory = os.path.dirname(os.path.abspath(path))
   os.makedirs(directory, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.fig.', suffix='.png')
-  os.close(fd)
   try:
-    fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
-    os.replace(tmp, path)
+    with atomic_files.atomic_path(path) as tmp:
+      fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
   finally:
     plt.close(fig)
-    if os.path.exists(tmp):
-      os.remove(tmp)
   return path
 
 

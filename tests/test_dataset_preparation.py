@@ -39,6 +39,12 @@ def _write_video(path, num_frames, fourcc='mp4v', size=(32, 24)):
   writer.release()
 
 
+def _umask():
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
+
+
 def _expected_labels(events, times):
   """Independent reference: label = #events at or before each time."""
   return np.array([sum(1 for e in events if e <= t) for t in times])
@@ -279,14 +285,183 @@ def test_visualize_contact_sheet_and_video(tmp_path):
                              image_size=32, min_frames=12, max_frames=12)
   path = glob.glob(str(tmp_path / 'synthetic_pouring_train-*'))[0]
   sheet_path = str(tmp_path / 'sheet.png')
-  name = visualize_tfrecords.visualize(path, sheet_path, index=1,
-                                       max_frames=6, columns=3)
+  video = visualize_tfrecords.visualize(path, sheet_path, index=1,
+                                        max_frames=6, columns=3)
+  name = video['name']
   assert name == 'synthetic_pouring_train_0001'
+  assert visualize_tfrecords.describe(video, sheet_path) == (
+      "Wrote %s: video 'synthetic_pouring_train_0001', 12 frames, phases "
+      "%s." % (sheet_path, sorted(set(video['frame_labels'].tolist()))))
   sheet = cv2.imread(sheet_path)
   assert sheet.shape[0] > 2 * 128 and sheet.shape[1] == 3 * 128
+  assert os.stat(sheet_path).st_mode & 0o777 == 0o666 & ~_umask()
   video_path = str(tmp_path / 'video.mp4')
   visualize_tfrecords.visualize(path, video_path, name=name)
   capture = cv2.VideoCapture(video_path)
   assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 12
   with pytest.raises(ValueError, match='no video named'):
     visualize_tfrecords.visualize(path, video_path, name='nope')
+
+
+# ----------------------------------------------------------------------------
+# Published annotation format, converter options, first-run rough edges.
+# ----------------------------------------------------------------------------
+
+
+def _avi_folder(tmp_path, names, num_frames):
+  """tmp_path/videos with one MJPG .avi of `num_frames` frames per name."""
+  src = tmp_path / 'videos'
+  src.mkdir()
+  for name in names:
+    _write_video(str(src / ('%s.avi' % name)), num_frames, fourcc='MJPG')
+  return src
+
+
+def _image_folder(root, name, num_frames, size=(32, 24)):
+  (root / name).mkdir(parents=True)
+  for t in range(num_frames):
+    cv2.imwrite(str(root / name / ('%04d.png' % t)), _frame(t, size)[..., ::-1])
+
+
+def test_published_segment_json_to_frame_labels(tmp_path):
+  # Two annotators, 3 segments, microseconds; annotator "b" has an extra
+  # segment "3" that expected_segments=3 ignores.
+  published = {'pour': {
+      'a': {'0': [400000, 1000000], '1': [1200000, 2000000],
+            '2': [2000000, 3000000]},
+      'b': {'0': [600000, 1400000], '1': [1400000, 2400000],
+            '2': [2400000, 3000000], '3': [3000000, 3100000]}}}
+  # By hand: means [0.5, 1.2], [1.3, 2.2], [2.2, 3.0] s; the gap between
+  # segments 0 and 1 closes at (1.2 + 1.3) / 2 = 1.25 s, 1 and 2 meet at
+  # 2.2 s. At 10 fps frame t is at t / 10 s: frames 0-4 precede segment 0
+  # and take its label, 0-12 -> 0 (1.2 < 1.25), 13-21 -> 1, 22-29 -> 2,
+  # 30-34 are at or after the last end (3.0 s) and take its label 2.
+  expected = [0] * 13 + [1] * 9 + [2] * 13
+  path = tmp_path / 'published.json'
+  path.write_text(json.dumps(published))
+  annotations = conversion.load_annotations(str(path), expected_segments=3)
+  np.testing.assert_allclose(annotations['pour']['segments'],
+                             [[0.5, 1.25], [1.25, 2.2], [2.2, 3.0]])
+  _image_folder(tmp_path / 'frames', 'pour', 35, size=(16, 16))
+  out = tmp_path / 'out'
+  images_to_tfrecords.images_to_tfrecords(
+      str(tmp_path / 'frames'), str(out), 'pub', fps=10.0, split='train',
+      annotation_path=str(path), expected_segments=3)
+  video, = datasets.load_videos(glob.glob(str(out / 'pub_train-*')))
+  np.testing.assert_array_equal(video['frame_labels'], expected)
+  # Without expected_segments the annotators disagree (3 vs 4 segments).
+  with pytest.raises(conversion.LabelError, match='expected_segments'):
+    conversion.load_annotations(str(path))
+  # A frame that falls in no segment is an error, not a dropped label.
+  with pytest.raises(conversion.LabelError, match='no segment'):
+    conversion.labels_from_segments([[0.0, 1.0], [2.0, 3.0]],
+                                    [0.5, 1.5], 'gap')
+
+
+def test_rotate_file_pattern_and_action_label(tmp_path):
+  src = _avi_folder(tmp_path, ('pour_1', 'pour_2', 'other'), 6)
+  out = tmp_path / 'out'
+  videos_to_tfrecords.videos_to_tfrecords(
+      str(src), str(out), 'opt', split='train', file_pattern='pour_*',
+      rotate=True, action_label=7)
+  videos = datasets.load_videos(glob.glob(str(out / 'opt_train-*')))
+  assert sorted(v['name'] for v in videos) == ['pour_1', 'pour_2']
+  for video in videos:
+    assert video['label'] == 7
+    # 32x24 frames turned 90 degrees clockwise are 24 wide, 32 high.
+    assert video['frames'].shape == (6, 32, 24, 3)
+    expected = np.rot90(_frame(0), k=-1).astype(float)
+    assert np.abs(video['frames'][0] - expected).mean() < 8
+
+
+def test_annotation_keys_with_extension_and_unmatched_keys(tmp_path):
+  src = _avi_folder(tmp_path, ('clip1', 'clip2'), 10)
+  path = tmp_path / 'events.json'
+  path.write_text(json.dumps({'clip1': [0.5], 'clip2.avi': [0.2],
+                              'clip3.mp4': [0.1]}))
+  summary = videos_to_tfrecords.videos_to_tfrecords(
+      str(src), str(tmp_path / 'out'), 'ext', split='train',
+      annotation_path=str(path))
+  assert summary['written'] == {'train': 2} and not summary['skipped']
+  assert summary['unmatched_annotations'] == ['clip3.mp4']
+  videos = {v['name']: v for v in datasets.load_videos(
+      glob.glob(str(tmp_path / 'out' / 'ext_train-*')))}
+  np.testing.assert_array_equal(videos['clip2']['frame_labels'],
+                                _expected_labels([0.2], np.arange(10) / 10))
+
+
+def test_skipped_videos_leave_no_empty_shard(tmp_path):
+  src = _avi_folder(tmp_path, ('good',), 8)
+  (src / 'bad1.mp4').write_bytes(os.urandom(3000))
+  (src / 'bad2.mp4').write_bytes(os.urandom(3000))
+  out = tmp_path / 'out'
+  summary = videos_to_tfrecords.videos_to_tfrecords(
+      str(src), str(out), 'sk', split='train', num_shards=3)
+  assert summary['written'] == {'train': 1}
+  shards = sorted(glob.glob(str(out / 'sk_train-*')))
+  assert [os.path.basename(p) for p in shards] == [
+      'sk_train-00000-of-00001.tfrecord']
+  assert all(os.path.getsize(p) > 0 for p in shards)
+  assert os.stat(shards[0]).st_mode & 0o777 == 0o666 & ~_umask()
+  assert (os.stat(out / 'dataset_info.json').st_mode & 0o777 ==
+          0o666 & ~_umask())
+  video = visualize_tfrecords.visualize(shards[0], str(tmp_path / 's.png'))
+  assert video['name'] == 'good'
+
+
+def test_corrupt_video_without_entry_is_reported_as_corrupt(tmp_path):
+  src = _avi_folder(tmp_path, ('good', 'unlabelled'), 8)
+  (src / 'broken.mp4').write_bytes(os.urandom(3000))
+  path = tmp_path / 'events.csv'
+  path.write_text('good,0.3\n')
+  summary = videos_to_tfrecords.videos_to_tfrecords(
+      str(src), str(tmp_path / 'out'), 'cv', split='train',
+      annotation_path=str(path))
+  skipped = dict(summary['skipped'])
+  assert 'cannot be opened' in skipped['broken'] or (
+      'decoded' in skipped['broken'])
+  assert 'events.csv' not in skipped['broken']
+  assert skipped['unlabelled'].startswith('no entry in %s' % path)
+
+
+def test_bad_annotation_leaves_no_half_dataset(tmp_path):
+  src = _avi_folder(tmp_path, ['v%d' % i for i in range(4)], 10)
+  out = tmp_path / 'out'
+  # An earlier dataset in the folder must stay as it was.
+  videos_to_tfrecords.videos_to_tfrecords(str(src), str(out), 'half',
+                                          split='old')
+  before = sorted(os.listdir(out))
+  info_before = (out / 'dataset_info.json').read_text()
+  path = tmp_path / 'events.json'
+  # Every video fits but one: its event is after the end of the video.
+  path.write_text(json.dumps({'v0': [0.1], 'v1': [0.2], 'v2': [0.3],
+                              'v3': [9.0]}))
+  with pytest.raises(conversion.LabelError, match='v3'):
+    videos_to_tfrecords.videos_to_tfrecords(
+        str(src), str(out), 'half', val_fraction=0.5,
+        annotation_path=str(path))
+  assert sorted(os.listdir(out)) == before
+  assert (out / 'dataset_info.json').read_text() == info_before
+  # A malformed entry stops the run before any video is read.
+  path.write_text(json.dumps({'v0': [0.5, 0.1]}))
+  with pytest.raises(conversion.LabelError, match='increasing'):
+    conversion.load_annotations(str(path))
+
+
+def test_converter_help_shows_every_flag():
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run(
+      [sys.executable, '-m', 'dataset_preparation.videos_to_tfrecords',
+       '--help'], cwd=repo, capture_output=True, text=True, timeout=120,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL=''))
+  for flag in ('--input_dir', '--annotations', '--[no]rotate',
+               '--file_pattern', '--action_label', '--expected_segments',
+               '--resize', '--shorter_side', '--[no]tf_verbose',
+               '--label_file'):
+    assert flag in result.stdout, flag
+  assert 'start_us, end_us' in result.stdout  # --annotations gives the format
+  # Quiet start-up: none of TensorFlow's start-up lines.
+  assert 'cuda' not in result.stderr.lower(), result.stderr
+  assert 'absl::InitializeLog' not in result.stderr, result.stderr

@@ -1,4 +1,4 @@
-"""Robustness of the command-line tools (SPEC sections 9 and 10).
+"""Robustness of the command-line tools.
 
 Each case runs the real CLIs as subprocesses on a tiny synthetic dataset and
 checks the one clear message, the exit code, that no traceback is printed,
@@ -407,3 +407,44 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tfrecords_root,
   embs = algo.embed(tf.zeros([1, 2 * CONFIG.DATA.NUM_STEPS, 32, 32, 3]),
                     training=False)
   assert np.all(np.isfinite(embs.numpy()))
+
+
+def test_quiet_start_summary_and_unburied_mismatch_error(tfrecords_root,
+                                                         tmp_path):
+  logdir = str(tmp_path / 'run')
+  env = dict(_env(), TF_CPP_MIN_LOG_LEVEL='')  # the tools' own default
+  result = subprocess.run(
+      [sys.executable, 'train.py', '--logdir', logdir] + _overrides(
+          tfrecords_root, ['TRAIN.MAX_ITERS=2']), cwd=REPO, env=env,
+      capture_output=True, text=True, timeout=150, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  # No TensorFlow start-up noise (CUDA probes, absl pre-init notice).
+  assert 'cuda' not in result.stderr.lower(), result.stderr[:2000]
+  assert 'absl::InitializeLog' not in result.stderr
+  # The run ends with the summary, not with a log line.
+  summary = result.stdout.strip().splitlines()
+  assert summary[0].startswith('Trained to step 2 of TRAIN.MAX_ITERS=2')
+  assert summary[1] == 'Last checkpoint: %s' % os.path.join(logdir, 'ckpt-2')
+  assert '  python evaluate.py --logdir %s --once' % logdir in summary
+  assert any(l.startswith('  python extract_embeddings.py --logdir %s' %
+                          logdir) for l in summary)
+  # A restart with another model: the error is the last thing printed.
+  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
+      tfrecords_root, ['TRAIN.MAX_ITERS=4',
+                       'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=16']))
+  assert result.returncode == 1
+  last = output.strip().splitlines()[-1]
+  assert 'checkpoint does not match the configured model' in last, output
+  assert 'unrestored' not in output and 'could not be found' not in output
+
+
+def test_skipped_similarity_figure_says_so(tmp_path):
+  import types  # pylint: disable=g-import-not-at-top
+  import evaluate  # pylint: disable=g-import-not-at-top
+  messages = []
+  context = types.SimpleNamespace(val={'embs': [np.zeros((3, 2))],
+                                       'names': ['only']})
+  evaluate._write_figures(str(tmp_path), 5, context, {}, '', messages.append)
+  assert messages == ['similarity matrix skipped: it needs 2 validation '
+                      'videos, got 1.']
+  assert not os.path.exists(tmp_path / 'eval')
