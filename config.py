@@ -257,6 +257,18 @@ _C.CHECKPOINT = edict()
 _C.CHECKPOINT.SAVE_INTERVAL = 250
 _C.CHECKPOINT.MAX_TO_KEEP = 5
 
+# ----------------------------------------------------------------------------
+# Training at scale (docs/training_at_scale.md).
+# ----------------------------------------------------------------------------
+# Training steps run inside one tf.function call: losses are averaged on the
+# device, summaries are written and the non-finite check runs once per loop.
+# A loop always ends at the next checkpoint, report and visualization step.
+_C.TRAIN.STEPS_PER_LOOP = 10
+# Pairwise losses (TCC, and the TCC part of alignment_sal_tcn) align the
+# videos of the whole global batch under a tf.distribute strategy; false
+# aligns only the videos of each replica's share (the published behaviour).
+_C.TRAIN.CROSS_REPLICA_ALIGNMENT = True
+
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.
 _DEFAULTS = copy.deepcopy(_C)

@@ -34,6 +34,7 @@ class AlignmentSaLTCN(Algorithm):
                            if self.sal_weight > 0 else None)
 
   batch_spec = TCN.batch_spec
+  pairwise_loss = True
 
   def min_num_steps(self):
     return 5 if self.sal_weight > 0 else 2
@@ -44,7 +45,8 @@ class AlignmentSaLTCN(Algorithm):
     total = 0.0
     if self.alignment_weight > 0:
       losses['alignment'] = alignment_loss(anchor_embs, batch['steps'][:, ::2],
-                                           batch['seq_lens'])
+                                           batch['seq_lens'],
+                                           batch.get('loss_seed'))
       total += self.alignment_weight * losses['alignment']
     if self.sal_weight > 0:
       losses['sal'] = sal_loss(self.sal_classifier, anchor_embs, training)

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from algos import cross_replica
 from config import CONFIG
 import datasets
 import models
@@ -19,6 +20,10 @@ class Algorithm(keras.Model):
   """
 
   batch_spec = datasets.BatchSpec()
+  # A loss that compares the videos of a batch with each other: under a
+  # distribution strategy with TRAIN.CROSS_REPLICA_ALIGNMENT, `compute_loss`
+  # gets the whole global batch (see algos/cross_replica.py).
+  pairwise_loss = False
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
@@ -31,6 +36,8 @@ class Algorithm(keras.Model):
     self.base_training = CONFIG.MODEL.TRAIN_BASE != 'frozen'
     self.l2_reg_weight = CONFIG.MODEL.L2_REG_WEIGHT
     self.grad_clip_norm = CONFIG.OPTIMIZER.GRAD_CLIP_NORM
+    self.cross_replica_loss = (self.pairwise_loss and
+                               CONFIG.TRAIN.CROSS_REPLICA_ALIGNMENT)
 
   def call(self, frames, training=False):
     return self.embed(frames, training)
@@ -87,7 +94,8 @@ class Algorithm(keras.Model):
 
     Under a tf.distribute strategy this runs per replica: the loss is divided
     by the number of replicas because the optimizer sums the replicas'
-    gradients.
+    gradients. With `cross_replica_loss`, `compute_loss` sees the global batch
+    (algos/cross_replica.py explains why the same scaling then holds).
 
     Returns:
       dict of scalar float32 tensors: the entries of `compute_loss`,
@@ -98,6 +106,8 @@ class Algorithm(keras.Model):
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     with tf.GradientTape() as tape:
       embs = self.embed(batch['frames'], training=True)
+      if self.cross_replica_loss:
+        embs, batch = cross_replica.global_batch(embs, batch)
       losses = self.compute_loss(embs, batch, training=True)
       regularization = self.regularization_loss()
       total_loss = losses['loss'] + regularization
