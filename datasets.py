@@ -518,7 +518,7 @@ def _num_parallel_calls():
   return tf.data.AUTOTUNE if n is None or n < 0 else n
 
 
-def create_dataset(split, mode='train', batch_spec=None):
+def create_dataset(split, mode='train', batch_spec=None, input_context=None):
   """Endless shuffled batches from every dataset in CONFIG.DATASETS.
 
   Datasets are mixed evenly (round robin over videos). In 'train' mode the
@@ -530,6 +530,11 @@ def create_dataset(split, mode='train', batch_spec=None):
     mode: 'train' (TRAIN.BATCH_SIZE, TRAIN.NUM_FRAMES, augmentation) or
       'eval' (EVAL.BATCH_SIZE, EVAL.NUM_FRAMES, no augmentation).
     batch_spec: a `BatchSpec`; default that of CONFIG.TRAINING_ALGO.
+    input_context: a `tf.distribute.InputContext` (from
+      `Strategy.distribute_datasets_from_function`), or None: batches are
+      then per replica (B = the batch size divided by the replicas in sync)
+      and, with several input pipelines (one per worker), each pipeline reads
+      only its own share of every dataset's videos (`shard_records`).
 
   Returns:
     `tf.data.Dataset` of dicts: `frames` float32 [B, S * NUM_STEPS, H, W, 3]
@@ -561,6 +566,9 @@ def create_dataset(split, mode='train', batch_spec=None):
       num_videos = max(1, int(round(CONFIG.DATA.PER_DATASET_FRACTION *
                                     num_videos)))
       records = records.take(num_videos)
+    if input_context is not None:
+      records, num_videos = shard_records(records, num_videos, input_context,
+                                          dataset)
     buffer = CONFIG.DATA.SHUFFLE_QUEUE_SIZE or min(num_videos, 512)
     records = records.repeat().shuffle(buffer, reshuffle_each_iteration=True)
     per_dataset.append(records.map(sample_fn,
@@ -571,8 +579,35 @@ def create_dataset(split, mode='train', batch_spec=None):
   else:
     order = tf.data.Dataset.range(len(per_dataset)).repeat()
     samples = tf.data.Dataset.choose_from_datasets(per_dataset, order)
+  if input_context is not None:
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
   batches = samples.batch(batch_size, drop_remainder=True)
   return batches.prefetch(max(1, CONFIG.DATA.NUM_PREFETCH_BATCHES))
+
+
+def shard_records(records, num_videos, input_context, dataset):
+  """This input pipeline's share of a dataset's records (videos).
+
+  Pipeline i of n keeps records i, i + n, i + 2n, ..., so that no two
+  workers read the same video.
+
+  Returns:
+    (records, number of videos kept).
+
+  Raises:
+    DatasetError: fewer videos than input pipelines.
+  """
+  num_shards = input_context.num_input_pipelines
+  index = input_context.input_pipeline_id
+  if num_shards == 1:
+    return records, num_videos
+  if num_videos < num_shards:
+    raise DatasetError(
+        'Dataset %r has %d training videos, fewer than the %d workers; each '
+        'worker needs its own videos: use fewer workers or more videos.'
+        % (dataset, num_videos, num_shards))
+  return (records.shard(num_shards, index),
+          len(range(index, num_videos, num_shards)))
 
 
 def create_one_epoch_dataset(dataset, split):

@@ -16,6 +16,7 @@ tools read. Training resumes from the latest checkpoint in the logdir.
 import datetime
 import math
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -238,6 +239,21 @@ def loop_length(step, max_steps, steps_per_loop, intervals):
   return end - step
 
 
+def make_input_fn():
+  """The training input of each worker: `input_fn(input_context)`.
+
+  Each worker builds its own pipeline, reading only its share of the videos,
+  with per-replica batches (see `datasets.create_dataset`).
+  """
+  def input_fn(input_context):
+    dataset = datasets.create_dataset('train', mode='train',
+                                      input_context=input_context)
+    # Strings cannot enter the (possibly XLA-compiled) step.
+    return dataset.map(
+        lambda batch: {k: v for k, v in batch.items() if k != 'names'})
+  return input_fn
+
+
 def make_train_loop(strategy, algo, optimizer, jit_compile):
   """The compiled training loop: `loop(iterator, num_steps)`.
 
@@ -339,8 +355,21 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
     optimizer = get_optimizer(schedule)
     optimizer.build(algo.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-  checkpoint = algos.make_checkpoint(algo, optimizer, step)
+  # Every worker takes part in saving (the variables may be synchronized
+  # then); only the chief saves into the logdir.
   checkpoint_dir = logdir if chief else tempfile.mkdtemp(prefix='tcc_worker_')
+  try:
+    return _train(logdir, strategy, chief, algo, optimizer, schedule, step,
+                  checkpoint_dir)
+  finally:
+    if not chief:
+      shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
+def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
+           checkpoint_dir):
+  """train() once the model and optimizer are built (see train)."""
+  checkpoint = algos.make_checkpoint(algo, optimizer, step)
   manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                        max_to_keep=CONFIG.CHECKPOINT.MAX_TO_KEEP)
   restored = _restore(checkpoint, manager)
@@ -368,10 +397,8 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   # The input pipeline is built after the restore, from a seed of the step,
   # so that a resumed run does not replay the batches of the first steps.
   tf.random.set_seed(resume_seed(CONFIG.SEED, start_step))
-  dataset = datasets.create_dataset('train', mode='train')
-  # Strings cannot enter the (possibly XLA-compiled) step.
-  dataset = dataset.map(lambda b: {k: v for k, v in b.items() if k != 'names'})
-  iterator = iter(strategy.experimental_distribute_dataset(dataset))
+  iterator = iter(strategy.distribute_datasets_from_function(
+      make_input_fn()))
   train_loop = make_train_loop(strategy, algo, optimizer,
                                CONFIG.TRAIN.JIT_COMPILE)
 

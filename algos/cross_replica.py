@@ -31,10 +31,23 @@ def num_replicas():
   return 1 if context is None else context.num_replicas_in_sync
 
 
-def shared_seed():
+def shared_seed(device):
   """An int32 [2] seed drawn on replica 0, the same on every replica."""
-  seed = tf.random.uniform([1, 2], maxval=_MAX_SEED, dtype=tf.int32)
+  with tf.device(device):
+    seed = tf.random.uniform([1, 2], maxval=_MAX_SEED, dtype=tf.int32)
   return tf.distribute.get_replica_context().all_gather(seed, axis=0)[0]
+
+
+def _replica_device(context, tensor):
+  """The device of this replica: that of `tensor`, else the local one."""
+  if tensor.device:
+    return tensor.device
+  devices = context.strategy.extended.worker_devices
+  if len(devices) == 1:
+    return devices[0]
+  # Every worker has as many replicas; ids count them worker after worker.
+  replica_id = tf.get_static_value(context.replica_id_in_sync_group)
+  return devices[int(replica_id) % len(devices)]
 
 
 def _with_global_size(gathered, local):
@@ -71,9 +84,15 @@ def global_batch(embs, batch):
   # Two gathers: the gradient of one all-reduces the upstream gradients of
   # all its inputs, which must all live on the compute devices (integer
   # tensors do not).
+  device = _replica_device(context, embs)
+  with tf.device(device):
+    # Collectives need their inputs placed; MultiWorkerMirroredStrategy
+    # leaves replica tensors without a device.
+    embs = tf.identity(embs)
+    local = [tf.identity(batch[k]) for k in names]
   global_embs = _with_global_size(context.all_gather(embs, axis=0), embs)
   result = {k: _with_global_size(v, batch[k]) for k, v in zip(
-      names, context.all_gather([batch[k] for k in names], axis=0))}
+      names, context.all_gather(local, axis=0))}
   result['loss_seed'] = (batch['loss_seed'] if 'loss_seed' in batch else
-                         shared_seed())
+                         shared_seed(device))
   return global_embs, result

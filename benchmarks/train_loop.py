@@ -53,10 +53,13 @@ QUIET = ['CHECKPOINT.SAVE_INTERVAL=100000', 'LOGGING.REPORT_INTERVAL=100000',
          'TRAIN.VISUALIZE_INTERVAL=0']
 
 
-def in_memory_dataset(split, mode='train', batch_spec=None):
+def in_memory_dataset(split, mode='train', batch_spec=None,
+                      input_context=None):
   """One random batch with the layout of the training batches, repeated."""
   del split, mode, batch_spec
   batch_size = CONFIG.TRAIN.BATCH_SIZE
+  if input_context is not None:
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
   num_steps = algos.num_steps_per_batch()
   size = CONFIG.IMAGE_SIZE
   rng = np.random.default_rng(0)

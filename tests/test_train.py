@@ -42,10 +42,12 @@ def _fake_create_dataset(nan_from=None, signal_at=None, drawn=None):
       the global TF seed (like the real pipeline's shuffle), and the index of
       every element produced is appended to it, in order.
   """
-  def create_dataset(split, mode='train', batch_spec=None):
+  def create_dataset(split, mode='train', batch_spec=None, input_context=None):
     del batch_spec  # The batch below has the layout of TRAINING_ALGO.
     assert (split, mode) == ('train', 'train')
     batch_size = CONFIG.TRAIN.BATCH_SIZE
+    if input_context is not None:
+      batch_size = input_context.get_per_replica_batch_size(batch_size)
     num_steps = num_steps_per_batch(CONFIG.TRAINING_ALGO)
     size = CONFIG.IMAGE_SIZE
     rng = np.random.default_rng(0)
@@ -334,7 +336,6 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
 
 _MIRRORED_SCRIPT = r'''
 import sys
-import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
@@ -342,21 +343,11 @@ tf.config.set_logical_device_configuration(
 sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
 import test_train
 import train
-from config import CONFIG
-two_videos = test_train._fake_create_dataset()
-
-def doubled(split, mode='train'):
-  """Each batch is two copies of the same two videos."""
-  CONFIG.TRAIN.BATCH_SIZE = 2
-  dataset = two_videos(split, mode)
-  CONFIG.TRAIN.BATCH_SIZE = 4
-  return dataset.map(lambda b: {k: tf.concat([v, v], 0) for k, v in b.items()})
-
+# Each replica's batch holds the same 2 videos as the single replica's.
+train.datasets.create_dataset = test_train._fake_create_dataset()
 overrides = test_train.TINY + ['OPTIMIZER.TYPE=MomentumOptimizer',
                               'TRAIN.CROSS_REPLICA_ALIGNMENT=false']
-train.datasets.create_dataset = two_videos
 train.train(sys.argv[2] + '/single', overrides=overrides, max_iters=2)
-train.datasets.create_dataset = doubled
 train.get_strategy = lambda: tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
 train.train(sys.argv[2] + '/mirrored', overrides=overrides + [
     'TRAIN.BATCH_SIZE=4'], max_iters=2)
