@@ -268,6 +268,12 @@ _C.TRAIN.STEPS_PER_LOOP = 10
 # videos of the whole global batch under a tf.distribute strategy; false
 # aligns only the videos of each replica's share (the published behaviour).
 _C.TRAIN.CROSS_REPLICA_ALIGNMENT = True
+# With MODEL.TRAIN_BASE 'frozen': compute the base CNN's features of every
+# training frame once (beside the TFRecords) and train the embedder from
+# them; frames are then not augmented (see feature_cache.py).
+_C.DATA.CACHE_BASE_FEATURES = False
+# 'float32' (exact) or 'float16' (half the disk space).
+_C.DATA.CACHE_BASE_FEATURES_DTYPE = 'float32'
 
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.

@@ -33,6 +33,7 @@ from algos.classification import resolve_num_classes
 import config
 from config import CONFIG
 import datasets
+import feature_cache
 
 FLAGS = flags.FLAGS
 
@@ -239,15 +240,24 @@ def loop_length(step, max_steps, steps_per_loop, intervals):
   return end - step
 
 
-def make_input_fn():
+def make_input_fn(algo):
   """The training input of each worker: `input_fn(input_context)`.
 
   Each worker builds its own pipeline, reading only its share of the videos,
-  with per-replica batches (see `datasets.create_dataset`).
+  with per-replica batches (see `datasets.create_dataset`). With
+  DATA.CACHE_BASE_FEATURES the batches hold cached base features instead of
+  frames; the cache is computed first when missing (see feature_cache.py).
   """
+  cache_dirs = (feature_cache.ensure_cache(algo)
+                if CONFIG.DATA.CACHE_BASE_FEATURES else None)
+
   def input_fn(input_context):
-    dataset = datasets.create_dataset('train', mode='train',
-                                      input_context=input_context)
+    if cache_dirs:
+      dataset = feature_cache.create_feature_dataset(
+          cache_dirs, algo.batch_spec, input_context)
+    else:
+      dataset = datasets.create_dataset('train', mode='train',
+                                        input_context=input_context)
     # Strings cannot enter the (possibly XLA-compiled) step.
     return dataset.map(
         lambda batch: {k: v for k, v in batch.items() if k != 'names'})
@@ -268,7 +278,7 @@ def make_train_loop(strategy, algo, optimizer, jit_compile):
     (the mean over the steps done, and the last step's values), int32 steps
     done, bool whether every step was finite, and float32 [S, H, W, 3] the
     sampled frames (last context frame of each step) of one video of the
-    last batch.
+    last batch ([0, 1, 1, 3] when batches hold cached features).
   """
   replica_step = tf.function(algo.train_one_iter, jit_compile=jit_compile)
   num_context_steps = algo.num_context_steps
@@ -279,6 +289,8 @@ def make_train_loop(strategy, algo, optimizer, jit_compile):
     losses = strategy.run(replica_step, args=(batch, optimizer))
     losses = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
               for k, v in losses.items()}
+    if 'frames' not in batch:  # Cached features: no frames to show.
+      return losses, tf.zeros([0, 1, 1, 3])
     frames = strategy.experimental_local_results(batch['frames'])[0]
     return losses, frames[0, num_context_steps - 1::num_context_steps]
 
@@ -398,7 +410,7 @@ def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
   # so that a resumed run does not replay the batches of the first steps.
   tf.random.set_seed(resume_seed(CONFIG.SEED, start_step))
   iterator = iter(strategy.distribute_datasets_from_function(
-      make_input_fn()))
+      make_input_fn(algo)))
   train_loop = make_train_loop(strategy, algo, optimizer,
                                CONFIG.TRAIN.JIT_COMPILE)
 
@@ -442,7 +454,8 @@ def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
           timing_start = report_time, report_step = time.time(), step_value
         learning_rate = float(schedule(step_value - 1))
         _write_summaries(losses, learning_rate, step_value)
-        if visualize_interval and step_value % visualize_interval == 0:
+        if (visualize_interval and step_value % visualize_interval == 0 and
+            sample_frames.shape[0]):
           tf.summary.image('sample_frames', (sample_frames[:8] + 1.0) / 2.0,
                            step=step_value, max_outputs=8)
         if step_value % report_interval == 0 or step_value == max_steps:

@@ -67,8 +67,24 @@ class Algorithm(keras.Model):
     image_shape = frames.shape[2:]
     images = tf.reshape(frames, [-1] + list(image_shape))
     features = self.base_features(images, training)
+    return self.embed_features(
+        tf.reshape(features, [batch_size, -1] + list(features.shape[1:])),
+        training)
+
+  def embed_features(self, features, training):
+    """Embeds base CNN features (e.g. from feature_cache.py).
+
+    Args:
+      features: float [B, S * NUM_STEPS, h, w, c], the base features of the
+        frames `embed` takes.
+      training: whether dropout/BatchNorm run in training mode.
+
+    Returns:
+      embs: float32 [B, S, D].
+    """
+    batch_size = tf.shape(features)[0]
     context_features = tf.reshape(
-        features, [-1, self.num_context_steps] + list(features.shape[1:]))
+        features, [-1, self.num_context_steps] + list(features.shape[2:]))
     embs = self.embed_context(context_features, training)
     return tf.reshape(embs, [batch_size, -1, embs.shape[-1]])
 
@@ -105,7 +121,10 @@ class Algorithm(keras.Model):
     num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     with tf.GradientTape() as tape:
-      embs = self.embed(batch['frames'], training=True)
+      if 'features' in batch:  # Cached base features (feature_cache.py).
+        embs = self.embed_features(batch['features'], training=True)
+      else:
+        embs = self.embed(batch['frames'], training=True)
       if self.cross_replica_loss:
         embs, batch = cross_replica.global_batch(embs, batch)
       losses = self.compute_loss(embs, batch, training=True)

@@ -68,19 +68,21 @@ def global_batch(embs, batch):
 
   Args:
     embs: float [B_r, S, D], this replica's embeddings.
-    batch: dict of this replica's batch; every entry but 'frames' has the
-      videos on axis 0 (steps [B_r, S], seq_lens [B_r], ...).
+    batch: dict of this replica's batch; every entry but 'frames' (or
+      'features') has the videos on axis 0 (steps [B_r, S], seq_lens [B_r],
+      ...).
 
   Returns:
     (embs [B, S, D], batch): with B = sum of B_r over replicas, in replica
-    order; `batch` without 'frames', plus 'loss_seed' (int32 [2]) shared by
+    order; `batch` without 'frames' and 'features', plus 'loss_seed' (int32 [2]) shared by
     all replicas unless the batch already holds one. Unchanged (same
     objects) outside a multi-replica context.
   """
   if num_replicas() == 1:
     return embs, batch
   context = tf.distribute.get_replica_context()
-  names = sorted(k for k in batch if k not in ('frames', 'loss_seed'))
+  names = sorted(k for k in batch
+                 if k not in ('frames', 'features', 'loss_seed'))
   # Two gathers: the gradient of one all-reduces the upstream gradients of
   # all its inputs, which must all live on the compute devices (integer
   # tensors do not).
