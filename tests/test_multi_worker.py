@@ -22,16 +22,12 @@ import tensorflow as tf
 import algos
 import config
 import datasets
+from test_train import TINY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATASET = 'synthetic_workers'
-OVERRIDES = [
-    'IMAGE_SIZE=32', 'TRAIN.BATCH_SIZE=4', 'TRAIN.NUM_FRAMES=4',
-    'MODEL.BASE_MODEL.SMALL_CNN_FILTERS=[8, 16]',
-    'MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS=[[8, 3, true]]',
-    'MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS=[[8, true]]',
-    'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=8',
-    'CHECKPOINT.SAVE_INTERVAL=2', 'CHECKPOINT.MAX_TO_KEEP=100',
+OVERRIDES = TINY + [
+    'TRAIN.BATCH_SIZE=4', 'CHECKPOINT.MAX_TO_KEEP=100',
     'LOGGING.REPORT_INTERVAL=2', 'TRAIN.VISUALIZE_INTERVAL=0',
     'TRAIN.STEPS_PER_LOOP=2', 'DATASETS=[%s]' % DATASET,
     'SYNTHETIC.NUM_TRAIN_VIDEOS=6', 'SYNTHETIC.NUM_VAL_VIDEOS=1',
