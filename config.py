@@ -308,6 +308,23 @@ _C.DATA.DRAW_RANDOM_OFFSET = False
 # A video too short for its sampling strategy gets indices spread evenly over
 # all its frames instead of being padded with its last frame (published).
 _C.DATA.SPREAD_SHORT_VIDEOS = False
+# ----------------------------------------------------------------------------
+# Training at scale (docs/training_at_scale.md).
+# ----------------------------------------------------------------------------
+# Training steps run inside one tf.function call: losses are averaged on the
+# device, summaries are written and the non-finite check runs once per loop.
+# A loop always ends at the next checkpoint, report and visualization step.
+_C.TRAIN.STEPS_PER_LOOP = 10
+# Pairwise losses (TCC, and the TCC part of alignment_sal_tcn) align the
+# videos of the whole global batch under a tf.distribute strategy; false
+# aligns only the videos of each replica's share (the published behaviour).
+_C.TRAIN.CROSS_REPLICA_ALIGNMENT = True
+# With MODEL.TRAIN_BASE 'frozen': compute the base CNN's features of every
+# training frame once (beside the TFRecords) and train the embedder from
+# them; frames are then not augmented (see feature_cache.py).
+_C.DATA.CACHE_BASE_FEATURES = False
+# 'float32' (exact) or 'float16' (half the disk space).
+_C.DATA.CACHE_BASE_FEATURES_DTYPE = 'float32'
 
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.

@@ -657,8 +657,12 @@ def _num_parallel_calls():
   return tf.data.AUTOTUNE if n is None or n < 0 else n
 
 
-def _dataset_records(dataset, split, mode):
-  """Endless shuffled serialized records (strings) of one dataset's split."""
+def _dataset_records(dataset, split, mode, input_context=None):
+  """Endless shuffled serialized records (strings) of one dataset's split.
+
+  With an `input_context` of several input pipelines, only this pipeline's
+  share of the videos (`shard_records`).
+  """
   ensure_dataset(dataset)
   paths = split_tfrecord_paths(dataset, split)
   num_videos = _check_files(paths)
@@ -670,12 +674,17 @@ def _dataset_records(dataset, split, mode):
     num_videos = max(1, int(round(CONFIG.DATA.PER_DATASET_FRACTION *
                                   num_videos)))
     records = records.take(num_videos)
+  if input_context is not None:
+    records, num_videos = shard_records(records, num_videos, input_context,
+                                        dataset)
   buffer = CONFIG.DATA.SHUFFLE_QUEUE_SIZE or min(num_videos, 512)
   return records.repeat().shuffle(buffer, reshuffle_each_iteration=True)
 
 
-def create_dataset(split, mode='train', batch_spec=None):
+def create_dataset(split, mode='train', batch_spec=None, input_context=None):
   """Endless shuffled batches from the datasets in CONFIG.DATASETS.
+
+
 
   As published, every batch comes from ONE dataset, the dataset of each
   batch being drawn uniformly at random, so that e.g. TCC never aligns
@@ -691,6 +700,11 @@ def create_dataset(split, mode='train', batch_spec=None):
       'eval' (EVAL.BATCH_SIZE, EVAL.NUM_FRAMES, no augmentation; central
       square crop when AUGMENTATION.RANDOM_CROP).
     batch_spec: a `BatchSpec`; default that of CONFIG.TRAINING_ALGO.
+    input_context: a `tf.distribute.InputContext` (from
+      `Strategy.distribute_datasets_from_function`), or None: batches are
+      then per replica (B = the batch size divided by the replicas in sync)
+      and, with several input pipelines (one per worker), each pipeline reads
+      only its own share of every dataset's videos (`shard_records`).
 
   Returns:
     `tf.data.Dataset` of dicts: `frames` float32 [B, S * NUM_STEPS, H, W, 3]
@@ -713,10 +727,12 @@ def create_dataset(split, mode='train', batch_spec=None):
   if batch_spec is None:
     import algos  # pylint: disable=g-import-not-at-top (algos imports datasets)
     batch_spec = algos.get_batch_spec()
+  if input_context is not None:
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
   sample_fn = _make_sample_fn(mode, batch_spec)
   per_dataset = []
   for dataset in CONFIG.DATASETS:
-    records = _dataset_records(dataset, split, mode)
+    records = _dataset_records(dataset, split, mode, input_context)
     if batch_spec.needs_frame_labels:
       refuse_unlabelled(dataset, split)
     per_dataset.append(records.map(sample_fn,
@@ -733,6 +749,31 @@ def create_dataset(split, mode='train', batch_spec=None):
         [d.batch(batch_size, drop_remainder=True) for d in per_dataset],
         weights=[1.0 / len(per_dataset)] * len(per_dataset))
   return batches.prefetch(max(1, CONFIG.DATA.NUM_PREFETCH_BATCHES))
+
+
+def shard_records(records, num_videos, input_context, dataset):
+  """This input pipeline's share of a dataset's records (videos).
+
+  Pipeline i of n keeps records i, i + n, i + 2n, ..., so that no two
+  workers read the same video.
+
+  Returns:
+    (records, number of videos kept).
+
+  Raises:
+    DatasetError: fewer videos than input pipelines.
+  """
+  num_shards = input_context.num_input_pipelines
+  index = input_context.input_pipeline_id
+  if num_shards == 1:
+    return records, num_videos
+  if num_videos < num_shards:
+    raise DatasetError(
+        'Dataset %r has %d training videos, fewer than the %d workers; each '
+        'worker needs its own videos: use fewer workers or more videos.'
+        % (dataset, num_videos, num_shards))
+  return (records.shard(num_shards, index),
+          len(range(index, num_videos, num_shards)))
 
 
 def create_one_epoch_dataset(dataset, split):

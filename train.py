@@ -18,6 +18,7 @@ import quiet_tf  # first: quiets TensorFlow's start-up
 import datetime  # pylint: disable=g-bad-import-order
 import math
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from algos.classification import resolve_num_classes
 import config
 from config import CONFIG
 import datasets
+import feature_cache
 
 FLAGS = flags.FLAGS
 
@@ -169,7 +171,7 @@ def resolve_config(logdir, config_paths=(), overrides=()):
 
 
 class _StopRequest:
-  """Signal handler that asks the loop to save and stop after this step."""
+  """Signal handler that asks the loop to save and stop after this loop."""
 
   def __init__(self):
     self.signal_name = None
@@ -178,7 +180,7 @@ class _StopRequest:
   def __call__(self, signum, unused_frame):
     self.signal_name = signal.Signals(signum).name
     logging.warning('%s received: saving a checkpoint and stopping after this '
-                    'step.', self.signal_name)
+                    'loop of steps.', self.signal_name)
 
   def install(self):
     if threading.current_thread() is not threading.main_thread():
@@ -217,8 +219,123 @@ def _restore(checkpoint, manager):
   return path
 
 
+def resume_seed(seed, step):
+  """The global TF seed of a run (re)started at training step `step`.
+
+  A fresh run uses SEED itself. A resumed run gets another seed, so that its
+  input pipeline (shuffle order, frame sampling, augmentation) and the random
+  draws of its steps continue with new data instead of replaying the batches
+  the run started with.
+  """
+  if step == 0:
+    return seed
+  return (seed * 1000003 + step * 7919 + 1) % (2 ** 31 - 1)
+
+
+def loop_length(step, max_steps, steps_per_loop, intervals):
+  """Steps of the next in-graph loop that starts after `step` steps.
+
+  At most `steps_per_loop`; the loop ends at `max_steps` and at the next
+  multiple of every positive interval, so that checkpoints, reports and
+  visualizations happen at exactly the same steps whatever the loop length.
+  """
+  end = min(max_steps, step + max(1, steps_per_loop))
+  for interval in intervals:
+    if interval and interval > 0:
+      end = min(end, (step // interval + 1) * interval)
+  return end - step
+
+
+def make_input_fn(algo):
+  """The training input of each worker: `input_fn(input_context)`.
+
+  Each worker builds its own pipeline, reading only its share of the videos,
+  with per-replica batches (see `datasets.create_dataset`). With
+  DATA.CACHE_BASE_FEATURES the batches hold cached base features instead of
+  frames; the cache is computed first when missing (see feature_cache.py).
+  """
+  cache_dirs = (feature_cache.ensure_cache(algo)
+                if CONFIG.DATA.CACHE_BASE_FEATURES else None)
+
+  def input_fn(input_context):
+    if cache_dirs:
+      dataset = feature_cache.create_feature_dataset(
+          cache_dirs, algo.batch_spec, input_context)
+    else:
+      dataset = datasets.create_dataset('train', mode='train',
+                                        input_context=input_context)
+    # Strings cannot enter the (possibly XLA-compiled) step.
+    return dataset.map(
+        lambda batch: {k: v for k, v in batch.items() if k != 'names'})
+  return input_fn
+
+
+def make_train_loop(strategy, algo, optimizer, jit_compile):
+  """The compiled training loop: `loop(iterator, num_steps)`.
+
+  It runs up to `num_steps` (int32 scalar tensor) steps inside one
+  tf.function call and stops after the first step whose losses are not all
+  finite (grad_norm is allowed to be non-finite under float16 loss scaling,
+  which skips such updates).
+
+  Returns:
+    A function of (iterator, num_steps) returning `(mean_losses,
+    last_losses, num_done, finite, sample_frames)`: dicts of float32 scalars
+    (the mean over the steps done, and the last step's values), int32 steps
+    done, bool whether every step was finite, and float32 [S, H, W, 3] the
+    sampled frames (last context frame of each step) of one video of the
+    last batch ([0, 1, 1, 3] when batches hold cached features).
+  """
+  replica_step = tf.function(algo.train_one_iter, jit_compile=jit_compile)
+  num_context_steps = algo.num_context_steps
+  loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+
+  def one_step(iterator):
+    batch = next(iterator)
+    losses = strategy.run(replica_step, args=(batch, optimizer))
+    losses = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+              for k, v in losses.items()}
+    if 'frames' not in batch:  # Cached features: no frames to show.
+      return losses, tf.zeros([0, 1, 1, 3])
+    frames = strategy.experimental_local_results(batch['frames'])[0]
+    return losses, frames[0, num_context_steps - 1::num_context_steps]
+
+  def all_finite(losses):
+    return tf.reduce_all(tf.stack([
+        tf.math.is_finite(v) for k, v in losses.items()
+        if k != 'grad_norm' or not loss_scaled]))
+
+  @tf.function
+  def train_loop(iterator, num_steps):
+    losses, frames = one_step(iterator)
+    sums = dict(losses)
+    num_done = tf.constant(1)
+    finite = all_finite(losses)
+    while finite and num_done < num_steps:
+      losses, frames = one_step(iterator)
+      finite = all_finite(losses)
+      sums = {k: sums[k] + losses[k] for k in sums}
+      num_done += 1
+    means = {k: v / tf.cast(num_done, tf.float32) for k, v in sums.items()}
+    return means, losses, num_done, finite, frames
+
+  return train_loop
+
+
+def _write_summaries(losses, learning_rate, step_value):
+  for name, value in losses.items():
+    tf.summary.scalar(name if name == 'grad_norm' else 'losses/' + name,
+                      value, step=step_value)
+  tf.summary.scalar('learning_rate', learning_rate, step=step_value)
+
+
 def train(logdir, config_paths=(), overrides=(), max_iters=None):
   """Trains CONFIG.TRAINING_ALGO, resuming from the latest checkpoint.
+
+  Steps run TRAIN.STEPS_PER_LOOP at a time inside one tf.function call;
+  losses are averaged over each loop on the device and written as summaries
+  once per loop (at the loop's last step). Loops end at every checkpoint,
+  report and visualization interval, so these stay exact.
 
   Args:
     logdir: output directory (None: CONFIG.LOGDIR); checkpoints are
@@ -228,11 +345,14 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
     max_iters: overrides TRAIN.MAX_ITERS (and is saved in config.yml).
 
   Returns:
-    dict: the last step's losses (floats) and 'step'.
+    dict: the mean losses (floats) of the last loop, 'step', and
+    'steps_per_s' (training throughput after the first loop, which traces;
+    NaN when there was a single loop).
 
   Raises:
-    NonFiniteLossError: a step gave a non-finite loss; the bad state is not
-      saved and the last good checkpoint stays the latest one.
+    NonFiniteLossError: a step gave a non-finite loss; training stops at
+      that step, nothing after the last checkpoint is saved and the last good
+      checkpoint (of finite weights) stays the latest one.
   """
   logdir = resolve_config(logdir, config_paths, overrides)
   if max_iters is not None:
@@ -243,9 +363,6 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   strategy = get_strategy()
   chief = is_chief(strategy)
 
-  dataset = datasets.create_dataset('train', mode='train')
-  # Strings cannot enter the (possibly XLA-compiled) step.
-  dataset = dataset.map(lambda b: {k: v for k, v in b.items() if k != 'names'})
   if CONFIG.TRAINING_ALGO == 'classification':
     CONFIG.CLASSIFICATION.NUM_CLASSES = resolve_num_classes()
 
@@ -256,8 +373,21 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
     optimizer = get_optimizer(schedule)
     optimizer.build(algo.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name='step')
-  checkpoint = algos.make_checkpoint(algo, optimizer, step)
+  # Every worker takes part in saving (the variables may be synchronized
+  # then); only the chief saves into the logdir.
   checkpoint_dir = logdir if chief else tempfile.mkdtemp(prefix='tcc_worker_')
+  try:
+    return _train(logdir, strategy, chief, algo, optimizer, schedule, step,
+                  checkpoint_dir)
+  finally:
+    if not chief:
+      shutil.rmtree(checkpoint_dir, ignore_errors=True)
+
+
+def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
+           checkpoint_dir):
+  """train() once the model and optimizer are built (see train)."""
+  checkpoint = algos.make_checkpoint(algo, optimizer, step)
   manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,
                                        max_to_keep=CONFIG.CHECKPOINT.MAX_TO_KEEP)
   restored = _restore(checkpoint, manager)
@@ -282,23 +412,13 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
                  max_steps)
     return {'step': start_step}
 
-  iterator = iter(strategy.experimental_distribute_dataset(dataset))
-  replica_step = tf.function(algo.train_one_iter,
-                             jit_compile=CONFIG.TRAIN.JIT_COMPILE)
-  num_context_steps = CONFIG.DATA.NUM_STEPS
-  # With float16 loss scaling, overflowing gradients are expected now and then:
-  # the optimizer skips those updates and lowers the scale.
-  loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-
-  @tf.function
-  def train_step(iterator):
-    batch = next(iterator)
-    losses = strategy.run(replica_step, args=(batch, optimizer))
-    losses = {k: strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
-              for k, v in losses.items()}
-    frames = strategy.experimental_local_results(batch['frames'])[0]
-    # The sampled frames (last context frame of each step) of one video.
-    return losses, frames[0, num_context_steps - 1::num_context_steps]
+  # The input pipeline is built after the restore, from a seed of the step,
+  # so that a resumed run does not replay the batches of the first steps.
+  tf.random.set_seed(resume_seed(CONFIG.SEED, start_step))
+  iterator = iter(strategy.distribute_datasets_from_function(
+      make_input_fn(algo)))
+  train_loop = make_train_loop(strategy, algo, optimizer,
+                               CONFIG.TRAIN.JIT_COMPILE)
 
   writer = (tf.summary.create_file_writer(os.path.join(logdir, 'train'))
             if chief else tf.summary.create_noop_writer())
@@ -307,39 +427,43 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   save_interval = CONFIG.CHECKPOINT.SAVE_INTERVAL
   report_interval = CONFIG.LOGGING.REPORT_INTERVAL
   visualize_interval = CONFIG.TRAIN.VISUALIZE_INTERVAL
+  intervals = (save_interval, report_interval, visualize_interval)
   step_value = start_step
   last_saved = start_step
-  report_time = time.time()
+  report_time = None
   report_step = start_step
+  timing_start = None
   losses = {}
   logging.info('Training %s for %d steps into %s.', CONFIG.TRAINING_ALGO,
                max_steps - start_step, logdir)
   try:
     with writer.as_default():
       while step_value < max_steps:
-        loss_tensors, sample_frames = train_step(iterator)
-        losses = {k: float(v) for k, v in loss_tensors.items()}
-        if not all(math.isfinite(v) for k, v in losses.items()
-                   if k != 'grad_norm' or not loss_scaled):
+        num_steps = loop_length(step_value, max_steps,
+                                CONFIG.TRAIN.STEPS_PER_LOOP, intervals)
+        means, last, num_done, finite, sample_frames = train_loop(
+            iterator, tf.constant(num_steps, tf.int32))
+        num_done = int(num_done)
+        if not bool(finite):
           raise NonFiniteLossError(
               'Step %d: non-finite loss (%s); stopped without saving this '
               'state, last good checkpoint: %s. Lower OPTIMIZER.LR.INITIAL_LR '
               'or set OPTIMIZER.GRAD_CLIP_NORM.' %
-              (step_value + 1, _format_losses(losses),
+              (step_value + num_done,
+               _format_losses({k: float(v) for k, v in last.items()}),
                manager.latest_checkpoint))
-        step.assign_add(1)
-        step_value += 1
+        losses = {k: float(v) for k, v in means.items()}
+        step.assign_add(num_done)
+        step_value += num_done
+        if timing_start is None:
+          # The first loop traces: leave it out of the throughput.
+          timing_start = report_time, report_step = time.time(), step_value
         learning_rate = float(schedule(step_value - 1))
-        for name, value in losses.items():
-          tf.summary.scalar(name if name == 'grad_norm' else 'losses/' + name,
-                            value, step=step_value)
-        tf.summary.scalar('learning_rate', learning_rate, step=step_value)
-        if visualize_interval and step_value % visualize_interval == 0:
+        _write_summaries(losses, learning_rate, step_value)
+        if (visualize_interval and step_value % visualize_interval == 0 and
+            sample_frames.shape[0]):
           tf.summary.image('sample_frames', (sample_frames[:8] + 1.0) / 2.0,
                            step=step_value, max_outputs=8)
-        if step_value == start_step + 1:
-          # Exclude tracing from the throughput.
-          report_time, report_step = time.time(), step_value
         if step_value % report_interval == 0 or step_value == max_steps:
           now = time.time()
           steps_per_s = ((step_value - report_step) / (now - report_time)
@@ -367,6 +491,9 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   finally:
     stop.uninstall()
   losses['step'] = step_value
+  losses['steps_per_s'] = (
+      (step_value - timing_start[1]) / (time.time() - timing_start[0])
+      if timing_start and step_value > timing_start[1] else float('nan'))
   return losses
 
 

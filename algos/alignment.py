@@ -12,11 +12,15 @@ def num_cycles(batch_size, num_steps, fraction):
   return max(1, int(batch_size * num_steps * fraction))
 
 
-def alignment_loss(embs, steps, seq_lens):
+def alignment_loss(embs, steps, seq_lens, seed=None):
   """TCC loss with CONFIG.ALIGNMENT.* of embs [B, S, D], steps [B, S].
 
   Stochastic matching draws int(B * S * ALIGNMENT.FRACTION) cycles, as the
   published code does (B, S: the static shape of `embs`).
+
+  `seed`: None, or an int32 [2] seed that makes the stochastic cycles
+  stateless, e.g. the batch's 'loss_seed' shared by all replicas (see
+  algos/cross_replica.py).
   """
   cfg = CONFIG.ALIGNMENT
   batch_size, num_steps = embs.shape[0], embs.shape[1]
@@ -38,12 +42,15 @@ def alignment_loss(embs, steps, seq_lens):
       temperature=cfg.SOFTMAX_TEMPERATURE,
       label_smoothing=cfg.LABEL_SMOOTHING,
       variance_lambda=cfg.VARIANCE_LAMBDA, huber_delta=cfg.HUBER_DELTA,
-      normalize_indices=cfg.NORMALIZE_INDICES)
+      normalize_indices=cfg.NORMALIZE_INDICES, seed=seed)
 
 
 class Alignment(Algorithm):
   """Cycle-back classification/regression between pairs of videos."""
 
+  pairwise_loss = True
+
   def compute_loss(self, embs, batch, training):
-    loss = alignment_loss(embs, batch['steps'], batch['seq_lens'])
+    loss = alignment_loss(embs, batch['steps'], batch['seq_lens'],
+                          batch.get('loss_seed'))
     return {'loss': loss, 'alignment': loss}

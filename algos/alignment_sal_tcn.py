@@ -59,6 +59,7 @@ class AlignmentSaLTCN(Algorithm):
                            None)
 
   batch_spec = TCN.batch_spec
+  pairwise_loss = True
 
   def min_num_steps(self):
     return 5 if self.sal_weight > 0 else 2
@@ -73,7 +74,8 @@ class AlignmentSaLTCN(Algorithm):
           embs, batch['steps'], draw_use_positives(batch_size))
     if self.alignment_weight > 0:
       losses['alignment'] = alignment_loss(half_embs, half_steps,
-                                           batch['seq_lens'])
+                                           batch['seq_lens'],
+                                           batch.get('loss_seed'))
       total += self.alignment_weight * losses['alignment']
     if self.sal_weight > 0:
       losses['sal'] = sal_loss(self.sal_classifier, half_embs, training)

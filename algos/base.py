@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from algos import cross_replica
 from config import CONFIG
 import datasets
 import models
@@ -19,6 +20,10 @@ class Algorithm(keras.Model):
   """
 
   batch_spec = datasets.BatchSpec()
+  # A loss that compares the videos of a batch with each other: under a
+  # distribution strategy with TRAIN.CROSS_REPLICA_ALIGNMENT, `compute_loss`
+  # gets the whole global batch (see algos/cross_replica.py).
+  pairwise_loss = False
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
@@ -30,6 +35,8 @@ class Algorithm(keras.Model):
     # keeps its moving statistics.
     self.base_training = CONFIG.MODEL.TRAIN_BASE != 'frozen'
     self.grad_clip_norm = CONFIG.OPTIMIZER.GRAD_CLIP_NORM
+    self.cross_replica_loss = (self.pairwise_loss and
+                               CONFIG.TRAIN.CROSS_REPLICA_ALIGNMENT)
 
   def call(self, frames, training=False):
     return self.embed(frames, training)
@@ -59,8 +66,24 @@ class Algorithm(keras.Model):
     image_shape = frames.shape[2:]
     images = tf.reshape(frames, [-1] + list(image_shape))
     features = self.base_features(images, training)
+    return self.embed_features(
+        tf.reshape(features, [batch_size, -1] + list(features.shape[1:])),
+        training)
+
+  def embed_features(self, features, training):
+    """Embeds base CNN features (e.g. from feature_cache.py).
+
+    Args:
+      features: float [B, S * NUM_STEPS, h, w, c], the base features of the
+        frames `embed` takes.
+      training: whether dropout/BatchNorm run in training mode.
+
+    Returns:
+      embs: float32 [B, S, D].
+    """
+    batch_size = tf.shape(features)[0]
     context_features = tf.reshape(
-        features, [-1, self.num_context_steps] + list(features.shape[1:]))
+        features, [-1, self.num_context_steps] + list(features.shape[2:]))
     embs = self.embed_context(context_features, training)
     return tf.reshape(embs, [batch_size, -1, embs.shape[-1]])
 
@@ -101,7 +124,8 @@ class Algorithm(keras.Model):
 
     Under a tf.distribute strategy this runs per replica: the loss is divided
     by the number of replicas because the optimizer sums the replicas'
-    gradients.
+    gradients. With `cross_replica_loss`, `compute_loss` sees the global batch
+    (algos/cross_replica.py explains why the same scaling then holds).
 
     Returns:
       dict of scalar float32 tensors: the entries of `compute_loss`,
@@ -111,7 +135,12 @@ class Algorithm(keras.Model):
     num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     with tf.GradientTape() as tape:
-      embs = self.embed(batch['frames'], training=True)
+      if 'features' in batch:  # Cached base features (feature_cache.py).
+        embs = self.embed_features(batch['features'], training=True)
+      else:
+        embs = self.embed(batch['frames'], training=True)
+      if self.cross_replica_loss:
+        embs, batch = cross_replica.global_batch(embs, batch)
       losses = self.compute_loss(embs, batch, training=True)
       regularization = self.regularization_loss()
       total_loss = losses['loss'] + regularization

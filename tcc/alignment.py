@@ -25,7 +25,7 @@ def compute_alignment_loss(embs, batch_size, steps=None, seq_lens=None,
                            similarity_type='l2', num_cycles=20, cycle_length=2,
                            temperature=0.1, label_smoothing=0.1,
                            variance_lambda=0.001, huber_delta=0.1,
-                           normalize_indices=True):
+                           normalize_indices=True, seed=None):
   """Temporal cycle-consistency loss of a batch of embedded videos.
 
   Args:
@@ -48,6 +48,8 @@ def compute_alignment_loss(embs, batch_size, steps=None, seq_lens=None,
     variance_lambda: float, for 'regression_mse_var'.
     huber_delta: float, for 'regression_huber'.
     normalize_indices: bool, divide steps by seq_lens in regression losses.
+    seed: for `stochastic_matching`: None (stateful `tf.random` draws) or an
+      int32 [2] seed of stateless draws (same seed, same cycles).
 
   Returns:
     float32 scalar loss.
@@ -62,7 +64,8 @@ def compute_alignment_loss(embs, batch_size, steps=None, seq_lens=None,
         similarity_type=similarity_type, num_cycles=num_cycles,
         cycle_length=cycle_length, temperature=temperature,
         label_smoothing=label_smoothing, variance_lambda=variance_lambda,
-        huber_delta=huber_delta, normalize_indices=normalize_indices)
+        huber_delta=huber_delta, normalize_indices=normalize_indices,
+        seed=seed)
   return compute_deterministic_alignment_loss(
       embs, batch_size, steps=steps, seq_lens=seq_lens,
       normalize_embeddings=normalize_embeddings, loss_type=loss_type,

@@ -15,21 +15,28 @@ from tcc import deterministic_alignment
 from tcc import losses
 
 
-def gen_cycles(num_cycles, batch_size, cycle_length):
+def gen_cycles(num_cycles, batch_size, cycle_length, seed=None):
   """Draws cycles of distinct videos.
 
   Args:
     num_cycles: int C.
     batch_size: int (or int32 scalar tensor) N, the number of videos.
     cycle_length: int L <= N, videos per cycle.
+    seed: None (stateful `tf.random` draw) or an int32 [2] seed of a
+      stateless draw (the same seed gives the same cycles).
 
   Returns:
     int32 [C, L]: row c lists the videos of cycle c, all distinct; the cycle
     returns from the last one to the first.
   """
   # The first L entries of a uniformly random permutation of the N videos.
-  scores = tf.random.uniform([num_cycles, batch_size])
-  return tf.argsort(scores, axis=-1)[:, :cycle_length]
+  if seed is None:
+    scores = tf.random.uniform([num_cycles, batch_size])
+  else:
+    scores = tf.random.stateless_uniform([num_cycles, batch_size], seed)
+  # The reshape keeps L static when N is only known at run time.
+  return tf.reshape(tf.argsort(scores, axis=-1)[:, :cycle_length],
+                    [num_cycles, cycle_length])
 
 
 def cycle_logits(embs, cycles, frame_indices, similarity_type, temperature):
@@ -93,7 +100,8 @@ def compute_stochastic_alignment_loss(
     embs, batch_size, steps=None, seq_lens=None, normalize_embeddings=False,
     loss_type='regression_mse_var', similarity_type='l2', num_cycles=20,
     cycle_length=2, temperature=0.1, label_smoothing=0.1,
-    variance_lambda=0.001, huber_delta=0.1, normalize_indices=True):
+    variance_lambda=0.001, huber_delta=0.1, normalize_indices=True,
+    seed=None):
   """TCC loss over random cycles (SPEC 5.2); draws with `tf.random` ops.
 
   Args:
@@ -114,6 +122,9 @@ def compute_stochastic_alignment_loss(
     variance_lambda: float, for 'regression_mse_var'.
     huber_delta: float, for 'regression_huber'.
     normalize_indices: bool, divide steps by seq_lens in regression losses.
+    seed: None (stateful draws) or an int32 [2] seed: cycles and start frames
+      are then a function of the seed (stateless draws), e.g. so that every
+      replica of a distribution strategy draws the same ones.
 
   Returns:
     float32 scalar loss, mean over the C cycles.
@@ -135,9 +146,16 @@ def compute_stochastic_alignment_loss(
     raise ValueError(f'tcc: cycle_length={cycle_length} exceeds the batch of '
                      f'{num_videos} videos; cycles visit distinct videos, so '
                      f'use cycle_length <= batch size.')
-  cycles = gen_cycles(num_cycles, num_videos, cycle_length)
-  frame_indices = tf.random.uniform([num_cycles], maxval=tf.shape(embs)[1],
-                                    dtype=tf.int32)
+  if seed is None:
+    cycles_seed = frames_seed = None
+    frame_indices = tf.random.uniform([num_cycles], maxval=tf.shape(embs)[1],
+                                      dtype=tf.int32)
+  else:
+    cycles_seed, frames_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 2))
+    frame_indices = tf.random.stateless_uniform(
+        [num_cycles], frames_seed, maxval=tf.shape(embs)[1], dtype=tf.int32)
+  cycles = gen_cycles(num_cycles, num_videos, cycle_length, cycles_seed)
   return stochastic_alignment_loss_from_cycles(
       embs, steps, seq_lens, cycles, frame_indices, loss_type,
       similarity_type, temperature, label_smoothing, variance_lambda,

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,17 +32,22 @@ TINY = [
 ]
 
 
-def _fake_create_dataset(nan_from=None, signal_at=None):
+def _fake_create_dataset(nan_from=None, signal_at=None, drawn=None):
   """A stand-in for datasets.create_dataset: one fixed batch, repeated.
 
   Args:
     nan_from: elements from this index on have NaN frames.
     signal_at: producing this element sends SIGTERM to this process.
+    drawn: a list; when given, elements are indices of a range shuffled with
+      the global TF seed (like the real pipeline's shuffle), and the index of
+      every element produced is appended to it, in order.
   """
-  def create_dataset(split, mode='train', batch_spec=None):
+  def create_dataset(split, mode='train', batch_spec=None, input_context=None):
     del batch_spec  # The batch below has the layout of TRAINING_ALGO.
     assert (split, mode) == ('train', 'train')
     batch_size = CONFIG.TRAIN.BATCH_SIZE
+    if input_context is not None:
+      batch_size = input_context.get_per_replica_batch_size(batch_size)
     num_steps = num_steps_per_batch(CONFIG.TRAINING_ALGO)
     size = CONFIG.IMAGE_SIZE
     rng = np.random.default_rng(0)
@@ -66,7 +72,14 @@ def _fake_create_dataset(nan_from=None, signal_at=None):
               'seq_lens': tf.fill([batch_size], 40),
               'video_labels': tf.zeros([batch_size], tf.int32),
               'names': tf.fill([batch_size], 'video')}
-    return tf.data.Dataset.range(10 ** 6).map(element)
+    indices = tf.data.Dataset.range(10 ** 6)
+    if drawn is not None:
+      def record(i):
+        drawn.append(int(i))
+        return i
+      indices = indices.shuffle(1000).map(
+          lambda i: tf.py_function(record, [i], tf.int64))
+    return indices.map(element)
   return create_dataset
 
 
@@ -323,7 +336,6 @@ def test_cli_reports_bad_config_in_one_line(tmp_path):
 
 _MIRRORED_SCRIPT = r'''
 import sys
-import numpy as np
 import tensorflow as tf
 cpu = tf.config.list_physical_devices('CPU')[0]
 tf.config.set_logical_device_configuration(
@@ -331,20 +343,11 @@ tf.config.set_logical_device_configuration(
 sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
 import test_train
 import train
-from config import CONFIG
-two_videos = test_train._fake_create_dataset()
-
-def doubled(split, mode='train'):
-  """Each batch is two copies of the same two videos."""
-  CONFIG.TRAIN.BATCH_SIZE = 2
-  dataset = two_videos(split, mode)
-  CONFIG.TRAIN.BATCH_SIZE = 4
-  return dataset.map(lambda b: {k: tf.concat([v, v], 0) for k, v in b.items()})
-
-overrides = test_train.TINY + ['OPTIMIZER.TYPE=MomentumOptimizer']
-train.datasets.create_dataset = two_videos
+# Each replica's batch holds the same 2 videos as the single replica's.
+train.datasets.create_dataset = test_train._fake_create_dataset()
+overrides = test_train.TINY + ['OPTIMIZER.TYPE=MomentumOptimizer',
+                              'TRAIN.CROSS_REPLICA_ALIGNMENT=false']
 train.train(sys.argv[2] + '/single', overrides=overrides, max_iters=2)
-train.datasets.create_dataset = doubled
 train.get_strategy = lambda: tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
 train.train(sys.argv[2] + '/mirrored', overrides=overrides + [
     'TRAIN.BATCH_SIZE=4'], max_iters=2)
@@ -394,3 +397,97 @@ def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
       video['jpegs'], CONFIG.IMAGE_SIZE, False), stride=1, frames_per_batch=5)
   assert embs.shape == (int(video['seq_len']), 8)
   assert np.all(np.isfinite(embs))
+
+
+def _summary_values(logdir, tag):
+  """{step: value} of scalar summary `tag` under <logdir>/train."""
+  values = {}
+  for path in glob.glob(os.path.join(logdir, 'train', 'events.out.*')):
+    for event in tf.compat.v1.train.summary_iterator(path):
+      for value in event.summary.value:
+        if value.tag == tag:
+          values[event.step] = float(tf.make_ndarray(value.tensor))
+  return values
+
+
+def test_loop_length_ends_at_every_interval():
+  assert train.loop_length(0, 100, 10, (25, 7, 0)) == 7
+  assert train.loop_length(7, 100, 10, (25, 7, 0)) == 7
+  assert train.loop_length(21, 100, 10, (25, 7, 0)) == 4
+  assert train.loop_length(95, 98, 10, (1000, 1000, 0)) == 3
+  assert train.loop_length(3, 100, 1, (25, 7, 0)) == 1
+  assert train.loop_length(3, 100, 0, ()) == 1
+
+
+def test_in_graph_loop_trains_like_single_steps(tmp_path):
+  """10 steps in loops of up to 3 equal 10 single steps; summaries are the
+  loops' means, written at the loops' last steps; checkpoints stay exact."""
+  loop_overrides = TINY + ['LOGGING.REPORT_INTERVAL=100',
+                           'TRAIN.VISUALIZE_INTERVAL=0',
+                           'CHECKPOINT.SAVE_INTERVAL=4']
+  single = str(tmp_path / 'single')
+  looped = str(tmp_path / 'looped')
+  train.train(single, overrides=loop_overrides + ['TRAIN.STEPS_PER_LOOP=1'],
+              max_iters=10)
+  result = train.train(looped, overrides=loop_overrides + [
+      'TRAIN.STEPS_PER_LOOP=3'], max_iters=10)
+  assert result['step'] == 10
+  assert sorted(os.path.basename(p) for p in tf.train.get_checkpoint_state(
+      looped).all_model_checkpoint_paths) == ['ckpt-10', 'ckpt-4', 'ckpt-8']
+  expected = _checkpoint_values(os.path.join(single, 'ckpt-10'))
+  actual = _checkpoint_values(os.path.join(looped, 'ckpt-10'))
+  for name in expected:
+    np.testing.assert_allclose(actual[name], expected[name], rtol=1e-4,
+                               atol=1e-6, err_msg=name)
+  per_step = _summary_values(single, 'losses/total_loss')
+  per_loop = _summary_values(looped, 'losses/total_loss')
+  assert sorted(per_step) == list(range(1, 11))
+  # Loops: steps 1-3, 4 (checkpoint), 5-7, 8 (checkpoint), 9-10 (end).
+  assert sorted(per_loop) == [3, 4, 7, 8, 10]
+  for last, first in ((3, 1), (4, 4), (7, 5), (8, 8), (10, 9)):
+    np.testing.assert_allclose(
+        per_loop[last], np.mean([per_step[s] for s in range(first, last + 1)]),
+        rtol=1e-5)
+  assert sorted(_summary_values(looped, 'learning_rate')) == [3, 4, 7, 8, 10]
+  np.testing.assert_allclose(result['total_loss'],
+                             np.mean([per_step[9], per_step[10]]), rtol=1e-5)
+
+
+def test_non_finite_step_inside_a_loop_saves_nothing_after_it(tmp_path,
+                                                              monkeypatch):
+  monkeypatch.setattr(train.datasets, 'create_dataset',
+                      _fake_create_dataset(nan_from=5))
+  logdir = str(tmp_path / 'run')
+  with pytest.raises(train.NonFiniteLossError,
+                     match=r'Step 6: non-finite loss.*ckpt-4'):
+    train.train(logdir, overrides=TINY + [
+        'TRAIN.STEPS_PER_LOOP=4', 'CHECKPOINT.SAVE_INTERVAL=4',
+        'LOGGING.REPORT_INTERVAL=100', 'TRAIN.VISUALIZE_INTERVAL=0'],
+                max_iters=12)
+  assert [os.path.basename(p) for p in tf.train.get_checkpoint_state(
+      logdir).all_model_checkpoint_paths] == ['ckpt-4']
+  assert all(np.all(np.isfinite(v)) for v in _checkpoint_values(
+      os.path.join(logdir, 'ckpt-4')).values() if v.dtype.kind == 'f')
+
+
+def test_resume_continues_the_data_stream(tmp_path, monkeypatch):
+  """A resumed run draws new batches, not those its first steps drew, and
+  the same ones on every resume from the same step."""
+  def run(logdir, max_iters):
+    drawn = []
+    monkeypatch.setattr(train.datasets, 'create_dataset',
+                        _fake_create_dataset(drawn=drawn))
+    config.reset_config()
+    train.train(logdir, overrides=TINY + ['TRAIN.STEPS_PER_LOOP=1'],
+                max_iters=max_iters)
+    return drawn[:2]
+
+  logdir = str(tmp_path / 'run')
+  first = run(logdir, 2)
+  copy = str(tmp_path / 'copy')
+  shutil.copytree(logdir, copy)
+  resumed = run(logdir, 4)
+  assert resumed != first
+  assert run(copy, 4) == resumed
+  # A fresh run with the same seed draws what the first run drew.
+  assert run(str(tmp_path / 'again'), 2) == first
