@@ -30,9 +30,6 @@ RESNET50V2_WEIGHTS_URL = (
     'resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5')
 
 TRAIN_BASE_MODES = ('frozen', 'only_bn', 'train_all')
-# Networks with a name of their own; any keras.applications model name and
-# any saved .keras file work too.
-BASE_NETWORKS = ('Resnet50_pretrained', 'VGGM', 'SmallCNN')
 PREPROCESSING_MODES = ('auto', 'none', 'pixels')
 
 
