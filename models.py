@@ -236,10 +236,17 @@ def keras_application(network, image_size, weights, weights_key):
             weights_key, network, str(e).splitlines()[0][:200],
             _weights_hint(network))) from None
   if path is not None:
-    if path.endswith('.weights.h5'):
-      model.load_weights(path)
-    else:
-      model.load_weights(path, by_name=True)
+    try:
+      if path.endswith('.weights.h5'):
+        model.load_weights(path)
+      else:
+        model.load_weights(path, by_name=True)
+    except (ValueError, KeyError) as e:
+      raise ValueError(
+          '%s: %s does not hold weights of %s at IMAGE_SIZE=%d (%s); give the '
+          "weights file of that network, or '' (random init)." % (
+              weights_key, path, network, image_size,
+              str(e).splitlines()[0][:200])) from None
   return model
 
 
