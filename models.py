@@ -30,9 +30,6 @@ RESNET50V2_WEIGHTS_URL = (
     'resnet50v2_weights_tf_dim_ordering_tf_kernels_notop.h5')
 
 TRAIN_BASE_MODES = ('frozen', 'only_bn', 'train_all')
-# Networks with a name of their own; any keras.applications model name and
-# any saved .keras file work too.
-BASE_NETWORKS = ('Resnet50_pretrained', 'VGGM', 'SmallCNN')
 PREPROCESSING_MODES = ('auto', 'none', 'pixels')
 
 
@@ -239,10 +236,17 @@ def keras_application(network, image_size, weights, weights_key):
             weights_key, network, str(e).splitlines()[0][:200],
             _weights_hint(network))) from None
   if path is not None:
-    if path.endswith('.weights.h5'):
-      model.load_weights(path)
-    else:
-      model.load_weights(path, by_name=True)
+    try:
+      if path.endswith('.weights.h5'):
+        model.load_weights(path)
+      else:
+        model.load_weights(path, by_name=True)
+    except (ValueError, KeyError) as e:
+      raise ValueError(
+          '%s: %s does not hold weights of %s at IMAGE_SIZE=%d (%s); give the '
+          "weights file of that network, or '' (random init)." % (
+              weights_key, path, network, image_size,
+              str(e).splitlines()[0][:200])) from None
   return model
 
 

@@ -130,3 +130,20 @@ def test_tfrecords_dir_substitutes_dataset_and_home():
   config.load_config(overrides=['PATH_TO_TFRECORDS=~/data/%s_tf/'])
   assert config.tfrecords_dir('pouring') == os.path.expanduser(
       '~/data/pouring_tf/')
+
+
+def test_published_keys_added_and_new_keys_have_their_defaults():
+  assert CONFIG.DATA.STRIDE == 16 and 'STRIDE_STEPS' not in CONFIG.DATA
+  assert CONFIG.DATA.PER_CLASS is False
+  assert CONFIG.MODEL.VGGM.USE_BN is True
+  assert 'NUM_CYCLES' not in CONFIG.ALIGNMENT
+  assert CONFIG.MODEL.CONVGRU_EMBEDDER_MODEL.CONV_LAYERS == [[512, 3, True]] * 2
+  # The CPU demo keeps BatchNorm after FC layers, under keys of its own.
+  assert CONFIG.MODEL.CONV_EMBEDDER_MODEL.FC_BATCH_NORM is True
+  assert CONFIG.SAL.FC_BATCH_NORM is True
+  assert (CONFIG.MODEL.BASE_MODEL.WEIGHTS,
+          CONFIG.MODEL.BASE_MODEL.PREPROCESSING) == ('imagenet', 'auto')
+  config.load_config(overrides=['MODEL.BASE_MODEL.LAYER=',
+                                'MODEL.BASE_MODEL.NETWORK=/data/cnn.keras'])
+  assert CONFIG.MODEL.BASE_MODEL.LAYER == ''
+  assert CONFIG.MODEL.BASE_MODEL.NETWORK == '/data/cnn.keras'

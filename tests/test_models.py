@@ -358,10 +358,14 @@ def test_keras_application_loads_legacy_h5_and_whole_network_output(tmp_path):
   with pytest.raises(ValueError, match="LAYER: MobileNetV2 has no layer "
                      "'conv4_block3_out'.*out_relu"):
     models.get_base_model()
+  CONFIG.MODEL.BASE_MODEL.NETWORK = 'MobileNetV3Small'
+  with pytest.raises(ValueError, match='BASE_MODEL.WEIGHTS: .*mnv2.h5 does not '
+                     'hold weights of MobileNetV3Small'):
+    models.get_base_model()
   CONFIG.MODEL.BASE_MODEL.WEIGHTS = str(tmp_path / 'missing.weights.h5')
   with pytest.raises(ValueError, match='BASE_MODEL.WEIGHTS: weights file .*'
                      'missing.weights.h5 not found.*keras.applications.'
-                     'MobileNetV2'):
+                     'MobileNetV3Small'):
     models.get_base_model()
 
 
