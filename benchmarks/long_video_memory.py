@@ -10,7 +10,10 @@ extract_embeddings.py run. The subprocess reports its peak resident memory
 
 For comparison, the old path (decode every frame of the video to float32 at
 IMAGE_SIZE, then `Algorithm.embed_video` on the whole array) runs in the same
-way on the lengths listed in --old_path_minutes only: at 224 px it needs
+way on the lengths listed in --old_path_minutes only. `embed_video` no longer
+keeps the base features of every frame as the old code did, so the old path's
+peak is a lower bound of the old code's. The old path is not run on long
+videos: at 224 px it needs
 about 0.6 MB per frame, i.e. ~10.8 GB for 10 minutes, so it is not run on
 long videos.
 
