@@ -26,7 +26,6 @@ Usage:
 import quiet_tf  # first: quiets TensorFlow's start-up
 
 import colorsys  # pylint: disable=g-bad-import-order
-import os
 import time
 import zlib
 
