@@ -106,6 +106,8 @@ def merge_segment_votes(votes, expected_segments, video_name):
       raise LabelError('video %s: annotators give %s segments; pass '
                        '--expected_segments.' % (video_name, counts))
     expected_segments = counts[0]
+  if expected_segments < 1:
+    raise LabelError('video %s: no segment in its entry.' % video_name)
   merged = np.zeros([int(expected_segments), 2], np.float64)
   for k in range(int(expected_segments)):
     segment_votes = []

@@ -23,8 +23,9 @@ Usage:
       --num_train 100 --num_val 20 --image_size 64
 """
 
-import colorsys
-import os
+import quiet_tf  # first: quiets TensorFlow's start-up
+
+import colorsys  # pylint: disable=g-bad-import-order
 import time
 import zlib
 
@@ -439,13 +440,20 @@ def main(argv):
   if output_dir is None:
     import config  # pylint: disable=g-import-not-at-top
     output_dir = config.tfrecords_dir(FLAGS.dataset_name)
-  generate_dataset(output_dir, FLAGS.dataset_name, FLAGS.num_train,
-                   FLAGS.num_val, FLAGS.image_size, FLAGS.min_frames,
-                   FLAGS.max_frames, FLAGS.num_views, FLAGS.seed,
-                   FLAGS.variation, FLAGS.mirror, FLAGS.fps,
-                   FLAGS.jpeg_quality, FLAGS.num_shards)
+  try:
+    info = generate_dataset(
+        output_dir, FLAGS.dataset_name, FLAGS.num_train, FLAGS.num_val,
+        FLAGS.image_size, FLAGS.min_frames, FLAGS.max_frames, FLAGS.num_views,
+        FLAGS.seed, FLAGS.variation, FLAGS.mirror, FLAGS.fps,
+        FLAGS.jpeg_quality, FLAGS.num_shards)
+  except ValueError as e:
+    raise SystemExit('error: %s' % e) from None
+  print('Wrote %s to %s: %s.' % (FLAGS.dataset_name, output_dir, ', '.join(
+      '%s %d videos' % (split, counts['num_videos'])
+      for split, counts in sorted((info or {}).get('splits', {}).items()))))
 
 
 if __name__ == '__main__':
   _define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

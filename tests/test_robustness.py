@@ -448,3 +448,28 @@ def test_skipped_similarity_figure_says_so(tmp_path):
   assert messages == ['similarity matrix skipped: it needs 2 validation '
                       'videos, got 1.']
   assert not os.path.exists(tmp_path / 'eval')
+
+
+def test_outputs_have_the_usual_permissions_and_are_atomic(tmp_path):
+  import atomic_files  # pylint: disable=g-import-not-at-top
+  import extract_embeddings  # pylint: disable=g-import-not-at-top
+  mask = os.umask(0o022)
+  try:
+    written = [
+        config.save_config(str(tmp_path / 'logdir')),
+        extract_embeddings.save_embeddings(
+            {'embs': [np.zeros((2, 3))], 'names': ['a'],
+             'labels': [np.zeros(2)]}, str(tmp_path / 'embs.npz')),
+        atomic_files.write_text(str(tmp_path / 'sub' / 'note.txt'), 'x'),
+    ]
+    for path in written:
+      assert os.stat(path).st_mode & 0o777 == 0o644, path
+    # A failed write leaves the old file and no temporary file.
+    with pytest.raises(RuntimeError):
+      with atomic_files.atomic_open(written[2], 'w') as f:
+        f.write('partial')
+        raise RuntimeError('interrupted')
+    assert open(written[2]).read() == 'x'
+    assert os.listdir(tmp_path / 'sub') == ['note.txt']
+  finally:
+    os.umask(mask)
