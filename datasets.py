@@ -228,10 +228,14 @@ def _count_records(path):
         sequence_features={
             'video': tf.io.FixedLenSequenceFeature([], tf.string,
                                                    allow_missing=True),
+            'view0': tf.io.FixedLenSequenceFeature([], tf.string,
+                                                   allow_missing=True),
             'frame_labels': tf.io.FixedLenSequenceFeature(
                 [], tf.int64, allow_missing=True)})
-    return (context['name'], tf.size(sequence['frame_labels']),
-            tf.size(sequence['video']))
+    # Published multi-view records have no `video` list: view 0 is the video.
+    num_frames = tf.maximum(tf.size(sequence['video']),
+                            tf.size(sequence['view0']))
+    return context['name'], tf.size(sequence['frame_labels']), num_frames
 
   def step(state, record):
     count, bad_index, bad_name, bad_labels, bad_frames = state
@@ -560,8 +564,8 @@ def view_slots(num_record_views, num_slots, num_steps, view_sampling):
     views = tf.random.shuffle(tf.range(num_record_views))[:num_slots, None]
   else:
     order = tf.argsort(tf.random.uniform([num_steps, num_record_views]),
-                       axis=1, output_type=tf.int32)
-    return tf.transpose(order[:, :num_slots])
+                       axis=1)
+    return tf.cast(tf.transpose(order[:, :num_slots]), tf.int32)
   return tf.tile(views, [1, num_steps])
 
 
