@@ -129,22 +129,29 @@ def knn_classification_error(embs, labels, takes, k_list=(1,)):
   return errors
 
 
-def embed_views(algo, dataset, split, log=print):
+def embed_views(algo, dataset, split, keep_frames=False, log=print):
   """Embeds every frame of every view of every take of a split.
 
   Returns:
     dict: `views` list (per take) of lists of [T, D] float32 (one per view),
-    `labels` list of [T] int64, `names` list of str.
+    `labels` list of [T] int64, `names` list of str; with `keep_frames`,
+    `frames` list (per take) of lists of uint8 [T, H, W, 3].
   """
   import datasets  # pylint: disable=g-import-not-at-top
   from config import CONFIG  # pylint: disable=g-import-not-at-top
+  from evaluation.embeddings import frames_to_uint8  # pylint: disable=g-import-not-at-top
   result = {'views': [], 'labels': [], 'names': []}
+  if keep_frames:
+    result['frames'] = []
   for take in datasets.create_one_epoch_dataset(dataset, split,
                                                 all_views=True):
     result['views'].append([
         algo.embed_video(view, stride=1,
                          frames_per_batch=CONFIG.EVAL.FRAMES_PER_BATCH)
         for view in take['views']])
+    if keep_frames:
+      result['frames'].append([frames_to_uint8(v) for v in
+                               take['views'].numpy()])
     length = len(result['views'][-1][0])
     result['labels'].append(take['frame_labels'].numpy()[:length])
     result['names'].append(take['name'].numpy().decode('utf-8'))
@@ -193,7 +200,8 @@ class MultiView(Task):
 
   def evaluate(self, context):
     from config import CONFIG  # pylint: disable=g-import-not-at-top
-    data = embed_views(context.algo, context.dataset, 'val', context.log)
+    data = embed_views(context.algo, context.dataset, 'val',
+                       log=context.log)
     if not data['views'] or len(data['views'][0]) < 2:
       context.log('multiview: %s has single-view records; skipped.' %
                   context.dataset)
