@@ -19,10 +19,10 @@ tau and phase accuracy, and beats svtcn on alignment error.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
+from demo_quality import run  # pylint: disable=g-import-not-at-top (script dir)
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,16 +41,6 @@ METRICS = (
     ('phase acc', 'classification/accuracy@1'),
     ('1-NN err', 'multiview/knn_error@1'),
 )
-
-
-def run(cmd, log_path):
-  with open(log_path, 'w') as log:
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'),
-                          check=False)
-  if proc.returncode:
-    sys.exit('%s failed (exit %d); see %s' % (' '.join(cmd[1:3]),
-                                               proc.returncode, log_path))
 
 
 def train_and_evaluate(method, seed, steps, steps_per_take, root,

@@ -24,6 +24,7 @@ Example:
       --dataset_name mydata --split train --resize 224
 """
 
+import multiprocessing
 import os
 import re
 
@@ -165,8 +166,8 @@ def multiview_videos_to_tfrecords(
     expected_views=DEFAULT_EXPECTED_VIEWS,
     max_views_discrepancy=DEFAULT_MAX_VIEWS_DISCREPANCY, split=None,
     val_fraction=0.0, seed=0, target_fps=None, resize=None,
-    shorter_side=None, jpeg_quality=95, num_shards=1, annotation_path=None,
-    annotation_unit='seconds', default_fps=None):
+    shorter_side=None, jpeg_quality=95, num_shards=1, num_workers=1,
+    annotation_path=None, annotation_unit='seconds', default_fps=None):
   """Converts every take of `input_dir`.
 
   Args:
@@ -182,6 +183,7 @@ def multiview_videos_to_tfrecords(
     target_fps, resize, shorter_side, jpeg_quality, default_fps: frame
       options of `conversion.read_video`.
     num_shards: shards per split.
+    num_workers: reader processes (1 reads in this process).
     annotation_path, annotation_unit: key events per take (times of view 0).
 
   Returns:
@@ -199,35 +201,51 @@ def multiview_videos_to_tfrecords(
              'shorter_side': shorter_side, 'jpeg_quality': jpeg_quality,
              'annotation_unit': annotation_unit, 'default_fps': default_fps}
   summary = {'written': {}, 'frames': {}, 'skipped': []}
-  for split_name, names in conversion.assign_splits(
-      takes, split, val_fraction, seed).items():
-    _convert_split(takes, names, options, annotations, expected_views,
-                   max_views_discrepancy, output_dir, dataset_name,
-                   split_name, num_shards, summary)
+  context = multiprocessing.get_context('spawn')
+  pool = context.Pool(num_workers) if num_workers > 1 else None
+  try:
+    for split_name, names in conversion.assign_splits(
+        takes, split, val_fraction, seed).items():
+      jobs = []
+      for name in names:
+        annotation = None
+        if annotations is not None:
+          annotation = conversion.find_annotation(annotations, name)
+          if annotation is None:
+            summary['skipped'].append((name, 'no entry in the annotations'))
+            continue
+        jobs.append((name, takes[name], options, expected_views,
+                     max_views_discrepancy, annotation))
+      results = (pool.imap(_read_job, jobs) if pool is not None
+                 else map(_read_job, jobs))
+      _write_split(results, len(jobs), output_dir, dataset_name, split_name,
+                   num_shards, summary)
+  finally:
+    if pool is not None:
+      pool.terminate()
+      pool.join()
   for name, reason in summary['skipped']:
     logging.warning('Dropped take %s: %s', name, reason)
   return summary
 
 
-def _convert_split(takes, names, options, annotations, expected_views,
-                   max_views_discrepancy, output_dir, dataset_name, split,
-                   num_shards, summary):
-  """Reads and writes the takes `names` of one split."""
+def _read_job(job):
+  """Worker: (name, view paths, options, ...) -> (name, result, error)."""
+  name = job[0]
+  result, error = read_take(*job)
+  return name, result, error
+
+
+def _write_split(results, num_takes, output_dir, dataset_name, split,
+                 num_shards, summary):
+  """Writes the read takes of one split and its dataset_info entry."""
   written = frames = 0
   max_label = -1
   shapes, rates, view_counts = set(), set(), set()
   with tfrecord_io.ShardedTFRecordWriter(
       output_dir, dataset_name, split,
-      max(1, min(num_shards, len(names)))) as writer:
-    for name in names:
-      annotation = None
-      if annotations is not None:
-        annotation = conversion.find_annotation(annotations, name)
-        if annotation is None:
-          summary['skipped'].append((name, 'no entry in the annotations'))
-          continue
-      result, error = read_take(name, takes[name], options, expected_views,
-                                max_views_discrepancy, annotation)
+      max(1, min(num_shards, num_takes))) as writer:
+    for name, result, error in results:
       if error:
         summary['skipped'].append((name, error))
         continue
@@ -244,8 +262,8 @@ def _convert_split(takes, names, options, annotations, expected_views,
                    name, len(result['views']), result['lengths'],
                    len(result['views'][0]))
     if written == 0:
-      raise ValueError('split %s: none of the %d takes could be converted '
-                       '(%s).' % (split, len(names), '; '.join(
+      raise ValueError('split %s: none of the takes could be converted '
+                       '(%s).' % (split, '; '.join(
                            '%s: %s' % s for s in summary['skipped'])))
   summary['written'][split] = written
   summary['frames'][split] = frames
@@ -263,9 +281,7 @@ FLAGS = flags.FLAGS
 
 
 def _define_flags():
-  flags.DEFINE_string('input_dir', None, 'Folder of per-view videos.')
-  flags.DEFINE_string('output_dir', None, 'Where the TFRecords go.')
-  flags.DEFINE_string('dataset_name', None, 'Dataset name (file prefix).')
+  conversion.define_common_flags()
   flags.DEFINE_string('view_pattern', DEFAULT_VIEW_PATTERN,
                       'Regular expression of the end of a first-view file '
                       'name.')
@@ -273,34 +289,18 @@ def _define_flags():
                        'Views per take (0: any number >= 2).')
   flags.DEFINE_integer('max_views_discrepancy', DEFAULT_MAX_VIEWS_DISCREPANCY,
                        'Drop takes whose view lengths differ by more frames.')
-  flags.DEFINE_string('split', None, 'Write every take to this split.')
-  flags.DEFINE_float('val_fraction', 0.0, 'Without --split: fraction of the '
-                     'takes (seeded) written to val, the rest to train.')
-  flags.DEFINE_integer('seed', 0, 'Seed of the train/val assignment.')
-  flags.DEFINE_float('target_fps', None, 'Resample to this frame rate.')
-  flags.DEFINE_string('resize', None, 'SIZE (square) or WIDTHxHEIGHT.')
-  flags.DEFINE_integer('shorter_side', None, 'Resize keeping aspect ratio.')
-  flags.DEFINE_integer('jpeg_quality', 95, 'JPEG quality 1..100.')
-  flags.DEFINE_integer('num_shards', 1, 'Shards per split.')
-  flags.DEFINE_string('annotations', None, 'JSON or CSV of key events per '
-                      'take (times of view 0).')
-  flags.DEFINE_enum('annotation_unit', 'seconds', ['seconds', 'frames'],
-                    'Unit of the key events.')
   flags.DEFINE_float('default_fps', None, 'Frame rate of videos whose file '
                      'reports none (default 30).')
-  flags.mark_flags_as_required(['input_dir', 'output_dir', 'dataset_name'])
 
 
 def main(argv):
   del argv
   try:
     summary = multiview_videos_to_tfrecords(
-        FLAGS.input_dir, FLAGS.output_dir, FLAGS.dataset_name,
-        FLAGS.view_pattern, FLAGS.expected_views, FLAGS.max_views_discrepancy,
-        FLAGS.split, FLAGS.val_fraction, FLAGS.seed, FLAGS.target_fps,
-        FLAGS.resize, FLAGS.shorter_side, FLAGS.jpeg_quality,
-        FLAGS.num_shards, FLAGS.annotations, FLAGS.annotation_unit,
-        FLAGS.default_fps)
+        FLAGS.input_dir, view_pattern=FLAGS.view_pattern,
+        expected_views=FLAGS.expected_views,
+        max_views_discrepancy=FLAGS.max_views_discrepancy,
+        default_fps=FLAGS.default_fps, **conversion.common_kwargs(FLAGS))
   except ValueError as e:
     raise SystemExit('error: %s' % e) from None
   print('Wrote %s to %s; dropped %d take(s)%s' % (

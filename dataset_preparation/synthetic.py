@@ -124,19 +124,27 @@ def _sample_appearance(rng, variation, image_size):
       'texture_amplitude': 0.12 * v,
       'noise_std': 0.03 * v,
   }
-  # Low-frequency texture, upsampled from a coarse random grid.
+  look['texture'] = _sample_texture(rng, image_size)
+  look['distractors'] = _sample_distractors(rng, 0, int(round(4 * v)))
+  return look
+
+
+def _sample_texture(rng, image_size):
+  """Low-frequency texture [S, S, 1], upsampled from a coarse random grid."""
   coarse = rng.uniform(-1, 1, (6, 6, 1)).astype(np.float32)
-  look['texture'] = cv2.resize(coarse, (image_size, image_size),
-                               interpolation=cv2.INTER_CUBIC)[..., None]
-  num_distractors = rng.integers(0, int(round(4 * v)) + 1)
-  look['distractors'] = [{
+  return cv2.resize(coarse, (image_size, image_size),
+                    interpolation=cv2.INTER_CUBIC)[..., None]
+
+
+def _sample_distractors(rng, min_count, max_count):
+  """Between min_count and max_count moving shapes in the upper image."""
+  return [{
       'xy': np.array([rng.uniform(0.05, 0.95), rng.uniform(0.05, 0.3)]),
       'velocity': rng.uniform(-0.05, 0.05, 2),
       'radius': rng.uniform(0.025, 0.045),
       'square': bool(rng.uniform() < 0.5),
       'color': rng.uniform(0, 1, 3),
-  } for _ in range(num_distractors)]
-  return look
+  } for _ in range(rng.integers(min_count, max_count + 1))]
 
 
 def _sample_camera(rng, variation, mirror, extra_view):
@@ -168,17 +176,9 @@ def _sample_view_scene(rng, look, variation, image_size):
                                    * v, bg_lum)
   view_look['table'] = _color(rng.uniform(), 0.35 + rng.uniform(-0.3, 0.3) * v,
                               table_lum)
-  coarse = rng.uniform(-1, 1, (6, 6, 1)).astype(np.float32)
-  view_look['texture'] = cv2.resize(coarse, (image_size, image_size),
-                                    interpolation=cv2.INTER_CUBIC)[..., None]
+  view_look['texture'] = _sample_texture(rng, image_size)
   view_look['texture_amplitude'] = 0.12 * v
-  view_look['distractors'] = [{
-      'xy': np.array([rng.uniform(0.05, 0.95), rng.uniform(0.05, 0.3)]),
-      'velocity': rng.uniform(-0.05, 0.05, 2),
-      'radius': rng.uniform(0.025, 0.045),
-      'square': bool(rng.uniform() < 0.5),
-      'color': rng.uniform(0, 1, 3),
-  } for _ in range(rng.integers(1, int(round(4 * v)) + 1))]
+  view_look['distractors'] = _sample_distractors(rng, 1, int(round(4 * v)))
   return view_look
 
 
