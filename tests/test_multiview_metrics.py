@@ -84,3 +84,19 @@ def test_knn_error_ignores_classes_never_retrieved():
       _knn_reference(embs, labels, takes, 1))
   assert knn_classification_error(embs, labels, takes)[1] == pytest.approx(
       0.0)
+
+
+def test_multiview_metrics_pools_all_views_for_knn():
+  from evaluation.multiview import multiview_metrics  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  takes = [[rng.normal(size=[6, 2]) for _ in range(2)] for _ in range(3)]
+  labels = [np.array([0, 0, 1, 1, 2, 2])] * 3
+  metrics = multiview_metrics(takes, labels, ['a', 'b', 'c'])
+  embs = np.concatenate([v for views in takes for v in views])
+  frame_labels = np.tile(labels[0], 6)
+  frame_takes = np.repeat(['a', 'b', 'c'], 12)
+  assert metrics['knn_error@1'] == pytest.approx(
+      _knn_reference(embs, frame_labels, frame_takes, 1))
+  assert metrics['alignment_error'] == pytest.approx(
+      multiview_alignment_error(takes))
+  assert set(multiview_metrics(takes)) == {'alignment_error', 'kendalls_tau'}
