@@ -196,3 +196,21 @@ def test_algorithm_samplers(tmp_path, fresh_config):
     anchors = mvtcn[:, :4]
     assert (np.diff(anchors, axis=1) > 0).all()
     assert (anchors[:, -1] - anchors[:, 0] < 6).all()
+
+
+def test_single_view_algorithms_read_view0_of_published_records(
+    tmp_path, fresh_config):
+  cfg = fresh_config
+  cfg.PATH_TO_TFRECORDS = str(tmp_path / '%s')
+  cfg.DATASETS = ['coded']
+  cfg.IMAGE_SIZE = SIZE
+  cfg.EVAL.BATCH_SIZE = 2
+  cfg.EVAL.NUM_FRAMES = 4
+  cfg.DATA.FRAME_STRIDE = 1
+  cfg.DATA.FRAME_LABELS = False
+  _write_coded_records(str(tmp_path / 'coded'), 'coded', num_views=2)
+  batch = next(iter(datasets.create_dataset('train', 'eval',
+                                            datasets.BatchSpec())))
+  codes = [_decode_code(f) for f in batch['frames'].numpy()[0]]
+  assert {view for view, _ in codes} == {0}
+  assert batch['names'].numpy()[0].startswith(b'take')
