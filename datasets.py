@@ -756,8 +756,9 @@ def create_dataset(split, mode='train', batch_spec=None):
     if num_videos == 0:
       raise DatasetError('Split %r of dataset %r has no videos (%s).' % (
           split, dataset, ', '.join(paths)))
-    sample_fn = _make_sample_fn(mode, batch_spec,
-                                _check_num_views(paths, batch_spec.views))
+    num_views = (_check_num_views(paths, batch_spec.views)
+                 if batch_spec.uses_view_lists() else 0)
+    sample_fn = _make_sample_fn(mode, batch_spec, num_views)
     records = tf.data.TFRecordDataset(paths)
     if mode == 'train' and CONFIG.DATA.PER_DATASET_FRACTION < 1.0:
       num_videos = max(1, int(round(CONFIG.DATA.PER_DATASET_FRACTION *
