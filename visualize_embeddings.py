@@ -165,6 +165,7 @@ def plot_trajectories(data, method, path, color_by='time', max_points=1000,
   fig, ax = plt.subplots(figsize=(7, 6))
   start = 0
   scatter = None
+  max_phase = max([1] + [int(np.max(l)) for l in data['labels'] if len(l)])
   for embs, labels, indices in zip(data['embs'], data['labels'], keep):
     part = xy[start:start + len(indices)]
     start += len(indices)
@@ -172,9 +173,12 @@ def plot_trajectories(data, method, path, color_by='time', max_points=1000,
             zorder=1)
     values = (indices / max(1, len(embs) - 1) if color_by == 'time' else
               np.asarray(labels)[indices])
-    scatter = ax.scatter(part[:, 0], part[:, 1], c=values, s=9, zorder=2,
-                         cmap='viridis' if color_by == 'time' else 'tab10',
-                         vmin=0, vmax=1 if color_by == 'time' else 9)
+    scatter = ax.scatter(
+        part[:, 0], part[:, 1], c=values, s=9, zorder=2,
+        cmap='viridis' if color_by == 'time' else plt.get_cmap(
+            'tab10', max_phase + 1),
+        vmin=0 if color_by == 'time' else -0.5,
+        vmax=1 if color_by == 'time' else max_phase + 0.5)
   fig.colorbar(scatter, ax=ax, label='t / T' if color_by == 'time' else
                'phase')
   ax.set_title('%s of %d videos (%d frames), coloured by %s' % (
