@@ -325,6 +325,32 @@ _C.TRAIN.CROSS_REPLICA_ALIGNMENT = True
 _C.DATA.CACHE_BASE_FEATURES = False
 # 'float32' (exact) or 'float16' (half the disk space).
 _C.DATA.CACHE_BASE_FEATURES_DTYPE = 'float32'
+# ----------------------------------------------------------------------------
+# Multi-view Time-Contrastive Networks (defaults of the published TCN code,
+# tensorflow/models research/tcn: tcn_default.yml and pouring.yml).
+# ----------------------------------------------------------------------------
+_C.MVTCN = edict()
+# 'npairs' (published pouring experiments) or 'triplet' (semi-hard mining).
+_C.MVTCN.LOSS = 'npairs'
+# Pairs are drawn from a random window of this many frames (29 fps * 20 s).
+_C.MVTCN.WINDOW = 580
+_C.MVTCN.NPAIRS_REG_LAMBDA = 0.002
+# L2-normalise the embedding (in the model, so evaluation sees it too).
+_C.MVTCN.NPAIRS_EMBEDDING_L2 = False
+_C.MVTCN.TRIPLET_MARGIN = 0.2
+_C.MVTCN.TRIPLET_EMBEDDING_L2 = True
+
+# Single-view TCN triplet loss: positives within POS_RADIUS frames of the
+# anchor, negatives farther than NEG_RADIUS frames.
+_C.SVTCN = edict()
+_C.SVTCN.POS_RADIUS = 6
+_C.SVTCN.NEG_RADIUS = 12
+_C.SVTCN.MARGIN = 0.2
+_C.SVTCN.EMBEDDING_L2 = True
+
+# alignment_mvtcn: w * TCC + (1 - w) * multi-view TCN.
+_C.ALIGNMENT_MVTCN = edict()
+_C.ALIGNMENT_MVTCN.ALIGNMENT_LOSS_WEIGHT = 0.5
 
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.

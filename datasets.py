@@ -38,6 +38,7 @@ from dataset_preparation import tfrecord_io
 SAMPLING_STRATEGIES = ('offset_uniform', 'stride', 'all')
 # Per-frame label of a frame whose video has no labels.
 NO_LABEL = -1
+VIEW_SAMPLINGS = ('first', 'per_take', 'per_step')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,13 +56,40 @@ class BatchSpec:
       anchor_0, positive_0, anchor_1, ... (2 * NUM_FRAMES steps per video).
     needs_frame_labels: the loss reads `frame_labels`; `create_dataset`
       then refuses a split holding unlabelled videos, naming them.
+    views: number of camera views per take (>= 1). With V > 1 the same
+      time steps are sampled in V views of the take: `steps` holds the S
+      steps once per view slot (slot-major, S * V entries) and `frames`
+      the context frames of slot 0, then slot 1, ... Needs multi-view
+      records (`view0`, `view1`, ...).
+    view_sampling: which record views fill the slots: 'first' (views 0..V-1
+      in order; with V = 1 the `video` list, as single-view data),
+      'per_take' (V distinct random views, drawn once per sample) or
+      'per_step' (V distinct random views drawn for every step, as the
+      published multi-view TCN draws anchor and positive views per pair).
+    sampler: None (DATA.SAMPLING_STRATEGY), or a function (seq_len int32 [],
+      num_steps int, name string []) -> sorted steps int32 [num_steps]
+      (called inside tf.data).
   """
   positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
   needs_frame_labels: bool = False
+  views: int = 1
+  view_sampling: str = 'first'
+  sampler: Optional[Callable[[tf.Tensor, int, tf.Tensor], tf.Tensor]] = None
+
+  def __post_init__(self):
+    if self.views < 1:
+      raise ValueError('BatchSpec.views must be >= 1, got %d.' % self.views)
+    if self.view_sampling not in VIEW_SAMPLINGS:
+      raise ValueError('BatchSpec.view_sampling %r is unknown; use one of %s.'
+                       % (self.view_sampling, ', '.join(VIEW_SAMPLINGS)))
 
   def steps_per_video(self, num_frames):
-    """Sampled steps per video for `num_frames` (anchor) frames."""
-    return num_frames * (2 if self.positives is not None else 1)
+    """Sampled steps per video (all view slots) for `num_frames` anchors."""
+    return num_frames * (2 if self.positives is not None else 1) * self.views
+
+  def uses_view_lists(self):
+    """Whether samples read the `viewN` lists rather than `video`."""
+    return self.views > 1 or self.view_sampling != 'first'
 
 
 class DatasetError(ValueError):
@@ -215,10 +243,14 @@ def _count_records(path):
         sequence_features={
             'video': tf.io.FixedLenSequenceFeature([], tf.string,
                                                    allow_missing=True),
+            'view0': tf.io.FixedLenSequenceFeature([], tf.string,
+                                                   allow_missing=True),
             'frame_labels': tf.io.FixedLenSequenceFeature(
                 [], tf.int64, allow_missing=True)})
-    return (context['name'], tf.size(sequence['frame_labels']),
-            tf.size(sequence['video']))
+    # Published multi-view records have no `video` list: view 0 is the video.
+    num_frames = tf.maximum(tf.size(sequence['video']),
+                            tf.size(sequence['view0']))
+    return context['name'], tf.size(sequence['frame_labels']), num_frames
 
   def step(state, record):
     count, bad_index, bad_name, bad_labels, bad_frames = state
@@ -332,28 +364,44 @@ def refuse_unlabelled(dataset, split):
 # ----------------------------------------------------------------------------
 
 
-def _parse(serialized, with_labels):
+def _parse(serialized, with_labels, num_views=0):
   """One serialized SequenceExample -> dict of tensors.
+
+  Reads the TCC layout (`video`, context `name`) and the published TCN
+  layout (`view0`, `view1`, ..., context `task`); a record without `video`
+  uses `view0` as its video.
+
+  Args:
+    serialized: string [].
+    with_labels: parse `frame_labels`.
+    num_views: 0 (single-view use), or the number of views V of the records
+      (see `record_num_views`); then `view_jpegs` holds every view, cut to
+      their common length (1: the `video` list is the only view).
 
   Returns:
     `jpegs` string [L], `frame_labels` int32 [L] (NO_LABEL everywhere when
     the record has no labels or `with_labels` is False), `has_labels` bool
-    [], `name` string [], `video_label` int32 [], `seq_len` int32 [].
+    [], `name` string [], `video_label` int32 [], `seq_len` int32 [];
+    with num_views, `view_jpegs` string [V, L] and `seq_len` the common
+    length of the views.
   """
   context_features = {
       'name': tf.io.FixedLenFeature([], tf.string, default_value=''),
+      'task': tf.io.FixedLenFeature([], tf.string, default_value=''),
       'label': tf.io.FixedLenFeature([], tf.int64, default_value=0),
   }
+  view_keys = ['view%d' % i for i in range(max(1, num_views))]
   sequence_features = {
-      'video': tf.io.FixedLenSequenceFeature([], tf.string),
-  }
+      key: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
+      for key in ['video'] + view_keys}
   if with_labels:
     sequence_features['frame_labels'] = tf.io.FixedLenSequenceFeature(
         [], tf.int64, allow_missing=True)
   context, sequence = tf.io.parse_single_sequence_example(
       serialized, context_features=context_features,
       sequence_features=sequence_features)
-  jpegs = sequence['video']
+  jpegs = tf.cond(tf.size(sequence['video']) > 0,
+                  lambda: sequence['video'], lambda: sequence['view0'])
   seq_len = tf.shape(jpegs)[0]
   no_labels = tf.fill([seq_len], NO_LABEL)
   if with_labels:
@@ -363,10 +411,19 @@ def _parse(serialized, with_labels):
     labels = tf.cond(has_labels, lambda: labels, lambda: no_labels)
   else:
     labels, has_labels = no_labels, tf.constant(False)
-  return {'jpegs': jpegs, 'frame_labels': labels, 'has_labels': has_labels,
-          'name': context['name'],
-          'video_label': tf.cast(context['label'], tf.int32),
-          'seq_len': seq_len}
+  name = tf.where(tf.strings.length(context['name']) > 0, context['name'],
+                  context['task'])
+  parsed = {'jpegs': jpegs, 'frame_labels': labels, 'has_labels': has_labels,
+            'name': name, 'video_label': tf.cast(context['label'], tf.int32),
+            'seq_len': seq_len}
+  if num_views == 1:
+    parsed['view_jpegs'] = jpegs[None]
+  elif num_views > 1:
+    views = [sequence[key] for key in view_keys]
+    common = tf.reduce_min(tf.stack([tf.shape(v)[0] for v in views]))
+    parsed['view_jpegs'] = tf.stack([v[:common] for v in views])
+    parsed['seq_len'] = common
+  return parsed
 
 
 def _decode(jpegs, crop_window=None):
@@ -564,6 +621,11 @@ def sample_steps(seq_len, num_steps, strategy, stride=1, random_offset=1,
       return tf.minimum(seq_len - 1, offset + tf.range(num_steps) * stride)
     return tf.range(num_steps) * (seq_len - 1) // max(1, num_steps - 1)
 
+  return _sample_or_spread(seq_len, num_steps, needed, sample, name)
+
+
+def _sample_or_spread(seq_len, num_steps, needed, sample, name):
+  """`sample()` when the video has `needed` frames, else spread indices."""
   def short():
     warned = tf.py_function(_warn_short, [name, seq_len, needed,
                                           spread_short], tf.int32)
@@ -574,6 +636,70 @@ def sample_steps(seq_len, num_steps, strategy, stride=1, random_offset=1,
     return tf.minimum(tf.range(num_steps), seq_len - 1) + warned
 
   return tf.cond(seq_len >= needed, sample, short)
+
+
+def window_steps(seq_len, num_steps, window, name=''):
+  """S distinct sorted steps inside a random window of `window` frames.
+
+  The published multi-view TCN draws its pairs without replacement from a
+  random window of `window` consecutive frames (the whole video when it is
+  not longer than `window`).
+
+  Args:
+    seq_len: int32 scalar tensor L.
+    num_steps: S, Python int.
+    window: window length in frames, Python int.
+    name: video name (string tensor) for the short-video warning.
+
+  Returns:
+    int32 [S].
+  """
+  def sample():
+    length = tf.minimum(seq_len, window)
+    start = tf.random.uniform([], 0, seq_len - length + 1, dtype=tf.int32)
+    chosen = tf.random.shuffle(tf.range(start, start + length))[:num_steps]
+    return tf.sort(chosen)
+  return _sample_or_spread(seq_len, num_steps, num_steps, sample, name)
+
+
+def contiguous_steps(seq_len, num_steps, name=''):
+  """S consecutive steps from a random start (published single-view TCN).
+
+  Args:
+    seq_len: int32 scalar tensor L.
+    num_steps: S, Python int.
+    name: video name (string tensor) for the short-video warning.
+
+  Returns:
+    int32 [S].
+  """
+  def sample():
+    start = tf.random.uniform([], 0, seq_len - num_steps + 1, dtype=tf.int32)
+    return start + tf.range(num_steps)
+  return _sample_or_spread(seq_len, num_steps, num_steps, sample, name)
+
+
+def view_slots(num_record_views, num_slots, num_steps, view_sampling):
+  """Record view of every (view slot, step) of a multi-view sample.
+
+  Args:
+    num_record_views: V, views in the record (Python int).
+    num_slots: V' <= V view slots per sample (Python int).
+    num_steps: S, steps per slot (Python int).
+    view_sampling: 'first', 'per_take' or 'per_step' (see `BatchSpec`).
+
+  Returns:
+    int32 [V', S]; the views of one step are distinct.
+  """
+  if view_sampling == 'first':
+    views = tf.range(num_slots)[:, None]
+  elif view_sampling == 'per_take':
+    views = tf.random.shuffle(tf.range(num_record_views))[:num_slots, None]
+  else:
+    order = tf.argsort(tf.random.uniform([num_steps, num_record_views]),
+                       axis=1)
+    return tf.cast(tf.transpose(order[:, :num_slots]), tf.int32)
+  return tf.tile(views, [1, num_steps])
 
 
 def tcn_positives(anchors, window):
@@ -608,8 +734,48 @@ def _num_frames_per_sample(mode):
   return num_frames
 
 
-def _make_sample_fn(mode, batch_spec):
-  """Serialized record -> one sample (unbatched) of the training batch."""
+def record_num_views(path):
+  """Views of the first record of `path`: the number of `viewN` lists (>= 2),
+  or 1 for a single-view record (`video` only, or `view0` only)."""
+  _check_framing(path)
+  for record in tf.data.TFRecordDataset(path).take(1).as_numpy_iterator():
+    lists = tf.train.SequenceExample.FromString(record).feature_lists
+    num = len([k for k in lists.feature_list if k.startswith('view') and
+               k[4:].isdigit()])
+    return max(1, num)
+  return 1
+
+
+def _view_indices(video, steps, indices, batch_spec, num_record_views,
+                  steps_per_slot):
+  """Flat indices into the [V * L] JPEGs of all views, and the slot steps.
+
+  Args:
+    video: parsed record with `view_jpegs` [V, L].
+    steps: int32 [S] sampled steps.
+    indices: int32 [S * K] context frame indices of `steps`.
+    batch_spec: the `BatchSpec` (views, view_sampling).
+    num_record_views: V.
+    steps_per_slot: S (Python int).
+
+  Returns:
+    (flat_indices int32 [V' * S * K], slot_steps int32 [V' * S]).
+  """
+  views = view_slots(num_record_views, batch_spec.views, steps_per_slot,
+                     batch_spec.view_sampling)  # [V', S]
+  num_context = tf.shape(indices)[0] // steps_per_slot
+  context_views = tf.repeat(views, num_context, axis=1)  # [V', S * K]
+  seq_len = tf.shape(video['view_jpegs'])[1]
+  flat = tf.reshape(context_views * seq_len + indices[None], [-1])
+  return flat, tf.tile(steps, [batch_spec.views])
+
+
+def _make_sample_fn(mode, batch_spec, num_record_views=0):
+  """Serialized record -> one sample (unbatched) of the training batch.
+
+  `num_record_views` (from `record_num_views`) is needed when the spec reads
+  the view lists (`batch_spec.uses_view_lists()`).
+  """
   num_frames = _num_frames_per_sample(mode)
   data = CONFIG.DATA
   num_context, frame_stride = data.NUM_STEPS, data.FRAME_STRIDE
@@ -620,18 +786,29 @@ def _make_sample_fn(mode, batch_spec):
                   random_offset=data.RANDOM_OFFSET,
                   draw_offset=data.DRAW_RANDOM_OFFSET,
                   spread_short=data.SPREAD_SHORT_VIDEOS)
+  use_views = batch_spec.uses_view_lists()
 
   def sample_fn(serialized):
-    video = _parse(serialized, data.FRAME_LABELS)
-    steps = sample_steps(video['seq_len'], num_frames, name=video['name'],
-                         **sampling)
+    video = _parse(serialized, data.FRAME_LABELS,
+                   num_record_views if use_views else 0)
+    if batch_spec.sampler is not None:
+      steps = batch_spec.sampler(video['seq_len'], num_frames, video['name'])
+    else:
+      steps = sample_steps(video['seq_len'], num_frames, name=video['name'],
+                           **sampling)
     if batch_spec.positives is not None:
       positives = batch_spec.positives(steps, video['seq_len'])
       steps = tf.reshape(tf.stack([steps, positives], axis=1), [-1])
     indices = context_indices(steps, num_context, frame_stride)
+    all_jpegs = video['jpegs']
+    if use_views:
+      indices, steps = _view_indices(video, steps, indices, batch_spec,
+                                     num_record_views,
+                                     num_steps // batch_spec.views)
+      all_jpegs = tf.reshape(video['view_jpegs'], [-1])
     # Each distinct frame is decoded and augmented once.
     unique, position = tf.unique(indices)
-    jpegs = tf.gather(video['jpegs'], unique)
+    jpegs = tf.gather(all_jpegs, unique)
     if mode == 'train':
       frames = _augment(jpegs, image_size)
     else:
@@ -650,6 +827,29 @@ def _make_sample_fn(mode, batch_spec):
         'names': video['name'],
     }
   return sample_fn
+
+
+def _check_num_views(paths, num_slots):
+  """Views V of the records of `paths` (all must agree), >= `num_slots`.
+
+  Raises:
+    DatasetError: naming the file whose records have too few or different
+      views.
+  """
+  counts = [record_num_views(p) for p in paths]
+  for path, count in zip(paths, counts):
+    if count < num_slots:
+      raise DatasetError(
+          '%s: records have %d view(s) but the training algorithm needs %d '
+          'synchronised views per take; convert multi-view videos with '
+          '`python -m dataset_preparation.multiview_videos_to_tfrecords` or '
+          'generate SYNTHETIC.NUM_VIEWS >= %d.' % (path, count, num_slots,
+                                                   num_slots))
+    if count != counts[0]:
+      raise DatasetError('%s: records have %d views but %s has %d; keep one '
+                         'number of views per dataset.' % (
+                             path, count, paths[0], counts[0]))
+  return counts[0]
 
 
 def _num_parallel_calls():
@@ -683,8 +883,6 @@ def _dataset_records(dataset, split, mode, input_context=None):
 
 def create_dataset(split, mode='train', batch_spec=None, input_context=None):
   """Endless shuffled batches from the datasets in CONFIG.DATASETS.
-
-
 
   As published, every batch comes from ONE dataset, the dataset of each
   batch being drawn uniformly at random, so that e.g. TCC never aligns
@@ -729,12 +927,15 @@ def create_dataset(split, mode='train', batch_spec=None, input_context=None):
     batch_spec = algos.get_batch_spec()
   if input_context is not None:
     batch_size = input_context.get_per_replica_batch_size(batch_size)
-  sample_fn = _make_sample_fn(mode, batch_spec)
   per_dataset = []
   for dataset in CONFIG.DATASETS:
     records = _dataset_records(dataset, split, mode, input_context)
     if batch_spec.needs_frame_labels:
       refuse_unlabelled(dataset, split)
+    num_views = (_check_num_views(split_tfrecord_paths(dataset, split),
+                                  batch_spec.views)
+                 if batch_spec.uses_view_lists() else 0)
+    sample_fn = _make_sample_fn(mode, batch_spec, num_views)
     per_dataset.append(records.map(sample_fn,
                                    num_parallel_calls=_num_parallel_calls(),
                                    deterministic=False))
@@ -757,6 +958,11 @@ def shard_records(records, num_videos, input_context, dataset):
   Pipeline i of n keeps records i, i + n, i + 2n, ..., so that no two
   workers read the same video.
 
+  Args:
+    dataset: dataset name.
+    split: split name.
+    all_views: also decode every camera view of each take (`views`).
+
   Returns:
     (records, number of videos kept).
 
@@ -776,11 +982,18 @@ def shard_records(records, num_videos, input_context, dataset):
           len(range(index, num_videos, num_shards)))
 
 
-def create_one_epoch_dataset(dataset, split):
+def create_one_epoch_dataset(dataset, split, all_views=False):
   """Every video of one split once, in file order, frames NOT decoded.
 
   Long videos stay cheap: only the JPEG strings are held; decode the frames
   you embed, a chunk at a time, with `decode_eval_frames`.
+
+  Args:
+    dataset: dataset name.
+    split: split name.
+    all_views: also hold every camera view of each take: `view_jpegs`
+      string [V, L_c] (L_c: the common length of the views, then also
+      `seq_len`; V = 1 for single-view records).
 
   Returns:
     `tf.data.Dataset` of dicts (unbatched): `jpegs` string [L];
@@ -793,8 +1006,9 @@ def create_one_epoch_dataset(dataset, split):
     raise DatasetError('Split %r of dataset %r has no videos (%s).' % (
         split, dataset, ', '.join(paths)))
   with_labels = CONFIG.DATA.FRAME_LABELS
+  num_views = _check_num_views(paths, 1) if all_views else 0
   return tf.data.TFRecordDataset(paths).map(
-      lambda serialized: _parse(serialized, with_labels)).prefetch(1)
+      lambda record: _parse(record, with_labels, num_views)).prefetch(1)
 
 
 # ----------------------------------------------------------------------------
@@ -802,29 +1016,49 @@ def create_one_epoch_dataset(dataset, split):
 # ----------------------------------------------------------------------------
 
 
+def _view_list_names(lists):
+  """Names `view0`, `view1`, ... of a record's feature lists, in view order."""
+  names = [k for k in lists if k.startswith('view') and k[4:].isdigit()]
+  return sorted(names, key=lambda k: int(k[4:]))
+
+
 def _iterate_examples(path):
-  """Yields per record of `path`: name, len, label, jpegs, frame_labels."""
+  """Yields per record of `path`: name, len, label, jpegs, frame_labels.
+
+  Reads the TCC layout (`video`, context `name`) and the published TCN
+  layout (`view0`, ..., context `task`); `jpegs` is `video` or else `view0`;
+  `view_jpegs` is the list of view lists (None for single-view records).
+  """
   _check_framing(path)
   try:
     for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
       example = tf.train.SequenceExample.FromString(record)
       context = example.context.feature
       lists = example.feature_lists.feature_list
-      if 'video' not in lists:
-        raise DatasetError('%s: record %r has no `video` feature list; is it '
-                           'a TCC TFRecord (SPEC section 4)?' % (
-                               path, context['name'].bytes_list.value))
-      jpegs = [f.bytes_list.value[0] for f in lists['video'].feature]
+      view_names = _view_list_names(lists)
+      if 'video' not in lists and not view_names:
+        raise DatasetError('%s: record %r has neither a `video` nor a `view0` '
+                           'feature list; convert the videos with '
+                           'dataset_preparation (videos_to_tfrecords or '
+                           'multiview_videos_to_tfrecords).' % (
+                               path, context['name'].bytes_list.value or
+                               context['task'].bytes_list.value))
+      view_jpegs = [[f.bytes_list.value[0] for f in lists[k].feature]
+                    for k in view_names]
+      jpegs = ([f.bytes_list.value[0] for f in lists['video'].feature]
+               if 'video' in lists else view_jpegs[0])
       labels = None
       if 'frame_labels' in lists:
         labels = np.array([f.int64_list.value[0]
                            for f in lists['frame_labels'].feature], np.int64)
-      name = (context['name'].bytes_list.value[0].decode('utf-8')
-              if 'name' in context else '')
+      name_key = 'name' if 'name' in context else 'task'
+      name = (context[name_key].bytes_list.value[0].decode('utf-8')
+              if name_key in context else '')
       label = (int(context['label'].int64_list.value[0])
                if 'label' in context else 0)
       yield {'name': name, 'jpegs': jpegs, 'frame_labels': labels,
-             'label': label}
+             'label': label,
+             'view_jpegs': view_jpegs if len(view_jpegs) > 1 else None}
   except tf.errors.DataLossError as e:
     raise DatasetError('%s: corrupt or truncated TFRecord file (%s). Delete '
                        'it and convert the dataset again.' % (
@@ -843,8 +1077,12 @@ def load_videos(tfrecord_paths):
   Returns:
     list of dicts: `name` str, `frames` uint8 [T, H, W, 3] (RGB),
     `frame_labels` int64 [T] or None (unlabelled), `has_labels` bool, `len`
-    int T, `label` int.
+    int T, `label` int; for a multi-view record also `views`, a list of V
+    uint8 [T_v, H, W, 3] arrays (one per camera; `frames` is view 0).
   """
+  decode = lambda jpegs: (np.stack([tf.io.decode_jpeg(j, channels=3).numpy()
+                                    for j in jpegs]) if jpegs else
+                          np.zeros((0, 0, 0, 3), np.uint8))
   if isinstance(tfrecord_paths, str):
     tfrecord_paths = [tfrecord_paths]
   videos = []
@@ -852,15 +1090,16 @@ def load_videos(tfrecord_paths):
     if not os.path.isfile(path):
       raise DatasetError('%s: no such TFRecord file.' % path)
     for video in _iterate_examples(path):
-      frames = np.stack([tf.io.decode_jpeg(j, channels=3).numpy()
-                         for j in video['jpegs']]) if video['jpegs'] else (
-                             np.zeros((0, 0, 0, 3), np.uint8))
+      frames = decode(video['jpegs'])
       labels = video['frame_labels']
       has_labels = labels is not None and 0 < len(labels) == len(frames)
-      videos.append({'name': video['name'], 'frames': frames,
-                     'frame_labels': labels if has_labels else None,
-                     'has_labels': has_labels,
-                     'len': len(video['jpegs']), 'label': video['label']})
+      entry = {'name': video['name'], 'frames': frames,
+               'frame_labels': labels if has_labels else None,
+               'has_labels': has_labels,
+               'len': len(video['jpegs']), 'label': video['label']}
+      if video['view_jpegs'] is not None:
+        entry['views'] = [decode(v) for v in video['view_jpegs']]
+      videos.append(entry)
   return videos
 
 

@@ -10,10 +10,13 @@ import os
 import tensorflow as tf
 
 from algos.alignment import Alignment
+from algos.alignment_mvtcn import AlignmentMVTCN
 from algos.alignment_sal_tcn import AlignmentSaLTCN
 from algos.base import Algorithm
 from algos.classification import Classification
+from algos.mvtcn import MVTCN
 from algos.sal import SaL
+from algos.svtcn import SVTCN
 from algos.tcn import TCN
 import config
 from config import CONFIG
@@ -25,6 +28,9 @@ ALGORITHMS = {
     'tcn': TCN,
     'alignment_sal_tcn': AlignmentSaLTCN,
     'classification': Classification,
+    'mvtcn': MVTCN,
+    'svtcn': SVTCN,
+    'alignment_mvtcn': AlignmentMVTCN,
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',

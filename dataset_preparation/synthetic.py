@@ -45,7 +45,7 @@ _BASE_PHASE_FRACTIONS = np.array([0.2, 0.2, 0.25, 0.15, 0.2])
 # cv2 sub-pixel precision: coordinates are given in 1/16 pixel.
 _SHIFT_BITS = 4
 # Bumped whenever the rendering changes, so cached datasets are regenerated.
-RENDER_VERSION = 4
+RENDER_VERSION = 5
 _SUBPIXEL = 1 << _SHIFT_BITS
 # Hues of the look at variation 0: beige background, red container, blue
 # bowl, teal liquid.
@@ -125,19 +125,27 @@ def _sample_appearance(rng, variation, image_size):
       'texture_amplitude': 0.12 * v,
       'noise_std': 0.03 * v,
   }
-  # Low-frequency texture, upsampled from a coarse random grid.
+  look['texture'] = _sample_texture(rng, image_size)
+  look['distractors'] = _sample_distractors(rng, 0, int(round(4 * v)))
+  return look
+
+
+def _sample_texture(rng, image_size):
+  """Low-frequency texture [S, S, 1], upsampled from a coarse random grid."""
   coarse = rng.uniform(-1, 1, (6, 6, 1)).astype(np.float32)
-  look['texture'] = cv2.resize(coarse, (image_size, image_size),
-                               interpolation=cv2.INTER_CUBIC)[..., None]
-  num_distractors = rng.integers(0, int(round(4 * v)) + 1)
-  look['distractors'] = [{
+  return cv2.resize(coarse, (image_size, image_size),
+                    interpolation=cv2.INTER_CUBIC)[..., None]
+
+
+def _sample_distractors(rng, min_count, max_count):
+  """Between min_count and max_count moving shapes in the upper image."""
+  return [{
       'xy': np.array([rng.uniform(0.05, 0.95), rng.uniform(0.05, 0.3)]),
       'velocity': rng.uniform(-0.05, 0.05, 2),
       'radius': rng.uniform(0.025, 0.045),
       'square': bool(rng.uniform() < 0.5),
       'color': rng.uniform(0, 1, 3),
-  } for _ in range(num_distractors)]
-  return look
+  } for _ in range(rng.integers(min_count, max_count + 1))]
 
 
 def _sample_camera(rng, variation, mirror, extra_view):
@@ -148,6 +156,46 @@ def _sample_camera(rng, variation, mirror, extra_view):
       'shift': rng.uniform(-0.07, 0.07, 2) * v,
       'flip': bool(mirror and rng.uniform() < 0.5),
   }
+
+
+def _sample_view_scene(rng, look, variation, image_size):
+  """Another camera's surroundings of the same take.
+
+  The objects (container, bowl, liquid: colors and sizes) and the table
+  height stay those of `look`; the background and table colors, the texture
+  and the distractors are drawn anew, with the background keeping the
+  objects' luminance contrast.
+  """
+  v = max(float(variation), 0.6)
+  dark_objects = _luminance(look['container']) < 0.5
+  bg_lum = 0.8 + rng.uniform(-0.12, 0.1) * v
+  if not dark_objects:
+    bg_lum = 1.0 - bg_lum - 0.05
+  table_lum = bg_lum + (-0.08 if dark_objects else 0.08)
+  view_look = dict(look)
+  view_look['background'] = _color(rng.uniform(), 0.3 + rng.uniform(-0.3, 0.3)
+                                   * v, bg_lum)
+  view_look['table'] = _color(rng.uniform(), 0.35 + rng.uniform(-0.3, 0.3) * v,
+                              table_lum)
+  view_look['texture'] = _sample_texture(rng, image_size)
+  view_look['texture_amplitude'] = 0.12 * v
+  view_look['distractors'] = _sample_distractors(rng, 1, int(round(4 * v)))
+  return view_look
+
+
+def _sample_view_warp(rng, image_size):
+  """2x3 affine map of another camera's viewpoint: a roll of up to 12
+  degrees, a zoom in [0.8, 1.15] and a horizontal foreshortening in
+  [0.8, 1] (a turn about the vertical axis), about the image center."""
+  angle = rng.uniform(-12.0, 12.0)
+  zoom = rng.uniform(0.8, 1.15)
+  squash = rng.uniform(0.8, 1.0)
+  center = (image_size / 2.0, image_size / 2.0)
+  rotation = cv2.getRotationMatrix2D(center, angle, zoom)
+  rotation[0, :2] *= squash
+  rotation[0, 2] = center[0] - rotation[0, 0] * center[0] - rotation[0, 1] * (
+      center[1])
+  return rotation
 
 
 def _trajectory(rng, num_frames, look):
@@ -322,7 +370,9 @@ def render_take(seed_sequence, image_size=64, min_frames=60, max_frames=100,
     seed_sequence: int or list of ints for `np.random.default_rng`.
     image_size: output frames are [S, S].
     min_frames, max_frames: inclusive range of the video length L.
-    num_views: V synchronized cameras of the same take.
+    num_views: V synchronized cameras of the same take (same action state
+      and objects; views 1.. differ in viewpoint, scale, background and
+      distractors).
     variation: appearance variation in [0, 1] (module docstring).
     mirror: mirror the image horizontally in half of the views.
 
@@ -342,10 +392,21 @@ def render_take(seed_sequence, image_size=64, min_frames=60, max_frames=100,
   frames = np.empty((num_views, num_frames, image_size, image_size, 3),
                     np.uint8)
   for view in range(num_views):
-    renderer = _Renderer(look, _sample_camera(rng, variation, mirror,
-                                              view > 0), image_size)
+    # View 0 is drawn first, so that single-view takes do not depend on
+    # the number of views; every other camera gets its own surroundings and
+    # viewpoint.
+    view_look = look if view == 0 else _sample_view_scene(
+        rng, look, variation, image_size)
+    renderer = _Renderer(view_look, _sample_camera(rng, variation, mirror,
+                                                   view > 0), image_size)
+    warp = None if view == 0 else _sample_view_warp(rng, image_size)
     for t in range(num_frames):
-      frames[view, t] = renderer.draw(state, t, t, rng)
+      frame = renderer.draw(state, t, t, rng)
+      if warp is not None:
+        frame = cv2.warpAffine(frame, warp, (image_size, image_size),
+                               flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+      frames[view, t] = frame
   key_events = np.flatnonzero(np.diff(frame_labels)) + 1
   return {'frames': frames, 'frame_labels': frame_labels,
           'key_events': key_events}

@@ -22,10 +22,16 @@ from evaluation.few_shot_classification import few_shot_accuracy
 from evaluation.kendall import KendallsTau
 from evaluation.kendall import kendalls_tau
 from evaluation.kendall import pairwise_kendalls_tau
+from evaluation.multiview import KnnError
+from evaluation.multiview import MultiView
+from evaluation.multiview import cross_view_alignment_error
+from evaluation.multiview import cross_view_kendalls_tau
+from evaluation.multiview import knn_classification_error
+from evaluation.multiview import multiview_alignment_error
 
 TASKS = {task.name: task for task in (AlgoLoss, Classification,
                                       FewShotClassification, EventCompletion,
-                                      KendallsTau)}
+                                      KendallsTau, MultiView, KnnError)}
 
 
 def get_tasks(names):

@@ -1,0 +1,351 @@
+r"""Pictures of an embedding space: PCA / t-SNE plots, TensorBoard projector
+export, and the imitation (cross-view nearest-neighbour) video.
+
+One command each, from an embeddings file of extract_embeddings.py (any
+single-view run) or from a training logdir (every view of a multi-view split
+is embedded):
+
+    python visualize_embeddings.py --mode pca --embs_path val.npy \
+        --output pca.png [--color_by time|phase]
+    python visualize_embeddings.py --mode tsne --logdir DIR --output tsne.png
+    python visualize_embeddings.py --mode projector --logdir DIR \
+        --output projector_dir [--sprite_dim 64] [--max_points 1000]
+    python visualize_embeddings.py --mode imitation --logdir DIR \
+        --output imitation.mp4 [--query 0] [--num_candidates 3]
+
+- pca / tsne: every video's embeddings projected to 2-D (PCA, or t-SNE of at
+  most --max_points evenly subsampled frames), drawn as a trajectory with
+  points coloured by normalised time t / T or by phase label.
+- projector: `embeddings.tsv`, `metadata.tsv` (video, frame, time, phase),
+  `sprite.png` (when frames are available) and a checkpoint plus
+  `projector_config.pbtxt`; view with `tensorboard --logdir OUTPUT`.
+- imitation: the query (view 0 of take --query) beside, for each of its
+  frames, the nearest frame of its other views and of other takes (view 1
+  when they have one), as visualize_alignment.py renders it. With
+  --embs_path it aligns the query video to the next videos of the file.
+
+With --logdir, frames come with the embeddings; with --embs_path they come
+from the file (extracted with --keep_frames) or from --tfrecords.
+"""
+
+import os
+import tempfile
+
+from absl import app
+from absl import flags
+from absl import logging
+import numpy as np
+
+from evaluation import figures
+from extract_embeddings import load_embeddings
+import visualize_alignment
+
+MODES = ('pca', 'tsne', 'projector', 'imitation')
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_enum('mode', None, list(MODES), 'What to draw.')
+  flags.DEFINE_string('embs_path', None, 'Embeddings file of '
+                      'extract_embeddings.py (.npy or .npz).')
+  flags.DEFINE_string('logdir', None, 'Training logdir: embed a split (all '
+                      'views) with its latest checkpoint.')
+  flags.DEFINE_string('checkpoint', None, 'Checkpoint with --logdir.')
+  flags.DEFINE_string('dataset', None, 'Dataset with --logdir (default: the '
+                      'first of DATASETS).')
+  flags.DEFINE_string('split', 'val', 'Split with --logdir.')
+  flags.DEFINE_string('tfrecords', None, 'TFRecords to read frames from '
+                      '(--embs_path without frames).')
+  flags.DEFINE_string('output', None, 'PNG (pca, tsne), directory '
+                      '(projector) or .mp4 (imitation).')
+  flags.DEFINE_enum('color_by', 'time', ['time', 'phase'], 'Point colours.')
+  flags.DEFINE_integer('max_points', 1000, 't-SNE / projector: at most this '
+                       'many frames, evenly subsampled per video.')
+  flags.DEFINE_integer('sprite_dim', 64, 'Projector thumbnail side.')
+  flags.DEFINE_integer('query', 0, 'Imitation: index of the query take.')
+  flags.DEFINE_integer('num_candidates', 3, 'Imitation: aligned videos.')
+  flags.DEFINE_integer('seed', 0, 't-SNE seed.')
+
+
+# ----------------------------------------------------------------------------
+# Loading.
+# ----------------------------------------------------------------------------
+
+
+def views_as_videos(views_data):
+  """`evaluation.multiview.embed_views` output -> an embeddings-file dict.
+
+  Each (take, view) becomes one video named `<take>/view<i>`; `takes` and
+  `view_ids` say where it came from.
+  """
+  data = {'embs': [], 'labels': [], 'names': [], 'takes': [], 'view_ids': [],
+          'stride': 1}
+  if 'frames' in views_data:
+    data['frames'] = []
+  # Drop the prefix all take names share (e.g. the dataset name) up to its
+  # last '_', so that names fit in picture labels.
+  names = views_data['names']
+  common = os.path.commonprefix(names) if len(names) > 1 else ''
+  cut = common.rfind('_') + 1
+  names = [n[cut:] for n in names]
+  for t, (views, labels, name) in enumerate(zip(
+      views_data['views'], views_data['labels'], names)):
+    for v, embs in enumerate(views):
+      data['embs'].append(np.asarray(embs))
+      data['labels'].append(np.asarray(labels[:len(embs)]))
+      data['names'].append('%s/view%d' % (name, v) if len(views) > 1 else
+                           name)
+      data['takes'].append(t)
+      data['view_ids'].append(v)
+      if 'frames' in views_data:
+        data['frames'].append(views_data['frames'][t][v])
+  return data
+
+
+def embed_logdir(logdir, split, dataset=None, checkpoint=None,
+                 keep_frames=True):
+  """Embeds every view of every take of a split with a trained model."""
+  import algos  # pylint: disable=g-import-not-at-top
+  from config import CONFIG  # pylint: disable=g-import-not-at-top
+  from evaluation.multiview import embed_views  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  checkpoint = checkpoint or tf.train.latest_checkpoint(logdir)
+  algo, _ = algos.restore_algo(logdir, checkpoint)
+  return views_as_videos(embed_views(algo, dataset or CONFIG.DATASETS[0],
+                                     split, keep_frames, logging.info))
+
+
+# ----------------------------------------------------------------------------
+# PCA / t-SNE.
+# ----------------------------------------------------------------------------
+
+
+def subsample(data, max_points):
+  """Evenly spaced frame indices per video, at most `max_points` in all."""
+  total = sum(len(e) for e in data['embs'])
+  keep = min(1.0, max_points / float(max(total, 1)))
+  return [np.unique(np.linspace(0, len(e) - 1, max(2, int(round(
+      keep * len(e))))).astype(int)) if len(e) else np.zeros(0, int)
+          for e in data['embs']]
+
+
+def project_2d(points, method, seed=0):
+  """[N, D] -> [N, 2] with 'pca' or 'tsne'."""
+  from sklearn.decomposition import PCA  # pylint: disable=g-import-not-at-top
+  from sklearn.manifold import TSNE  # pylint: disable=g-import-not-at-top
+  if method == 'pca':
+    return PCA(n_components=2, random_state=seed).fit_transform(points)
+  return TSNE(n_components=2, perplexity=min(30.0, (len(points) - 1) / 3.0),
+              init='pca', random_state=seed).fit_transform(points)
+
+
+def plot_trajectories(data, method, path, color_by='time', max_points=1000,
+                      seed=0):
+  """PNG of every video's embedding trajectory in 2-D.
+
+  Args:
+    data: embeddings dict (`embs`, `labels`, `names`).
+    method: 'pca' (all frames) or 'tsne' (at most `max_points` frames).
+    path: output PNG.
+    color_by: 'time' (t / T of each video) or 'phase' (label).
+    max_points: frame budget of t-SNE.
+    seed: t-SNE / PCA seed.
+
+  Returns:
+    `path`.
+  """
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  keep = subsample(data, max_points if method == 'tsne' else 10 ** 9)
+  points = np.concatenate([e[k] for e, k in zip(data['embs'], keep)])
+  if len(points) < 3:
+    raise ValueError('%s needs at least 3 embedded frames, got %d.' % (
+        method, len(points)))
+  xy = project_2d(points.astype(np.float64), method, seed)
+  fig, ax = plt.subplots(figsize=(7, 6))
+  start = 0
+  scatter = None
+  max_phase = max([1] + [int(np.max(l)) for l in data['labels'] if len(l)])
+  for embs, labels, indices in zip(data['embs'], data['labels'], keep):
+    part = xy[start:start + len(indices)]
+    start += len(indices)
+    ax.plot(part[:, 0], part[:, 1], '-', color='0.75', linewidth=0.6,
+            zorder=1)
+    values = (indices / max(1, len(embs) - 1) if color_by == 'time' else
+              np.asarray(labels)[indices])
+    scatter = ax.scatter(
+        part[:, 0], part[:, 1], c=values, s=9, zorder=2,
+        cmap='viridis' if color_by == 'time' else plt.get_cmap(
+            'tab10', max_phase + 1),
+        vmin=0 if color_by == 'time' else -0.5,
+        vmax=1 if color_by == 'time' else max_phase + 0.5)
+  fig.colorbar(scatter, ax=ax, label='t / T' if color_by == 'time' else
+               'phase')
+  ax.set_title('%s of %d videos (%d frames), coloured by %s' % (
+      method.upper() if method == 'pca' else 't-SNE', len(data['embs']),
+      len(points), color_by))
+  ax.set_xticks([])
+  ax.set_yticks([])
+  figures._save(fig, path)  # pylint: disable=protected-access
+  os.chmod(path, 0o644)
+  return path
+
+
+# ----------------------------------------------------------------------------
+# TensorBoard projector.
+# ----------------------------------------------------------------------------
+
+
+def sprite_image(thumbnails):
+  """[N, s, s, 3] uint8 -> square sprite [k * s, k * s, 3], k = ceil(sqrt N)."""
+  num, size = len(thumbnails), thumbnails.shape[1]
+  side = int(np.ceil(np.sqrt(num)))
+  sprite = np.full((side * size, side * size, 3), 255, np.uint8)
+  for i, thumb in enumerate(thumbnails):
+    r, c = divmod(i, side)
+    sprite[r * size:(r + 1) * size, c * size:(c + 1) * size] = thumb
+  return sprite
+
+
+def _atomic_write(path, write):
+  """Calls write(tmp_path), then renames it to `path` (0644)."""
+  directory = os.path.dirname(os.path.abspath(path))
+  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp.', suffix=
+                             os.path.splitext(path)[1])
+  os.close(fd)
+  try:
+    write(tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def export_projector(data, output_dir, max_points=1000, sprite_dim=64):
+  """Writes a TensorBoard projector of (a subsample of) the embeddings.
+
+  Returns:
+    number of points exported.
+  """
+  import cv2  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from tensorboard.plugins import projector  # pylint: disable=g-import-not-at-top
+  os.makedirs(output_dir, exist_ok=True)
+  keep = subsample(data, max_points)
+  embs = np.concatenate([e[k] for e, k in zip(data['embs'], keep)]).astype(
+      np.float32)
+  rows = ['video\tframe\ttime\tphase']
+  for name, embs_v, labels, indices in zip(data['names'], data['embs'],
+                                           data['labels'], keep):
+    stride = int(data.get('stride', 1))
+    for i in indices:
+      rows.append('%s\t%d\t%.3f\t%d' % (name, i * stride,
+                                        i / max(1, len(embs_v) - 1),
+                                        int(labels[i])))
+  _atomic_write(os.path.join(output_dir, 'metadata.tsv'),
+                lambda p: open(p, 'w').write('\n'.join(rows) + '\n'))
+  _atomic_write(os.path.join(output_dir, 'embeddings.tsv'),
+                lambda p: np.savetxt(p, embs, delimiter='\t', fmt='%.6g'))
+  config = projector.ProjectorConfig()
+  embedding = config.embeddings.add()
+  embedding.tensor_name = 'embedding/.ATTRIBUTES/VARIABLE_VALUE'
+  embedding.metadata_path = 'metadata.tsv'
+  if data.get('frames') is not None:
+    thumbs = np.concatenate([
+        np.stack([cv2.resize(f[i], (sprite_dim, sprite_dim),
+                             interpolation=cv2.INTER_AREA) for i in k])
+        for f, k in zip(data['frames'], keep) if len(k)])
+    sprite = sprite_image(thumbs)
+    _atomic_write(os.path.join(output_dir, 'sprite.png'), lambda p: cv2.imwrite(
+        p, cv2.cvtColor(sprite, cv2.COLOR_RGB2BGR)))
+    embedding.sprite.image_path = 'sprite.png'
+    embedding.sprite.single_image_dim.extend([sprite_dim, sprite_dim])
+  checkpoint = tf.train.Checkpoint(embedding=tf.Variable(embs))
+  checkpoint.save(os.path.join(output_dir, 'embedding.ckpt'))
+  projector.visualize_embeddings(output_dir, config)
+  return len(embs)
+
+
+# ----------------------------------------------------------------------------
+# Imitation video.
+# ----------------------------------------------------------------------------
+
+
+def imitation_candidates(data, query, num_candidates):
+  """Video indices to align with the query video.
+
+  With multi-view data (`takes`, `view_ids`): the other views of the query's
+  take first, then view 1 (else view 0) of the following takes; otherwise
+  the following videos.
+  """
+  if 'takes' not in data:
+    others = [i for i in range(len(data['embs'])) if i != query]
+    return others[:num_candidates]
+  take = data['takes'][query]
+  same = [i for i, t in enumerate(data['takes']) if t == take and i != query]
+  num_takes = max(data['takes']) + 1
+  other = []
+  for step in range(1, num_takes):
+    t = (take + step) % num_takes
+    videos = [i for i, tk in enumerate(data['takes']) if tk == t]
+    other.append(videos[1] if len(videos) > 1 else videos[0])
+  return (same + other)[:num_candidates]
+
+
+def render_imitation(data, path, query_take=0, num_candidates=3,
+                     tfrecords=None):
+  """The imitation video: query beside its nearest frames in other videos."""
+  if 'takes' in data:
+    if not 0 <= query_take <= max(data['takes']):
+      raise ValueError('--query %d: there are %d takes.' % (
+          query_take, max(data['takes']) + 1))
+    query = data['takes'].index(query_take)
+  else:
+    query = query_take
+  candidates = imitation_candidates(data, query, num_candidates)
+  visualize_alignment.check_video_indices(len(data['embs']), query,
+                                          candidates)
+  frames = visualize_alignment.load_frames(data, [query] + candidates,
+                                           tfrecords=tfrecords)
+  return visualize_alignment.render_alignment(
+      data, path, query, candidates, grid=len(candidates) > 2, frames=frames)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
+  if not FLAGS.mode or not FLAGS.output or not (FLAGS.embs_path or
+                                                FLAGS.logdir):
+    raise app.UsageError('--mode, --output and --embs_path or --logdir are '
+                         'required.')
+  try:
+    if FLAGS.embs_path:
+      data = load_embeddings(FLAGS.embs_path)
+    else:
+      data = embed_logdir(FLAGS.logdir, FLAGS.split, FLAGS.dataset,
+                          FLAGS.checkpoint)
+    if FLAGS.mode in ('pca', 'tsne'):
+      plot_trajectories(data, FLAGS.mode, FLAGS.output, FLAGS.color_by,
+                        FLAGS.max_points, FLAGS.seed)
+      logging.info('Wrote %s.', FLAGS.output)
+    elif FLAGS.mode == 'projector':
+      if data.get('frames') is None and FLAGS.tfrecords:
+        data['frames'] = [visualize_alignment.load_frames(
+            data, [i], tfrecords=FLAGS.tfrecords)[i]
+                          for i in range(len(data['embs']))]
+      count = export_projector(data, FLAGS.output, FLAGS.max_points,
+                               FLAGS.sprite_dim)
+      logging.info('Wrote a projector of %d points to %s; run tensorboard '
+                   '--logdir %s.', count, FLAGS.output, FLAGS.output)
+    else:
+      render_imitation(data, FLAGS.output, FLAGS.query, FLAGS.num_candidates,
+                       FLAGS.tfrecords)
+  except ValueError as e:
+    logging.error('%s', e)
+    raise SystemExit(1) from None
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
