@@ -621,11 +621,6 @@ def sample_steps(seq_len, num_steps, strategy, stride=1, random_offset=1,
       return tf.minimum(seq_len - 1, offset + tf.range(num_steps) * stride)
     return tf.range(num_steps) * (seq_len - 1) // max(1, num_steps - 1)
 
-  return _sample_or_spread(seq_len, num_steps, needed, sample, name)
-
-
-def _sample_or_spread(seq_len, num_steps, needed, sample, name):
-  """`sample()` when the video has `needed` frames, else spread indices."""
   def short():
     warned = tf.py_function(_warn_short, [name, seq_len, needed,
                                           spread_short], tf.int32)
@@ -634,6 +629,16 @@ def _sample_or_spread(seq_len, num_steps, needed, sample, name):
     if strategy == 'stride':
       return sample() + warned
     return tf.minimum(tf.range(num_steps), seq_len - 1) + warned
+
+  return tf.cond(seq_len >= needed, sample, short)
+
+
+def _sample_or_spread(seq_len, num_steps, needed, sample, name):
+  """`sample()` when the video has `needed` frames, else spread indices."""
+  def short():
+    warned = tf.py_function(_warn_short, [name, seq_len, needed, True],
+                            tf.int32)
+    return _spread(seq_len, num_steps) + warned
 
   return tf.cond(seq_len >= needed, sample, short)
 
