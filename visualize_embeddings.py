@@ -28,14 +28,16 @@ With --logdir, frames come with the embeddings; with --embs_path they come
 from the file (extracted with --keep_frames) or from --tfrecords.
 """
 
+import quiet_tf  # first: quiets TensorFlow's start-up
+
 import os
-import tempfile
 
 from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
 
+import atomic_files
 from evaluation import figures
 from extract_embeddings import load_embeddings
 import visualize_alignment
@@ -187,7 +189,6 @@ def plot_trajectories(data, method, path, color_by='time', max_points=1000,
   ax.set_xticks([])
   ax.set_yticks([])
   figures._save(fig, path)  # pylint: disable=protected-access
-  os.chmod(path, 0o644)
   return path
 
 
@@ -205,21 +206,6 @@ def sprite_image(thumbnails):
     r, c = divmod(i, side)
     sprite[r * size:(r + 1) * size, c * size:(c + 1) * size] = thumb
   return sprite
-
-
-def _atomic_write(path, write):
-  """Calls write(tmp_path), then renames it to `path` (0644)."""
-  directory = os.path.dirname(os.path.abspath(path))
-  fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp.', suffix=
-                             os.path.splitext(path)[1])
-  os.close(fd)
-  try:
-    write(tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-  finally:
-    if os.path.exists(tmp):
-      os.remove(tmp)
 
 
 def export_projector(data, output_dir, max_points=1000, sprite_dim=64):
@@ -243,10 +229,11 @@ def export_projector(data, output_dir, max_points=1000, sprite_dim=64):
       rows.append('%s\t%d\t%.3f\t%d' % (name, i * stride,
                                         i / max(1, len(embs_v) - 1),
                                         int(labels[i])))
-  _atomic_write(os.path.join(output_dir, 'metadata.tsv'),
-                lambda p: open(p, 'w').write('\n'.join(rows) + '\n'))
-  _atomic_write(os.path.join(output_dir, 'embeddings.tsv'),
-                lambda p: np.savetxt(p, embs, delimiter='\t', fmt='%.6g'))
+  atomic_files.write_text(os.path.join(output_dir, 'metadata.tsv'),
+                          '\n'.join(rows) + '\n')
+  with atomic_files.atomic_open(os.path.join(output_dir, 'embeddings.tsv'),
+                                'wb') as f:
+    np.savetxt(f, embs, delimiter='\t', fmt='%.6g')
   config = projector.ProjectorConfig()
   embedding = config.embeddings.add()
   embedding.tensor_name = 'embedding/.ATTRIBUTES/VARIABLE_VALUE'
@@ -257,8 +244,8 @@ def export_projector(data, output_dir, max_points=1000, sprite_dim=64):
                              interpolation=cv2.INTER_AREA) for i in k])
         for f, k in zip(data['frames'], keep) if len(k)])
     sprite = sprite_image(thumbs)
-    _atomic_write(os.path.join(output_dir, 'sprite.png'), lambda p: cv2.imwrite(
-        p, cv2.cvtColor(sprite, cv2.COLOR_RGB2BGR)))
+    with atomic_files.atomic_path(os.path.join(output_dir, 'sprite.png')) as tmp:
+      cv2.imwrite(tmp, cv2.cvtColor(sprite, cv2.COLOR_RGB2BGR))
     embedding.sprite.image_path = 'sprite.png'
     embedding.sprite.single_image_dim.extend([sprite_dim, sprite_dim])
   checkpoint = tf.train.Checkpoint(embedding=tf.Variable(embs))
@@ -342,10 +329,10 @@ def main(argv):
       render_imitation(data, FLAGS.output, FLAGS.query, FLAGS.num_candidates,
                        FLAGS.tfrecords)
   except ValueError as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

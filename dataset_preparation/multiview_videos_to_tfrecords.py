@@ -24,6 +24,8 @@ Example:
       --dataset_name mydata --split train --resize 224
 """
 
+import quiet_tf  # first: quiets TensorFlow's start-up
+
 import multiprocessing
 import os
 import re
@@ -302,7 +304,7 @@ def main(argv):
         max_views_discrepancy=FLAGS.max_views_discrepancy,
         default_fps=FLAGS.default_fps, **conversion.common_kwargs(FLAGS))
   except ValueError as e:
-    raise SystemExit('error: %s' % e) from None
+    quiet_tf.fail(e)
   print('Wrote %s to %s; dropped %d take(s)%s' % (
       ', '.join('%d %s takes (%d frames per view)' % (
           n, s, summary['frames'][s]) for s, n in summary['written'].items()),
@@ -312,4 +314,5 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

@@ -24,9 +24,10 @@ Example (two webcams, then conversion):
       --dataset_name mydata --split train
 """
 
+import quiet_tf  # first: quiets TensorFlow's start-up
+
 import os
 import re
-import tempfile
 import time
 
 from absl import app
@@ -35,6 +36,7 @@ from absl import logging
 import cv2
 import numpy as np
 
+import atomic_files
 from dataset_preparation import conversion
 
 PREVIEW_WINDOW = 'record_views (q: stop)'
@@ -216,11 +218,7 @@ def _write_views(sources, paths, fps, resize, max_frames, duration, show):
   num_frames = 0
   try:
     for path in paths:
-      fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path) or '.',
-                                 prefix='.%s.' % os.path.basename(path),
-                                 suffix='.mp4')
-      os.close(fd)
-      temps.append(tmp)
+      temps.append(atomic_files.reserve_temp_path(path))
     try:
       for frames in synchronized_frames(sources, fps, max_frames, duration):
         if resize is not None:
@@ -248,14 +246,12 @@ def _write_views(sources, paths, fps, resize, max_frames, duration, show):
       raise SourceError('no synchronised frame could be read from %s.' %
                         ', '.join(s.spec for s in sources))
     for tmp, path in zip(temps, paths):
-      os.chmod(tmp, 0o644)
       os.replace(tmp, path)
   finally:
     for writer in writers:
       writer.release()
     for tmp in temps:
-      if os.path.exists(tmp):
-        os.remove(tmp)
+      atomic_files.remove_if_exists(tmp)
     if show:
       cv2.destroyAllWindows()
   return num_frames
@@ -285,9 +281,10 @@ def main(argv):
     record_views(FLAGS.sources, FLAGS.output_dir, FLAGS.take, FLAGS.fps,
                  FLAGS.size, FLAGS.max_frames, FLAGS.duration, FLAGS.preview)
   except (SourceError, ValueError) as e:
-    raise SystemExit('error: %s' % e) from None
+    quiet_tf.fail(e)
 
 
 if __name__ == '__main__':
   _define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)
