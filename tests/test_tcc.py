@@ -257,6 +257,38 @@ def test_gen_cycles_visit_distinct_videos():
   assert set(cycles[:, 0]) == set(range(5))
 
 
+def test_seeded_cycles_are_stateless_and_valid():
+  seed = tf.constant([3, 4])
+  cycles = alignment.gen_cycles(200, 5, 3, seed).numpy()
+  np.testing.assert_array_equal(cycles,
+                                alignment.gen_cycles(200, 5, 3, seed).numpy())
+  assert all(len(set(row)) == 3 for row in cycles)
+  assert set(cycles[:, 0]) == set(range(5))
+  assert not np.array_equal(
+      cycles, alignment.gen_cycles(200, 5, 3, tf.constant([3, 5])).numpy())
+  # A batch size known only at run time keeps the cycle length static.
+  traced_shapes = []
+
+  @tf.function(input_signature=[tf.TensorSpec([], tf.int32)])
+  def dynamic(num_videos):
+    cycles = alignment.gen_cycles(7, num_videos, 3, seed)
+    traced_shapes.append(cycles.shape.as_list())
+    return cycles
+
+  assert dynamic(tf.constant(5)).shape == (7, 3)
+  assert traced_shapes == [[7, 3]]
+
+
+def test_seeded_stochastic_loss_repeats_with_its_seed():
+  embs, steps, seq_lens = random_inputs(seed=15, n=4, t=6, custom_steps=True)
+  def loss(seed):
+    return float(alignment.compute_alignment_loss(
+        embs, 4, steps=steps, seq_lens=seq_lens, stochastic_matching=True,
+        num_cycles=5, cycle_length=3, seed=tf.constant(seed)))
+  assert loss([1, 2]) == loss([1, 2])
+  assert loss([1, 2]) != loss([7, 8])
+
+
 def test_cycle_labels_are_one_hot_start_frames():
   embs, _, _ = random_inputs(seed=6, n=4, t=6)
   frames = tf.constant([0, 5, 2], tf.int32)
