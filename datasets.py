@@ -775,6 +775,15 @@ def _view_indices(video, steps, indices, batch_spec, num_record_views,
   return flat, tf.tile(steps, [batch_spec.views])
 
 
+def sampling_options():
+  """The keyword arguments of `sample_steps` set by CONFIG.DATA."""
+  data = CONFIG.DATA
+  return dict(strategy=data.SAMPLING_STRATEGY, stride=data.STRIDE,
+              random_offset=data.RANDOM_OFFSET,
+              draw_offset=data.DRAW_RANDOM_OFFSET,
+              spread_short=data.SPREAD_SHORT_VIDEOS)
+
+
 def _make_sample_fn(mode, batch_spec, num_record_views=0):
   """Serialized record -> one sample (unbatched) of the training batch.
 
@@ -787,10 +796,7 @@ def _make_sample_fn(mode, batch_spec, num_record_views=0):
   image_size = CONFIG.IMAGE_SIZE
   central_crop = CONFIG.AUGMENTATION.RANDOM_CROP
   num_steps = batch_spec.steps_per_video(num_frames)
-  sampling = dict(strategy=data.SAMPLING_STRATEGY, stride=data.STRIDE,
-                  random_offset=data.RANDOM_OFFSET,
-                  draw_offset=data.DRAW_RANDOM_OFFSET,
-                  spread_short=data.SPREAD_SHORT_VIDEOS)
+  sampling = sampling_options()
   use_views = batch_spec.uses_view_lists()
 
   def sample_fn(serialized):

@@ -45,7 +45,7 @@ DTYPES = ('float32', 'float16')
 AUGMENTATIONS = ('RANDOM_CROP', 'RANDOM_FLIP', 'BRIGHTNESS', 'CONTRAST', 'HUE',
                  'SATURATION')
 # Bumped when the stored layout or the frame preprocessing changes.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
 class FeatureCacheError(ValueError):
@@ -101,6 +101,7 @@ def _example(video, features, dtype):
       'seq_len': int64s([int(video['seq_len'])]),
       'video_label': int64s([int(video['video_label'])]),
       'frame_labels': int64s(video['frame_labels'].numpy().tolist()),
+      'has_labels': int64s([int(bool(video['has_labels']))]),
       'feature_shape': int64s(list(features.shape[1:])),
       'features': tf.train.Feature(bytes_list=tf.train.BytesList(
           value=frames)),
@@ -113,14 +114,16 @@ def _write_cache(algo, dataset, directory, identity):
   os.makedirs(parent, exist_ok=True)
   partial = tempfile.mkdtemp(dir=parent, prefix='.partial_')
   chunk = CONFIG.EVAL.FRAMES_PER_BATCH
+  image_size = CONFIG.IMAGE_SIZE
   dtype = CONFIG.DATA.CACHE_BASE_FEATURES_DTYPE
   num_videos = 0
   try:
     for index, video in enumerate(
         datasets.create_one_epoch_dataset(dataset, 'train')):
-      frames = video['frames']
+      # Whole frames, as training without augmentation sees them.
       features = np.concatenate([
-          algo._frame_features(frames[i:i + chunk]).numpy()  # pylint: disable=protected-access
+          algo._frame_features(datasets.decode_eval_frames(  # pylint: disable=protected-access
+              video['jpegs'][i:i + chunk], image_size, False)).numpy()
           for i in range(0, int(video['seq_len']), chunk)], axis=0)
       path = os.path.join(partial, '%s_train-%05d.tfrecord' % (dataset,
                                                                 index))
@@ -180,6 +183,7 @@ def _parse(serialized):
       'seq_len': tf.io.FixedLenFeature([], tf.int64),
       'video_label': tf.io.FixedLenFeature([], tf.int64),
       'frame_labels': tf.io.VarLenFeature(tf.int64),
+      'has_labels': tf.io.FixedLenFeature([], tf.int64),
       'feature_shape': tf.io.FixedLenFeature([3], tf.int64),
       'features': tf.io.VarLenFeature(tf.string),
   })
@@ -189,6 +193,7 @@ def _parse(serialized):
       'video_label': tf.cast(parsed['video_label'], tf.int32),
       'frame_labels': tf.cast(tf.sparse.to_dense(parsed['frame_labels']),
                               tf.int32),
+      'has_labels': parsed['has_labels'] > 0,
       'feature_shape': tf.cast(parsed['feature_shape'], tf.int32),
       'frames': tf.sparse.to_dense(parsed['features'], default_value=''),
   }
@@ -204,8 +209,8 @@ def _make_sample_fn(batch_spec, feature_shape, dtype):
   def sample_fn(serialized):
     video = _parse(serialized)
     steps = datasets.sample_steps(video['seq_len'], num_frames,
-                                  CONFIG.DATA.SAMPLING_STRATEGY,
-                                  video['name'])
+                                  name=video['name'],
+                                  **datasets.sampling_options())
     if batch_spec.positives is not None:
       positives = batch_spec.positives(steps, video['seq_len'])
       steps = tf.reshape(tf.stack([steps, positives], axis=1), [-1])
@@ -217,6 +222,7 @@ def _make_sample_fn(batch_spec, feature_shape, dtype):
                                     feature_shape),
         'steps': tf.ensure_shape(steps, [num_steps]),
         'frame_labels': tf.gather(video['frame_labels'], steps),
+        'has_labels': video['has_labels'],
         'seq_lens': video['seq_len'],
         'video_labels': video['video_label'],
         'names': video['name'],

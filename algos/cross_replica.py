@@ -91,10 +91,16 @@ def global_batch(embs, batch):
     # Collectives need their inputs placed; MultiWorkerMirroredStrategy
     # leaves replica tensors without a device.
     embs = tf.identity(embs)
-    local = [tf.identity(batch[k]) for k in names]
+    # Collectives take no booleans (e.g. `has_labels`): gathered as int32.
+    local = [tf.identity(tf.cast(batch[k], tf.int32)
+                         if batch[k].dtype == tf.bool else batch[k])
+             for k in names]
   global_embs = _with_global_size(context.all_gather(embs, axis=0), embs)
-  result = {k: _with_global_size(v, batch[k]) for k, v in zip(
-      names, context.all_gather(local, axis=0))}
+  result = {}
+  for k, value in zip(names, context.all_gather(local, axis=0)):
+    if batch[k].dtype == tf.bool:
+      value = tf.cast(value, tf.bool)
+    result[k] = _with_global_size(value, batch[k])
   result['loss_seed'] = (batch['loss_seed'] if 'loss_seed' in batch else
                          shared_seed(device))
   return global_embs, result

@@ -60,7 +60,7 @@ results = {}
 for stochastic in (False, True):
   config.load_config((), [
       'ALIGNMENT.STOCHASTIC_MATCHING=%s' % stochastic,
-      'ALIGNMENT.NUM_CYCLES=16'])
+      'ALIGNMENT.FRACTION=0.5'])
   with strategy.scope():
     weights = tf.Variable(initial)
   out = {}
@@ -140,7 +140,7 @@ train.get_strategy = lambda: tf.distribute.MirroredStrategy(
 result = train.train(sys.argv[2], overrides=test_train.TINY + [
     'TRAINING_ALGO=alignment_sal_tcn', 'TRAIN.NUM_FRAMES=5',
     'TRAIN.BATCH_SIZE=4', 'ALIGNMENT.STOCHASTIC_MATCHING=true',
-    'ALIGNMENT.NUM_CYCLES=4'], max_iters=2)
+    'ALIGNMENT.FRACTION=0.2'], max_iters=2)
 print('RESULT', result['step'], result['total_loss'])
 '''
 

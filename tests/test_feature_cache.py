@@ -62,8 +62,9 @@ def test_cached_batch_gives_the_loss_of_its_frames(overrides):
 
   batch = next(iter(feature_cache.create_feature_dataset(
       directories, algo.batch_spec)))
-  videos = {v['name'].numpy(): v['frames'] for v in
-            datasets.create_one_epoch_dataset(DATASET, 'train')}
+  videos = {v['name'].numpy(): datasets.decode_eval_frames(
+      v['jpegs'], CONFIG.IMAGE_SIZE, False)
+            for v in datasets.create_one_epoch_dataset(DATASET, 'train')}
   frames = tf.stack([
       tf.gather(videos[name.numpy()], datasets.context_indices(
           steps, CONFIG.DATA.NUM_STEPS, CONFIG.DATA.FRAME_STRIDE))

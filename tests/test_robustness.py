@@ -306,7 +306,7 @@ def test_video_shorter_than_a_sample_trains_and_warns_once(tmp_path):
   assert 'Traceback' not in output
   warnings = _lines(output, 'sampled with repeated frames')
   assert len(warnings) == 1, output[-3000:]
-  assert re.search(r'has 1[01] frames, fewer than the 12', warnings[0])
+  assert re.search(r'has 1[01] frames, fewer than the 13', warnings[0])
   assert tf.train.latest_checkpoint(logdir).endswith('ckpt-4')
   _assert_logdir_intact(logdir)
 
@@ -459,7 +459,8 @@ def test_outputs_have_the_usual_permissions_and_are_atomic(tmp_path):
         config.save_config(str(tmp_path / 'logdir')),
         extract_embeddings.save_embeddings(
             {'embs': [np.zeros((2, 3))], 'names': ['a'],
-             'labels': [np.zeros(2)]}, str(tmp_path / 'embs.npz')),
+             'labels': [np.zeros(2)], 'steps': [np.arange(2)]},
+            str(tmp_path / 'embs.npz')),
         atomic_files.write_text(str(tmp_path / 'sub' / 'note.txt'), 'x'),
     ]
     for path in written:
