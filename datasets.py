@@ -46,9 +46,18 @@ class BatchSpec:
       anchor_0, positive_0, anchor_1, ... (2 * NUM_FRAMES steps per video).
   """
   positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
+  # With `view_steps`, each video gives `num_views` augmented views (SCL of
+  # CARL): a function (seq_len int32 [], num_frames int) -> steps int32
+  # [num_views, num_frames] (called inside tf.data), each row the sorted
+  # frames of one view. Every view gets its own spatial augmentation; `steps`
+  # holds view 0's steps, then view 1's, ... (num_views * NUM_FRAMES).
+  num_views: int = 1
+  view_steps: Optional[Callable[[tf.Tensor, int], tf.Tensor]] = None
 
   def steps_per_video(self, num_frames):
     """Sampled steps per video for `num_frames` (anchor) frames."""
+    if self.view_steps is not None:
+      return num_frames * self.num_views
     return num_frames * (2 if self.positives is not None else 1)
 
 
@@ -457,6 +466,71 @@ def tcn_positives(anchors, window):
   return low + tf.cast(u * tf.cast(anchors - low, tf.float32), tf.int32)
 
 
+def temporal_crop_steps(seq_len, num_frames, min_fraction):
+  """Sorted frames of one random temporal crop (own start and rate).
+
+  The crop covers round(f * L) frames, f uniform in [min_fraction, 1], at a
+  uniform random start; `num_frames` distinct frames are drawn uniformly from
+  it (evenly spread with repetition when the crop is shorter).
+
+  Args:
+    seq_len: int32 scalar tensor L.
+    num_frames: S, Python int.
+    min_fraction: smallest crop, as a fraction of the video.
+
+  Returns:
+    int32 [S], indices into the video.
+  """
+  fraction = tf.random.uniform([], min_fraction, 1.0)
+  crop_len = tf.clip_by_value(tf.cast(tf.round(
+      fraction * tf.cast(seq_len, tf.float32)), tf.int32), 1, seq_len)
+  start = tf.random.uniform([], 0, seq_len - crop_len + 1, dtype=tf.int32)
+  within = tf.cond(
+      crop_len >= num_frames,
+      lambda: tf.sort(tf.random.shuffle(tf.range(crop_len))[:num_frames]),
+      lambda: _spread(crop_len, num_frames))
+  return start + within
+
+
+def _views_sample(video, view_steps, mode, num_context, frame_stride,
+                  image_size):
+  """One sample of several views of `video` (see BatchSpec.view_steps).
+
+  Args:
+    video: a parsed record (`_parse`).
+    view_steps: int32 [V, S] sorted frame indices of each view.
+    mode: 'train' (each view augmented with its own parameters) or 'eval'.
+    num_context, frame_stride: DATA.NUM_STEPS, DATA.FRAME_STRIDE.
+    image_size: output side.
+
+  Returns:
+    dict like a sample of `_make_sample_fn`, with V * S steps.
+  """
+  num_views, num_frames = view_steps.shape
+  frames = []
+  for view in range(num_views):
+    indices = context_indices(view_steps[view], num_context, frame_stride)
+    unique, position = tf.unique(indices)
+    jpegs = tf.gather(video['jpegs'], unique)
+    if mode == 'train':
+      view_frames = _augment(jpegs, image_size)
+    else:
+      view_frames = _to_model_range(_decode(jpegs), image_size)
+    frames.append(tf.gather(view_frames, position))
+  steps = tf.reshape(view_steps, [-1])
+  num_steps = num_views * num_frames
+  return {
+      'frames': tf.ensure_shape(tf.concat(frames, axis=0), [
+          num_steps * num_context, image_size, image_size, 3]),
+      'steps': tf.ensure_shape(steps, [num_steps]),
+      'frame_labels': tf.ensure_shape(
+          tf.gather(video['frame_labels'], steps), [num_steps]),
+      'seq_lens': video['seq_len'],
+      'video_labels': video['video_label'],
+      'names': video['name'],
+  }
+
+
 def context_indices(steps, num_context, frame_stride):
   """[S] steps -> [S * num_context]: t-(K-1)*stride, ..., t, clipped at 0."""
   offsets = tf.range(num_context - 1, -1, -1) * frame_stride
@@ -485,6 +559,11 @@ def _make_sample_fn(mode, batch_spec):
 
   def sample_fn(serialized):
     video = _parse(serialized, with_labels)
+    if batch_spec.view_steps is not None:
+      view_steps = tf.ensure_shape(batch_spec.view_steps(
+          video['seq_len'], num_frames), [batch_spec.num_views, num_frames])
+      return _views_sample(video, view_steps, mode, num_context, frame_stride,
+                           image_size)
     steps = sample_steps(video['seq_len'], num_frames, strategy,
                          video['name'])
     if batch_spec.positives is not None:

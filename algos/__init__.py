@@ -13,7 +13,10 @@ from algos.alignment import Alignment
 from algos.alignment_sal_tcn import AlignmentSaLTCN
 from algos.base import Algorithm
 from algos.classification import Classification
+from algos.gta import GTA
+from algos.lav import LAV
 from algos.sal import SaL
+from algos.scl import SCL
 from algos.tcn import TCN
 import config
 from config import CONFIG
@@ -24,6 +27,9 @@ ALGORITHMS = {
     'tcn': TCN,
     'alignment_sal_tcn': AlignmentSaLTCN,
     'classification': Classification,
+    'lav': LAV,
+    'scl': SCL,
+    'gta': GTA,
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',

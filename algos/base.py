@@ -62,6 +62,11 @@ class Algorithm(keras.Model):
     features = self.base_features(images, training)
     context_features = tf.reshape(
         features, [-1, self.num_context_steps] + list(features.shape[1:]))
+    if getattr(self.embedder, 'embeds_sequences', False):
+      # A sequence embedder sees each video (each view) as one sequence.
+      context_features = tf.reshape(
+          context_features, [batch_size * self.batch_spec.num_views, -1] +
+          list(context_features.shape[1:]))
     embs = self.embed_context(context_features, training)
     return tf.reshape(embs, [batch_size, -1, embs.shape[-1]])
 
@@ -183,6 +188,10 @@ class Algorithm(keras.Model):
         [self._frame_features(tf.gather(frames, needed[i:i + frames_per_batch]))
          for i in range(0, len(needed), frames_per_batch)], axis=0)
     context_pos = position[context_idx]
+    if getattr(self.embedder, 'embeds_sequences', False):
+      # A sequence embedder sees the whole video at once.
+      return self._context_embeddings(
+          tf.gather(features, context_pos)[None])[0].numpy()
     embs = [self._context_embeddings(
         tf.gather(features, context_pos[i:i + frames_per_batch]))
             for i in range(0, len(steps), frames_per_batch)]
