@@ -268,6 +268,10 @@ _C.CHECKPOINT.MAX_TO_KEEP = 5
 # as Pouring; nothing to choose).
 _C.DATA.PROTOCOL = ''
 
+# K of the `retrieval` evaluation task (mAP@K, CARL's fine-grained frame
+# retrieval). Add 'retrieval' and 'progress_error' to EVAL.TASKS to run them.
+_C.EVAL.RETRIEVAL_KS = [5, 10, 15]
+
 # LAV (Haresh et al., CVPR 2021): soft-DTW + contrastive IDM regulariser.
 _C.LAV = edict()
 _C.LAV.SOFT_DTW_GAMMA = 0.1

@@ -22,10 +22,14 @@ from evaluation.few_shot_classification import few_shot_accuracy
 from evaluation.kendall import KendallsTau
 from evaluation.kendall import kendalls_tau
 from evaluation.kendall import pairwise_kendalls_tau
+from evaluation.progress import ProgressError
+from evaluation.progress import progress_error
+from evaluation.retrieval import Retrieval
+from evaluation.retrieval import retrieval_precision
 
 TASKS = {task.name: task for task in (AlgoLoss, Classification,
                                       FewShotClassification, EventCompletion,
-                                      KendallsTau)}
+                                      KendallsTau, Retrieval, ProgressError)}
 
 
 def get_tasks(names):
