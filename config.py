@@ -272,6 +272,10 @@ _C.DATA.PROTOCOL = ''
 # retrieval). Add 'retrieval' and 'progress_error' to EVAL.TASKS to run them.
 _C.EVAL.RETRIEVAL_KS = [5, 10, 15]
 
+# Synthetic takes in which the container is put back where it was picked up,
+# along the path it came: only the liquid tells forwards from backwards.
+_C.SYNTHETIC.TIME_SYMMETRIC = False
+
 # LAV (Haresh et al., CVPR 2021): soft-DTW + contrastive IDM regulariser.
 _C.LAV = edict()
 _C.LAV.SOFT_DTW_GAMMA = 0.1

@@ -95,11 +95,14 @@ def split_tfrecord_paths(dataset, split):
 
 def _synthetic_params():
   syn = CONFIG.SYNTHETIC
-  return {'num_train': syn.NUM_TRAIN_VIDEOS, 'num_val': syn.NUM_VAL_VIDEOS,
-          'image_size': CONFIG.IMAGE_SIZE, 'min_frames': syn.MIN_FRAMES,
-          'max_frames': syn.MAX_FRAMES, 'num_views': syn.NUM_VIEWS,
-          'seed': syn.SEED, 'variation': float(syn.VARIATION),
-          'mirror': syn.MIRROR}
+  params = {'num_train': syn.NUM_TRAIN_VIDEOS, 'num_val': syn.NUM_VAL_VIDEOS,
+           'image_size': CONFIG.IMAGE_SIZE, 'min_frames': syn.MIN_FRAMES,
+           'max_frames': syn.MAX_FRAMES, 'num_views': syn.NUM_VIEWS,
+           'seed': syn.SEED, 'variation': float(syn.VARIATION),
+           'mirror': syn.MIRROR}
+  if syn.TIME_SYMMETRIC:
+    params['time_symmetric'] = True
+  return params
 
 
 def _synthetic_matches(stored, params):

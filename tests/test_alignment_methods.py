@@ -306,3 +306,37 @@ def test_training_protocol_record():
   CONFIG.DATA.PROTOCOL = 'per_video'
   with pytest.raises(ValueError, match='DATA.PROTOCOL'):
     evaluate.training_protocol()
+
+
+# ---------------------------------------------------------------------------
+# Time-symmetric synthetic takes.
+# ---------------------------------------------------------------------------
+def _container_path(time_symmetric):
+  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng([3, 1, 4])
+  look = synthetic._sample_appearance(rng, 0.5, 64)  # pylint: disable=protected-access
+  labels, state = synthetic._trajectory(rng, 90, look, time_symmetric)  # pylint: disable=protected-access
+  return labels, np.stack([state['x'], state['y']], 1), look
+
+
+@pytest.mark.parametrize('time_symmetric', [False, True])
+def test_time_symmetric_take_retraces_its_path(time_symmetric):
+  labels, path, look = _container_path(time_symmetric)
+  outbound, back = path[labels <= 1], path[labels == 4]
+  # Distance of every point of the way back to the way out.
+  gap = np.min(np.linalg.norm(back[:, None] - outbound[None], axis=-1), 1)
+  ends_where_it_began = abs(path[-1, 0] - look['start_x']) < 1e-9
+  if time_symmetric:
+    assert ends_where_it_began and gap.max() < 0.03
+  else:
+    assert not ends_where_it_began and gap.max() > 0.05
+
+
+def test_time_symmetric_key_reaches_the_generator(tmp_path):
+  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
+  assert 'time_symmetric' not in datasets._synthetic_params()  # pylint: disable=protected-access
+  CONFIG.SYNTHETIC.TIME_SYMMETRIC = True
+  assert datasets._synthetic_params()['time_symmetric']  # pylint: disable=protected-access
+  info = synthetic.generate_dataset(str(tmp_path), 'sym', 1, 0, 16, 12, 12,
+                                    time_symmetric=True)
+  assert info['generator']['time_symmetric'] is True
