@@ -509,22 +509,39 @@ def _views_sample(video, view_steps, mode, num_context, frame_stride,
   Returns:
     dict like a sample of `_make_sample_fn`, with V * S steps.
   """
-  num_views, num_frames = view_steps.shape
-  frames = []
-  for view in range(num_views):
-    indices = context_indices(view_steps[view], num_context, frame_stride)
-    unique, position = tf.unique(indices)
-    jpegs = tf.gather(video['jpegs'], unique)
-    if mode == 'train':
-      view_frames = _augment(jpegs, image_size)
-    else:
-      view_frames = _to_model_range(_decode(jpegs), image_size)
-    frames.append(tf.gather(view_frames, position))
-  steps = tf.reshape(view_steps, [-1])
-  num_steps = num_views * num_frames
+  frames = [_frames_of_steps(video['jpegs'], view, mode, num_context,
+                             frame_stride, image_size)
+            for view in tf.unstack(view_steps)]
+  return _sample_record(video, tf.concat(frames, axis=0),
+                        tf.reshape(view_steps, [-1]), num_context, image_size)
+
+
+def _frames_of_steps(jpegs, steps, mode, num_context, frame_stride,
+                     image_size):
+  """Context frames of `steps` [S] of one video, decoded and prepared.
+
+  Each distinct frame is decoded (and, in 'train' mode, augmented with one
+  set of parameters) once.
+
+  Returns:
+    float32 [S * num_context, image_size, image_size, 3] in [-1, 1].
+  """
+  indices = context_indices(steps, num_context, frame_stride)
+  unique, position = tf.unique(indices)
+  jpegs = tf.gather(jpegs, unique)
+  if mode == 'train':
+    frames = _augment(jpegs, image_size)
+  else:
+    frames = _to_model_range(_decode(jpegs), image_size)
+  return tf.gather(frames, position)
+
+
+def _sample_record(video, frames, steps, num_context, image_size):
+  """One (unbatched) sample of a training batch from its frames and steps."""
+  num_steps = steps.shape[0]
   return {
-      'frames': tf.ensure_shape(tf.concat(frames, axis=0), [
-          num_steps * num_context, image_size, image_size, 3]),
+      'frames': tf.ensure_shape(frames, [num_steps * num_context, image_size,
+                                         image_size, 3]),
       'steps': tf.ensure_shape(steps, [num_steps]),
       'frame_labels': tf.ensure_shape(
           tf.gather(video['frame_labels'], steps), [num_steps]),
@@ -572,26 +589,10 @@ def _make_sample_fn(mode, batch_spec):
     if batch_spec.positives is not None:
       positives = batch_spec.positives(steps, video['seq_len'])
       steps = tf.reshape(tf.stack([steps, positives], axis=1), [-1])
-    indices = context_indices(steps, num_context, frame_stride)
-    # Each distinct frame is decoded and augmented once.
-    unique, position = tf.unique(indices)
-    jpegs = tf.gather(video['jpegs'], unique)
-    if mode == 'train':
-      frames = _augment(jpegs, image_size)
-    else:
-      frames = _to_model_range(_decode(jpegs), image_size)
-    frames = tf.gather(frames, position)
-    frames = tf.ensure_shape(frames, [num_steps * num_context, image_size,
-                                      image_size, 3])
-    return {
-        'frames': frames,
-        'steps': tf.ensure_shape(steps, [num_steps]),
-        'frame_labels': tf.ensure_shape(
-            tf.gather(video['frame_labels'], steps), [num_steps]),
-        'seq_lens': video['seq_len'],
-        'video_labels': video['video_label'],
-        'names': video['name'],
-    }
+    steps = tf.ensure_shape(steps, [num_steps])
+    frames = _frames_of_steps(video['jpegs'], steps, mode, num_context,
+                              frame_stride, image_size)
+    return _sample_record(video, frames, steps, num_context, image_size)
   return sample_fn
 
 
