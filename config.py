@@ -276,6 +276,11 @@ _C.EVAL.RETRIEVAL_KS = [5, 10, 15]
 # along the path it came: only the liquid tells forwards from backwards.
 _C.SYNTHETIC.TIME_SYMMETRIC = False
 
+# Remedy for takes that look alike forwards and backwards: add this weight x a
+# monotonic soft-DTW alignment term (LAV's, gamma LAV.SOFT_DTW_GAMMA, on
+# L2-normalised embeddings) to the TCC loss of `alignment`. 0 = published TCC.
+_C.ALIGNMENT.SOFT_DTW_WEIGHT = 0.0
+
 # LAV (Haresh et al., CVPR 2021): soft-DTW + contrastive IDM regulariser.
 _C.LAV = edict()
 _C.LAV.SOFT_DTW_GAMMA = 0.1

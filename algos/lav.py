@@ -13,6 +13,16 @@ def video_pairs(batch_size):
   return tf.cast(tf.where(upper - tf.eye(batch_size) > 0), tf.int32)
 
 
+def _over_pairs(embs, steps, seq_lens, **lav_args):
+  """`seqalign.lav.lav_loss` over every pair of videos of a batch."""
+  pairs = video_pairs(tf.shape(embs)[0])
+  first, second = pairs[:, 0], pairs[:, 1]
+  return lav.lav_loss(
+      tf.gather(embs, first), tf.gather(embs, second),
+      tf.gather(steps, first), tf.gather(steps, second),
+      tf.gather(seq_lens, first), tf.gather(seq_lens, second), **lav_args)
+
+
 def lav_loss(embs, steps, seq_lens):
   """LAV loss with CONFIG.LAV.* over every pair of videos of the batch.
 
@@ -25,14 +35,26 @@ def lav_loss(embs, steps, seq_lens):
   cfg = CONFIG.LAV
   if cfg.NORMALIZE_EMBEDDINGS:
     embs = tf.math.l2_normalize(embs, axis=-1)
-  pairs = video_pairs(tf.shape(embs)[0])
-  first, second = pairs[:, 0], pairs[:, 1]
-  return lav.lav_loss(
-      tf.gather(embs, first), tf.gather(embs, second),
-      tf.gather(steps, first), tf.gather(steps, second),
-      tf.gather(seq_lens, first), tf.gather(seq_lens, second),
-      gamma=cfg.SOFT_DTW_GAMMA, alpha=cfg.ALPHA, window=cfg.WINDOW,
-      margin=cfg.MARGIN)
+  return _over_pairs(embs, steps, seq_lens, gamma=cfg.SOFT_DTW_GAMMA,
+                     alpha=cfg.ALPHA, window=cfg.WINDOW, margin=cfg.MARGIN)
+
+
+def soft_dtw_term(embs, steps, seq_lens, gamma):
+  """Monotonic alignment term: mean over pairs of soft-DTW / S.
+
+  The alignment part of LAV alone (no IDM), on L2-normalised embeddings;
+  `ALIGNMENT.SOFT_DTW_WEIGHT` adds it to TCC so that a take is not aligned
+  backwards.
+
+  Args:
+    embs: float [B, S, D]; steps: int [B, S]; seq_lens: int [B].
+    gamma: soft-DTW smoothing.
+
+  Returns:
+    float32 scalar.
+  """
+  embs = tf.math.l2_normalize(tf.cast(embs, tf.float32), axis=-1)
+  return _over_pairs(embs, steps, seq_lens, gamma=gamma, alpha=0.0)
 
 
 class LAV(Algorithm):
