@@ -351,6 +351,78 @@ _C.SVTCN.EMBEDDING_L2 = True
 # alignment_mvtcn: w * TCC + (1 - w) * multi-view TCN.
 _C.ALIGNMENT_MVTCN = edict()
 _C.ALIGNMENT_MVTCN.ALIGNMENT_LOSS_WEIGHT = 0.5
+# ----------------------------------------------------------------------------
+# Sequence-alignment methods after TCC (the seqalign/ library): LAV, SCL of
+# CARL, GTA; CARL's Transformer embedder; the training protocol of a run.
+# ----------------------------------------------------------------------------
+# How the datasets of a run relate to the classes of a multi-action benchmark
+# (Penn Action), reported by evaluate.py: 'per_class' (DATASETS is one action;
+# one model per action, as TCC), 'all_classes' (DATASETS lists every action;
+# one model for all, as LAV and later papers), or '' (single-dataset data such
+# as Pouring; nothing to choose).
+_C.DATA.PROTOCOL = ''
+
+# K of the `retrieval` evaluation task (mAP@K, CARL's fine-grained frame
+# retrieval). Add 'retrieval' and 'progress_error' to EVAL.TASKS to run them.
+_C.EVAL.RETRIEVAL_KS = [5, 10, 15]
+
+# Synthetic takes in which the container is put back where it was picked up,
+# along the path it came: only the liquid tells forwards from backwards.
+_C.SYNTHETIC.TIME_SYMMETRIC = False
+
+# Remedy for takes that look alike forwards and backwards: add this weight x a
+# monotonic soft-DTW alignment term (LAV's, gamma LAV.SOFT_DTW_GAMMA, on
+# L2-normalised embeddings) to the TCC loss of `alignment`. 0 = published TCC.
+_C.ALIGNMENT.SOFT_DTW_WEIGHT = 0.0
+
+# LAV (Haresh et al., CVPR 2021): soft-DTW + contrastive IDM regulariser.
+_C.LAV = edict()
+_C.LAV.SOFT_DTW_GAMMA = 0.1
+# Weight alpha of the IDM regulariser.
+_C.LAV.ALPHA = 0.5
+# Frames within WINDOW frames of each other are pulled together, others
+# pushed beyond MARGIN (squared distance).
+_C.LAV.WINDOW = 10
+_C.LAV.MARGIN = 2.0
+# L2-normalise embeddings inside the loss (LAV's embedder does).
+_C.LAV.NORMALIZE_EMBEDDINGS = True
+
+# SCL, the sequence contrastive loss of CARL (Chen et al., CVPR 2022). Each
+# video gives two views, each TRAIN.NUM_FRAMES frames from its own random
+# temporal crop (a fraction in [MIN_CROP_FRACTION, 1] of the video).
+_C.SCL = edict()
+_C.SCL.SOFTMAX_TEMPERATURE = 0.1
+# sigma^2 of the Gaussian target, in frames^2.
+_C.SCL.LABEL_VARIANCE = 10.0
+_C.SCL.NORMALIZE_EMBEDDINGS = True
+_C.SCL.MIN_CROP_FRACTION = 0.6
+
+# GTA (Hadji et al., CVPR 2021): smoothed DTW with global cycle-consistency.
+_C.GTA = edict()
+# Smoothing of the smoothed DTW (gamma_s).
+_C.GTA.GAMMA = 0.1
+# Temperature of the -log softmax cost (gamma_f).
+_C.GTA.COST_TEMPERATURE = 0.1
+_C.GTA.LABEL_SMOOTHING = 0.1
+# Weight of each of the two alignment costs.
+_C.GTA.ALIGNMENT_WEIGHT = 0.1
+_C.GTA.NORMALIZE_EMBEDDINGS = True
+
+# CARL's Transformer over the per-frame features of a sequence
+# (MODEL.EMBEDDER_TYPE: transformer). With positional encoding it can read
+# frame positions: use it with SCL only (see docs/alignment_methods.md).
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL = edict()
+# [units, batch_norm] per fully connected layer before the Transformer.
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.FC_LAYERS = [[256, True]]
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.HIDDEN_SIZE = 128
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.NUM_LAYERS = 2
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.NUM_HEADS = 4
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.D_FF = 256
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.DROPOUT_RATE = 0.1
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.EMBEDDING_SIZE = 128
+# Sin-cos positional encoding of the frame's position in the sequence (CARL).
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.POSITIONAL_ENCODING = True
+_C.MODEL.TRANSFORMER_EMBEDDER_MODEL.L2_NORMALIZE = True
 
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.

@@ -69,12 +69,19 @@ class BatchSpec:
     sampler: None (DATA.SAMPLING_STRATEGY), or a function (seq_len int32 [],
       num_steps int, name string []) -> sorted steps int32 [num_steps]
       (called inside tf.data).
+    num_crops, crop_steps: with `crop_steps`, each video gives `num_crops`
+      temporal crops, each augmented with its own parameters (SCL of CARL):
+      a function (seq_len int32 [], num_frames int) -> steps int32
+      [num_crops, num_frames] (called inside tf.data), each row the sorted
+      frames of one crop; `steps` holds crop 0's steps, then crop 1's, ...
   """
   positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
   needs_frame_labels: bool = False
   views: int = 1
   view_sampling: str = 'first'
   sampler: Optional[Callable[[tf.Tensor, int, tf.Tensor], tf.Tensor]] = None
+  num_crops: int = 1
+  crop_steps: Optional[Callable[[tf.Tensor, int], tf.Tensor]] = None
 
   def __post_init__(self):
     if self.views < 1:
@@ -85,7 +92,13 @@ class BatchSpec:
 
   def steps_per_video(self, num_frames):
     """Sampled steps per video (all view slots) for `num_frames` anchors."""
+    if self.crop_steps is not None:
+      return num_frames * self.num_crops
     return num_frames * (2 if self.positives is not None else 1) * self.views
+
+  def sequences_per_video(self):
+    """Sequences (temporal crops or camera views) each video's steps hold."""
+    return self.num_crops * self.views
 
   def uses_view_lists(self):
     """Whether samples read the `viewN` lists rather than `video`."""
@@ -129,11 +142,14 @@ def split_tfrecord_paths(dataset, split):
 
 def _synthetic_params():
   syn = CONFIG.SYNTHETIC
-  return {'num_train': syn.NUM_TRAIN_VIDEOS, 'num_val': syn.NUM_VAL_VIDEOS,
-          'image_size': CONFIG.IMAGE_SIZE, 'min_frames': syn.MIN_FRAMES,
-          'max_frames': syn.MAX_FRAMES, 'num_views': syn.NUM_VIEWS,
-          'seed': syn.SEED, 'variation': float(syn.VARIATION),
-          'mirror': syn.MIRROR}
+  params = {'num_train': syn.NUM_TRAIN_VIDEOS, 'num_val': syn.NUM_VAL_VIDEOS,
+           'image_size': CONFIG.IMAGE_SIZE, 'min_frames': syn.MIN_FRAMES,
+           'max_frames': syn.MAX_FRAMES, 'num_views': syn.NUM_VIEWS,
+           'seed': syn.SEED, 'variation': float(syn.VARIATION),
+           'mirror': syn.MIRROR}
+  if syn.TIME_SYMMETRIC:
+    params['time_symmetric'] = True
+  return params
 
 
 def _synthetic_matches(stored, params):
@@ -722,6 +738,67 @@ def tcn_positives(anchors, window):
   return low + tf.cast(u * tf.cast(anchors - low, tf.float32), tf.int32)
 
 
+def temporal_crop_steps(seq_len, num_frames, min_fraction):
+  """Sorted frames of one random temporal crop (own start and rate).
+
+  The crop covers round(f * L) frames, f uniform in [min_fraction, 1], at a
+  uniform random start; `num_frames` distinct frames are drawn uniformly from
+  it (evenly spread with repetition when the crop is shorter).
+
+  Args:
+    seq_len: int32 scalar tensor L.
+    num_frames: S, Python int.
+    min_fraction: smallest crop, as a fraction of the video.
+
+  Returns:
+    int32 [S], indices into the video.
+  """
+  fraction = tf.random.uniform([], min_fraction, 1.0)
+  crop_len = tf.clip_by_value(tf.cast(tf.round(
+      fraction * tf.cast(seq_len, tf.float32)), tf.int32), 1, seq_len)
+  start = tf.random.uniform([], 0, seq_len - crop_len + 1, dtype=tf.int32)
+  within = tf.cond(
+      crop_len >= num_frames,
+      lambda: tf.sort(tf.random.shuffle(tf.range(crop_len))[:num_frames]),
+      lambda: _spread(crop_len, num_frames))
+  return start + within
+
+
+def _frames_of_indices(jpegs, indices, mode, image_size, central_crop):
+  """Frames `indices` [N] of the JPEGs of ONE video, decoded and prepared.
+
+  Each distinct frame is decoded (and, in 'train' mode, augmented with one
+  set of parameters for the whole call) once; in 'eval' mode frames are not
+  augmented (central square when `central_crop`).
+
+  Returns:
+    float32 [N, image_size, image_size, 3] in [-1, 1].
+  """
+  unique, position = tf.unique(indices)
+  jpegs = tf.gather(jpegs, unique)
+  if mode == 'train':
+    frames = _augment(jpegs, image_size)
+  else:
+    frames = decode_eval_frames(jpegs, image_size, central_crop)
+  return tf.gather(frames, position)
+
+
+def _sample_record(video, frames, steps, num_context, image_size):
+  """One (unbatched) sample of a training batch from its frames and steps."""
+  num_steps = steps.shape[0]
+  return {
+      'frames': tf.ensure_shape(frames, [num_steps * num_context, image_size,
+                                         image_size, 3]),
+      'steps': tf.ensure_shape(steps, [num_steps]),
+      'frame_labels': tf.ensure_shape(
+          tf.gather(video['frame_labels'], steps), [num_steps]),
+      'has_labels': video['has_labels'],
+      'seq_lens': video['seq_len'],
+      'video_labels': video['video_label'],
+      'names': video['name'],
+  }
+
+
 def context_indices(steps, num_context, frame_stride):
   """[S] steps -> [S * num_context]: t-(K-1)*stride, ..., t, clipped at 0."""
   offsets = tf.range(num_context - 1, -1, -1) * frame_stride
@@ -802,6 +879,15 @@ def _make_sample_fn(mode, batch_spec, num_record_views=0):
   def sample_fn(serialized):
     video = _parse(serialized, data.FRAME_LABELS,
                    num_record_views if use_views else 0)
+    if batch_spec.crop_steps is not None:
+      crop_steps = tf.ensure_shape(batch_spec.crop_steps(
+          video['seq_len'], num_frames), [batch_spec.num_crops, num_frames])
+      frames = [_frames_of_indices(
+          video['jpegs'], context_indices(crop, num_context, frame_stride),
+          mode, image_size, central_crop) for crop in tf.unstack(crop_steps)]
+      return _sample_record(video, tf.concat(frames, axis=0),
+                            tf.reshape(crop_steps, [-1]), num_context,
+                            image_size)
     if batch_spec.sampler is not None:
       steps = batch_spec.sampler(video['seq_len'], num_frames, video['name'])
     else:
@@ -817,26 +903,10 @@ def _make_sample_fn(mode, batch_spec, num_record_views=0):
                                      num_record_views,
                                      num_steps // batch_spec.views)
       all_jpegs = tf.reshape(video['view_jpegs'], [-1])
-    # Each distinct frame is decoded and augmented once.
-    unique, position = tf.unique(indices)
-    jpegs = tf.gather(all_jpegs, unique)
-    if mode == 'train':
-      frames = _augment(jpegs, image_size)
-    else:
-      frames = decode_eval_frames(jpegs, image_size, central_crop)
-    frames = tf.gather(frames, position)
-    frames = tf.ensure_shape(frames, [num_steps * num_context, image_size,
-                                      image_size, 3])
-    return {
-        'frames': frames,
-        'steps': tf.ensure_shape(steps, [num_steps]),
-        'frame_labels': tf.ensure_shape(
-            tf.gather(video['frame_labels'], steps), [num_steps]),
-        'has_labels': video['has_labels'],
-        'seq_lens': video['seq_len'],
-        'video_labels': video['video_label'],
-        'names': video['name'],
-    }
+    frames = _frames_of_indices(all_jpegs, indices, mode, image_size,
+                                central_crop)
+    return _sample_record(video, frames, tf.ensure_shape(steps, [num_steps]),
+                          num_context, image_size)
   return sample_fn
 
 

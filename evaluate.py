@@ -10,7 +10,8 @@ every dataset in DATASETS are computed once and shared by the tasks of
 EVAL.TASKS. Results go to:
 
 - `<logdir>/eval/results.jsonl`: one JSON object per checkpoint and line,
-  with `step`, `checkpoint`, `time` (ISO 8601), `eval_seconds` and every
+  with `step`, `checkpoint`, `time` (ISO 8601), `eval_seconds`, `protocol`
+  (DATA.PROTOCOL and the datasets, e.g. 'per_class: golf_swing') and every
   metric as `<task>/<metric>` (prefixed `<dataset>/` when DATASETS has
   several entries); undefined values (NaN) are written as null. A checkpoint
   already in this file is not evaluated again.
@@ -246,6 +247,35 @@ def restore(logdir, checkpoint_path, overrides=()):
   return algo, step
 
 
+PROTOCOLS = ('', 'per_class', 'all_classes')
+
+
+def training_protocol():
+  """The run's training protocol (DATA.PROTOCOL) and datasets, as one string.
+
+  'per_class: golf_swing' (one model per action), 'all_classes: a, b, ...'
+  (one model for all actions), or 'single dataset: pouring' without a
+  protocol.
+
+  Raises:
+    ValueError: an unknown DATA.PROTOCOL, or 'per_class' with several
+      datasets.
+  """
+  protocol = CONFIG.DATA.PROTOCOL
+  if protocol not in PROTOCOLS:
+    raise ValueError('DATA.PROTOCOL is %r; use per_class, all_classes or '
+                     "'' (see docs/alignment_methods.md)." % protocol)
+  names = ', '.join(CONFIG.DATASETS)
+  if protocol == 'per_class' and len(CONFIG.DATASETS) != 1:
+    raise ValueError('DATA.PROTOCOL is per_class but DATASETS has %d entries '
+                     '(%s); train one model per class with DATASETS=[<class>].'
+                     % (len(CONFIG.DATASETS), names))
+  if not protocol:
+    return '%s: %s' % ('single dataset' if len(CONFIG.DATASETS) == 1 else
+                       'datasets', names)
+  return '%s: %s' % (protocol, names)
+
+
 def _write_figures(logdir, step, context, metrics, prefix, log):
   eval_dir = os.path.join(logdir, EVAL_DIRNAME)
   file_prefix = prefix.replace('/', '_')
@@ -288,7 +318,9 @@ def evaluate_checkpoint(logdir, checkpoint_path, overrides=(), log=_log):
   import datasets  # pylint: disable=g-import-not-at-top
   start = time.time()
   algo, step = restore(logdir, checkpoint_path, overrides)
-  log('evaluating %s (step %d)' % (checkpoint_path, step))
+  protocol = training_protocol()
+  log('evaluating %s (step %d), protocol %s' % (checkpoint_path, step,
+                                                protocol))
   tasks = evaluation.get_tasks(CONFIG.EVAL.TASKS)
   metrics = {}
 
@@ -325,7 +357,8 @@ def evaluate_checkpoint(logdir, checkpoint_path, overrides=(), log=_log):
     _write_figures(logdir, step, context, metrics, prefix, log)
   record = {'step': step, 'checkpoint': checkpoint_path,
             'time': datetime.datetime.now().isoformat(timespec='seconds'),
-            'eval_seconds': round(time.time() - start, 3)}
+            'eval_seconds': round(time.time() - start, 3),
+            'protocol': protocol}
   record.update(metrics)
   write_summaries(logdir, step, metrics)
   append_result(logdir, record)

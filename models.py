@@ -650,7 +650,113 @@ class ConvGRUEmbedder(keras.Model):
             'l2_reg_weight': self.l2_reg_weight}
 
 
-EMBEDDER_TYPES = ('conv', 'convgru')
+def sincos_positions(num_steps, depth, train_length):
+  """CARL's sin-cos positional encoding of a sequence: [num_steps, depth].
+
+  Positions are linspace(0, train_length - 1, num_steps) (0, 1, ... when the
+  sequence has the training length): channel 2k holds
+  sin(p / 10000^(2k / depth)), channel 2k+1 cos(p / 10000^((2k+1) / depth)).
+  """
+  positions = tf.linspace(0.0, float(train_length - 1), num_steps)[:, None]
+  channels = tf.range(depth, dtype=tf.float32)[None, :]
+  angles = positions / tf.pow(10000.0, channels / float(depth))
+  even = tf.equal(tf.math.floormod(tf.range(depth), 2), 0)[None, :]
+  return tf.where(even, tf.sin(angles), tf.cos(angles))
+
+
+class TransformerEmbedder(keras.Model):
+  """CARL's Transformer over the per-frame features of whole sequences.
+
+  Per sampled step: spatial and context max-pool, FC layers, a linear map to
+  `hidden_size`; then (optionally) sin-cos positional encoding and
+  `num_layers` pre-LayerNorm self-attention encoder layers over the steps of
+  a sequence; a linear layer to `embedding_size`, optional L2 normalisation.
+
+  Unlike the other embedders it sees a whole sequence (`embeds_sequences`):
+  input features [B, S, NUM_STEPS, h, w, c], output [B, S, embedding_size].
+  With positional encoding it can read a frame's position, which solves TCC,
+  LAV and GTA without looking at the frames (see docs/alignment_methods.md);
+  train it with SCL.
+  """
+
+  embeds_sequences = True
+
+  def __init__(self, fc_layers, hidden_size, num_layers, num_heads, d_ff,
+               embedding_size, train_length, dropout_rate=0.1,
+               positional_encoding=True, l2_normalize=True, **kwargs):
+    super().__init__(**kwargs)
+    self.fc_layers_spec = [list(f) for f in fc_layers]
+    self.hidden_size = int(hidden_size)
+    self.num_layers = int(num_layers)
+    self.num_heads = int(num_heads)
+    self.d_ff = int(d_ff)
+    self.embedding_size = int(embedding_size)
+    self.train_length = int(train_length)
+    self.dropout_rate = dropout_rate
+    self.positional_encoding = positional_encoding
+    self.l2_normalize = l2_normalize
+    self.fcs = track_layers(self, 'fc', [
+        keras.layers.Dense(int(units), use_bias=not bn, name='fc_%d' % i)
+        for i, (units, bn) in enumerate(fc_layers)])
+    self.fc_bns = track_layers(self, 'fc_bn', [
+        keras.layers.BatchNormalization(name='fc_bn_%d' % i) if bn else None
+        for i, (_, bn) in enumerate(fc_layers)])
+    self.dropout = keras.layers.Dropout(dropout_rate)
+    self.input_projection = keras.layers.Dense(self.hidden_size,
+                                               name='input_projection')
+    make = lambda cls, name, **kw: track_layers(self, name, [
+        cls(name='%s_%d' % (name, i), **kw) for i in range(self.num_layers)])
+    self.attention_norms = make(keras.layers.LayerNormalization, 'att_norm')
+    self.attentions = make(keras.layers.MultiHeadAttention, 'attention',
+                           num_heads=self.num_heads,
+                           key_dim=self.hidden_size // self.num_heads)
+    self.ff_norms = make(keras.layers.LayerNormalization, 'ff_norm')
+    self.ff_inner = make(keras.layers.Dense, 'ff_inner', units=self.d_ff,
+                         activation='relu')
+    self.ff_outer = make(keras.layers.Dense, 'ff_outer',
+                         units=self.hidden_size)
+    self.embedding_layer = keras.layers.Dense(self.embedding_size,
+                                              dtype='float32', name='embedding')
+
+  def call(self, features, training=False):
+    """features [B, S, NUM_STEPS, h, w, c] -> embeddings [B, S, D] float32."""
+    x = tf.reduce_max(features, axis=[2, 3, 4])                    # [B, S, c]
+    for fc, bn in zip(self.fcs, self.fc_bns):
+      x = fc(self.dropout(x, training=training))
+      if bn is not None:
+        x = bn(x, training=training)
+      x = tf.nn.relu(x)
+    x = self.input_projection(x)
+    if self.positional_encoding:
+      x += tf.cast(sincos_positions(tf.shape(x)[1], self.hidden_size,
+                                    self.train_length), x.dtype)[None]
+    x = self.dropout(x, training=training)
+    for i in range(self.num_layers):
+      y = self.attention_norms[i](x)
+      y = self.attentions[i](y, y, training=training)
+      x += self.dropout(y, training=training)
+      y = self.ff_outer[i](self.ff_inner[i](self.ff_norms[i](x)))
+      x += self.dropout(y, training=training)
+    embs = self.embedding_layer(x)
+    if self.l2_normalize:
+      embs = tf.math.l2_normalize(embs, axis=-1)
+    return embs
+
+  def get_config(self):
+    return {**super().get_config(),
+            'fc_layers': self.fc_layers_spec,
+            'hidden_size': self.hidden_size,
+            'num_layers': self.num_layers,
+            'num_heads': self.num_heads,
+            'd_ff': self.d_ff,
+            'embedding_size': self.embedding_size,
+            'train_length': self.train_length,
+            'dropout_rate': self.dropout_rate,
+            'positional_encoding': self.positional_encoding,
+            'l2_normalize': self.l2_normalize}
+
+
+EMBEDDER_TYPES = ('conv', 'convgru', 'transformer')
 
 
 def get_embedder():
@@ -669,6 +775,15 @@ def get_embedder():
         base_dropout_spatial=cfg.BASE_DROPOUT_SPATIAL,
         fc_dropout_rate=cfg.FC_DROPOUT_RATE, fc_batch_norm=cfg.FC_BATCH_NORM,
         l2_reg_weight=l2_reg_weight, name='conv_embedder')
+  elif embedder_type == 'transformer':
+    cfg = CONFIG.MODEL.TRANSFORMER_EMBEDDER_MODEL
+    embedder = TransformerEmbedder(
+        fc_layers=cfg.FC_LAYERS, hidden_size=cfg.HIDDEN_SIZE,
+        num_layers=cfg.NUM_LAYERS, num_heads=cfg.NUM_HEADS, d_ff=cfg.D_FF,
+        embedding_size=cfg.EMBEDDING_SIZE,
+        train_length=CONFIG.TRAIN.NUM_FRAMES, dropout_rate=cfg.DROPOUT_RATE,
+        positional_encoding=cfg.POSITIONAL_ENCODING,
+        l2_normalize=cfg.L2_NORMALIZE, name='transformer_embedder')
   else:
     cfg = CONFIG.MODEL.CONVGRU_EMBEDDER_MODEL
     embedder = ConvGRUEmbedder(

@@ -13,7 +13,7 @@ from setuptools import setup
 
 # Standalone library packages (no import of the repository's modules); each
 # is installed with its sub-packages.
-LIBRARY_PACKAGES = ['tcc', 'tcn']
+LIBRARY_PACKAGES = ['tcc', 'tcn', 'seqalign']
 
 setup(
     name='tcc-video',

@@ -14,8 +14,11 @@ from algos.alignment_mvtcn import AlignmentMVTCN
 from algos.alignment_sal_tcn import AlignmentSaLTCN
 from algos.base import Algorithm
 from algos.classification import Classification
+from algos.gta import GTA
+from algos.lav import LAV
 from algos.mvtcn import MVTCN
 from algos.sal import SaL
+from algos.scl import SCL
 from algos.svtcn import SVTCN
 from algos.tcn import TCN
 import config
@@ -31,6 +34,9 @@ ALGORITHMS = {
     'mvtcn': MVTCN,
     'svtcn': SVTCN,
     'alignment_mvtcn': AlignmentMVTCN,
+    'lav': LAV,
+    'scl': SCL,
+    'gta': GTA,
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',

@@ -84,6 +84,13 @@ class Algorithm(keras.Model):
     batch_size = tf.shape(features)[0]
     context_features = tf.reshape(
         features, [-1, self.num_context_steps] + list(features.shape[2:]))
+    if getattr(self.embedder, 'embeds_sequences', False):
+      # A sequence embedder sees each video (each crop or view) as one
+      # sequence.
+      context_features = tf.reshape(
+          context_features,
+          [batch_size * self.batch_spec.sequences_per_video(), -1] +
+          list(context_features.shape[1:]))
     embs = self.embed_context(context_features, training)
     return tf.reshape(embs, [batch_size, -1, embs.shape[-1]])
 
@@ -239,6 +246,15 @@ class Algorithm(keras.Model):
     reach = (self.num_context_steps - 1) * self.frame_stride
     offsets = np.arange(self.num_context_steps - 1, -1, -1) * self.frame_stride
     context_idx = np.maximum(steps[:, None] - offsets[None, :], 0)
+    if getattr(self.embedder, 'embeds_sequences', False):
+      # A sequence embedder sees the whole video at once, so its features
+      # are all held (memory grows with the video).
+      needed = np.unique(context_idx)
+      features = tf.concat(
+          [self._frame_features(fetch_frames(needed[i:i + frames_per_batch]))
+           for i in range(0, len(needed), frames_per_batch)], axis=0)
+      return self._context_embeddings(tf.gather(
+          features, np.searchsorted(needed, context_idx))[None])[0].numpy()
     kept_idx = np.zeros(0, np.int64)
     kept_features = None
     embs = []

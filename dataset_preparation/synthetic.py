@@ -198,8 +198,13 @@ def _sample_view_warp(rng, image_size):
   return rotation
 
 
-def _trajectory(rng, num_frames, look):
+def _trajectory(rng, num_frames, look, time_symmetric=False):
   """Per-frame state of the action.
+
+  With `time_symmetric`, phase 4 retraces phases 1 and 0 backwards (carried
+  back along the same arc, then put down where it was picked up), so the
+  container's path reads the same forwards and backwards; only the liquid
+  (stream, bowl fill) tells the direction of time.
 
   Returns:
     frame_labels: int64 [L], phase index per frame.
@@ -229,6 +234,8 @@ def _trajectory(rng, num_frames, look):
   # except for the liquid.
   end_x = look['start_x'] + (pour_x - look['start_x']) * rng.uniform(
       0.45, 0.6)
+  if time_symmetric:
+    end_x = look['start_x']
   x = np.empty(num_frames)
   y = np.empty(num_frames)
   tilt = np.zeros(num_frames)
@@ -244,6 +251,12 @@ def _trajectory(rng, num_frames, look):
       x[sel], y[sel], tilt[sel] = pour_x, lift_y, max_tilt * p
     elif phase == 3:
       x[sel], y[sel], tilt[sel] = pour_x, lift_y, max_tilt * (1 - p)
+    elif time_symmetric:
+      back = np.clip(1.0 - 2.0 * p, 0.0, 1.0)   # phase 1 backwards
+      down = np.clip(2.0 - 2.0 * p, 0.0, 1.0)   # then phase 0 backwards
+      x[sel] = look['start_x'] + (pour_x - look['start_x']) * back
+      y[sel] = np.where(p < 0.5, lift_y - 0.03 * np.sin(np.pi * back),
+                        rest_y + (lift_y - rest_y) * down)
     else:
       x[sel] = pour_x + (end_x - pour_x) * np.minimum(1.0, 1.3 * p)
       y[sel] = lift_y + (rest_y - lift_y) * p ** 2
@@ -363,7 +376,8 @@ class _Renderer:
 
 
 def render_take(seed_sequence, image_size=64, min_frames=60, max_frames=100,
-                num_views=1, variation=0.5, mirror=True):
+                num_views=1, variation=0.5, mirror=True,
+                time_symmetric=False):
   """Renders one take (all views) deterministically from a seed.
 
   Args:
@@ -375,6 +389,8 @@ def render_take(seed_sequence, image_size=64, min_frames=60, max_frames=100,
       distractors).
     variation: appearance variation in [0, 1] (module docstring).
     mirror: mirror the image horizontally in half of the views.
+    time_symmetric: the container is put back where it was picked up, along
+      the path it came (`_trajectory`).
 
   Returns:
     dict with `frames` uint8 [V, L, S, S, 3] (RGB), `frame_labels` int64 [L]
@@ -388,7 +404,7 @@ def render_take(seed_sequence, image_size=64, min_frames=60, max_frames=100,
   rng = np.random.default_rng(seed_sequence)
   num_frames = int(rng.integers(min_frames, max_frames + 1))
   look = _sample_appearance(rng, variation, image_size)
-  frame_labels, state = _trajectory(rng, num_frames, look)
+  frame_labels, state = _trajectory(rng, num_frames, look, time_symmetric)
   frames = np.empty((num_views, num_frames, image_size, image_size, 3),
                     np.uint8)
   for view in range(num_views):
@@ -415,7 +431,8 @@ def render_take(seed_sequence, image_size=64, min_frames=60, max_frames=100,
 def generate_dataset(output_dir, dataset_name='synthetic_pouring',
                      num_train=40, num_val=20, image_size=64, min_frames=60,
                      max_frames=100, num_views=1, seed=0, variation=0.5,
-                     mirror=True, fps=20.0, jpeg_quality=95, num_shards=1):
+                     mirror=True, fps=20.0, jpeg_quality=95, num_shards=1,
+                     time_symmetric=False):
   """Writes train and val TFRecords plus `dataset_info.json`.
 
   Videos are named `<dataset>_<split>_NNNN`; each take is rendered from the
@@ -436,6 +453,7 @@ def generate_dataset(output_dir, dataset_name='synthetic_pouring',
     fps: frame rate recorded in `dataset_info.json`.
     jpeg_quality: JPEG quality of the stored frames.
     num_shards: shards per split.
+    time_symmetric: render time-symmetric takes (`render_take`).
 
   Returns:
     The dataset_info dict.
@@ -446,6 +464,8 @@ def generate_dataset(output_dir, dataset_name='synthetic_pouring',
                'max_frames': max_frames, 'num_views': num_views, 'seed': seed,
                'variation': variation, 'mirror': mirror,
                'version': RENDER_VERSION}
+  if time_symmetric:
+    generator['time_symmetric'] = True
   for split, count in (('train', num_train), ('val', num_val)):
     if count <= 0:
       continue
@@ -456,7 +476,7 @@ def generate_dataset(output_dir, dataset_name='synthetic_pouring',
       for index in range(count):
         take = render_take([seed, zlib.crc32(split.encode()), index],
                            image_size, min_frames, max_frames, num_views,
-                           variation, mirror)
+                           variation, mirror, time_symmetric)
         views = [[tfrecord_io.encode_jpeg(f, jpeg_quality) for f in view]
                  for view in take['frames']]
         example = tfrecord_io.make_sequence_example(
@@ -493,6 +513,8 @@ def _define_flags():
   flags.DEFINE_float('fps', 20.0, 'Frame rate stored in dataset_info.json.')
   flags.DEFINE_integer('jpeg_quality', 95, 'JPEG quality.')
   flags.DEFINE_integer('num_shards', 1, 'Shards per split.')
+  flags.DEFINE_bool('time_symmetric', False, 'Put the container back where '
+                    'it was picked up, along the path it came.')
 
 
 def main(argv):
@@ -506,7 +528,7 @@ def main(argv):
         output_dir, FLAGS.dataset_name, FLAGS.num_train, FLAGS.num_val,
         FLAGS.image_size, FLAGS.min_frames, FLAGS.max_frames, FLAGS.num_views,
         FLAGS.seed, FLAGS.variation, FLAGS.mirror, FLAGS.fps,
-        FLAGS.jpeg_quality, FLAGS.num_shards)
+        FLAGS.jpeg_quality, FLAGS.num_shards, FLAGS.time_symmetric)
   except ValueError as e:
     raise SystemExit('error: %s' % e) from None
   print('Wrote %s to %s: %s.' % (FLAGS.dataset_name, output_dir, ', '.join(

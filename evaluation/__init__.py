@@ -28,10 +28,15 @@ from evaluation.multiview import cross_view_alignment_error
 from evaluation.multiview import cross_view_kendalls_tau
 from evaluation.multiview import knn_classification_error
 from evaluation.multiview import multiview_alignment_error
+from evaluation.progress import ProgressError
+from evaluation.progress import progress_error
+from evaluation.retrieval import Retrieval
+from evaluation.retrieval import retrieval_precision
 
 TASKS = {task.name: task for task in (AlgoLoss, Classification,
                                       FewShotClassification, EventCompletion,
-                                      KendallsTau, MultiView, KnnError)}
+                                      KendallsTau, MultiView, KnnError,
+                                      Retrieval, ProgressError)}
 
 
 def get_tasks(names):

@@ -126,7 +126,7 @@ def test_unknown_network_and_embedder_errors():
   with pytest.raises(ValueError, match='MODEL.BASE_MODEL.NETWORK.*SmallCNN.*'
                      'MobileNetV2.*saved .keras'):
     models.get_base_model()
-  CONFIG.MODEL.EMBEDDER_TYPE = 'transformer'
+  CONFIG.MODEL.EMBEDDER_TYPE = 'lstm'
   with pytest.raises(ValueError, match='MODEL.EMBEDDER_TYPE.*convgru'):
     models.get_embedder()
   CONFIG.MODEL.BASE_MODEL.NETWORK = 'SmallCNN'

@@ -1,0 +1,145 @@
+r"""Quality of TCC, LAV, SCL, GTA, TCC+TCN and the untrained network.
+
+    python benchmarks/alignment_methods_quality.py [--steps N] [--seeds 0,1,2] \
+        [--methods a,b,...] [--renders default,time_symmetric] \
+        [--root /tmp/alignment_methods_quality] [--override KEY.SUB=VALUE ...]
+
+Every method trains with the demo config (the defaults) for the same number
+of steps on the synthetic pouring data, once per seed (CONFIG.SEED: weights,
+sampling, augmentation; the data are the same), on the default render and on
+the time-symmetric one (SYNTHETIC.TIME_SYMMETRIC: the container is put back
+along the path it came). The last checkpoint is scored with every evaluation
+task on the validation split; the table gives mean +- standard deviation
+over the seeds. `untrained` is the same network with no training step.
+
+Runs are in-process (train.train, evaluate.evaluate_once), one after the
+other (seed by seed), each in <root>/<render>/<method>/seed<k>; a run whose
+results exist is not trained again, so an interrupted benchmark resumes where
+it stopped.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+# name -> (TRAINING_ALGO, extra overrides)
+METHODS = {
+    'untrained': ('alignment', []),
+    'tcc': ('alignment', []),
+    'lav': ('lav', []),
+    'scl': ('scl', []),
+    'gta': ('gta', []),
+    'tcc+tcn': ('alignment_sal_tcn', [
+        'ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT=0.5',
+        'ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT=0.0']),
+    # LAV with the embedder's output L2-normalised (as LAV's own embedder),
+    # so that evaluation sees the normalised embeddings the loss saw.
+    'lav_l2emb': ('lav', ['MODEL.CONV_EMBEDDER_MODEL.L2_NORMALIZE=true']),
+    # TCC + the monotonic soft-DTW term (ALIGNMENT.SOFT_DTW_WEIGHT).
+    'tcc+sdtw': ('alignment', ['ALIGNMENT.SOFT_DTW_WEIGHT=1.0']),
+}
+RENDERS = {'default': False, 'time_symmetric': True}
+TASKS = ['classification', 'few_shot_classification', 'event_completion',
+         'kendalls_tau', 'retrieval', 'progress_error']
+# (column title, results key); progress mae: lower is better.
+METRICS = (
+    ('phase acc', 'classification/accuracy@1'),
+    ('5-shot', 'few_shot_classification/accuracy@5shot'),
+    ('progress R2', 'event_completion/r2@1'),
+    ('tau val', 'kendalls_tau/val'),
+    ('mAP@5', 'retrieval/map@5'),
+    ('mAP@10', 'retrieval/map@10'),
+    ('mAP@15', 'retrieval/map@15'),
+    ('prog. mae', 'progress_error/mae'),
+)
+
+
+def run_one(logdir, algo, overrides, steps):
+  """Trains (unless already scored) and scores one run; returns its record."""
+  import evaluate  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  results = evaluate.read_results(logdir) if os.path.isdir(logdir) else []
+  if results and results[-1]['step'] == steps:
+    return results[-1], None
+  start = time.time()
+  train.train(logdir, overrides=['TRAINING_ALGO=%s' % algo] + overrides,
+              max_iters=steps)
+  seconds = time.time() - start
+  record = evaluate.evaluate_once(logdir, log=lambda message: None)
+  return record, seconds
+
+
+def summary(values):
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  values = [v for v in values if v is not None]
+  if not values:
+    return 'n/a'
+  return '%.3f+-%.3f' % (np.mean(values), np.std(values))
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--steps', type=int, default=None,
+                      help='training steps per run (default TRAIN.MAX_ITERS)')
+  parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--methods', default=','.join(METHODS))
+  parser.add_argument('--renders', default=','.join(RENDERS))
+  parser.add_argument('--root', default='/tmp/alignment_methods_quality')
+  parser.add_argument('--override', action='append', default=[])
+  args = parser.parse_args()
+  sys.path.insert(0, ROOT)
+  import config  # pylint: disable=g-import-not-at-top
+  steps = args.steps or config.CONFIG.TRAIN.MAX_ITERS
+  seeds = [int(s) for s in args.seeds.split(',') if s]
+  methods = [m for m in args.methods.split(',') if m]
+  renders = [r for r in args.renders.split(',') if r]
+  unknown = sorted(set(methods) - set(METHODS)) + sorted(
+      set(renders) - set(RENDERS))
+  if unknown:
+    sys.exit('unknown methods/renders %s; known: %s; %s' % (
+        unknown, ', '.join(METHODS), ', '.join(RENDERS)))
+  print('Alignment methods: %d training steps per run, demo config, seeds %s, '
+        'validation split; mean+-std over seeds.' % (steps, seeds))
+  print('extra overrides: %s' % (' '.join(args.override) or 'none'),
+        flush=True)
+  tables = {(render, method): [] for render in renders for method in methods}
+  # Seed-major, so that an interrupted benchmark has every method and render.
+  for seed in seeds:
+    for method in methods:
+      algo, extra = METHODS[method]
+      for render in renders:
+        logdir = os.path.join(args.root, render, method, 'seed%d' % seed)
+        overrides = extra + [
+            'SEED=%d' % seed, 'EVAL.TASKS=%s' % json.dumps(TASKS),
+            'SYNTHETIC.TIME_SYMMETRIC=%s' % str(RENDERS[render]).lower(),
+            'PATH_TO_TFRECORDS=%s' % os.path.join(args.root, 'data', render,
+                                                  '%s'),
+            'CHECKPOINT.SAVE_INTERVAL=%d' % max(1, steps)] + args.override
+        record, seconds = run_one(logdir, algo, overrides,
+                                  0 if method == 'untrained' else steps)
+        tables[(render, method)].append(record)
+        print('... %s %s seed %d: %s%s' % (
+            render, method, seed, ', '.join(
+                '%s %.3f' % (title, record[key]) for title, key in METRICS
+                if record.get(key) is not None),
+            '' if seconds is None else ' (train %.0f s)' % seconds),
+              flush=True)
+  header = ' '.join(['%-10s' % 'method'] + ['%13s' % t for t, _ in METRICS])
+  for render in renders:
+    print('\n%s render:' % render)
+    print(header)
+    print('-' * len(header))
+    for method in methods:
+      records = tables[(render, method)]
+      print(' '.join(['%-10s' % method] + [
+          '%13s' % summary([r.get(key) for r in records])
+          for _, key in METRICS]))
+
+
+if __name__ == '__main__':
+  main()
