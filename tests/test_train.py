@@ -83,6 +83,10 @@ def _fake_create_dataset(nan_from=None, signal_at=None, drawn=None):
   return create_dataset
 
 
+# The real pipeline, kept before the autouse fixture below replaces it.
+REAL_CREATE_DATASET = train.datasets.create_dataset
+
+
 @pytest.fixture(autouse=True)
 def fake_data(monkeypatch):
   monkeypatch.setattr(train.datasets, 'create_dataset', _fake_create_dataset())
@@ -377,8 +381,7 @@ def test_mirrored_strategy_matches_single_replica(tmp_path):
 def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
   """train.py on a tiny generated synthetic dataset, then restore and embed."""
   import datasets  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(train.datasets, 'create_dataset',
-                      datasets.create_dataset)
+  monkeypatch.setattr(train.datasets, 'create_dataset', REAL_CREATE_DATASET)
   logdir = str(tmp_path / 'run')
   overrides = TINY + [
       'PATH_TO_TFRECORDS=%s/%%s' % tmp_path, 'DATASETS=[synthetic_tiny]',
@@ -397,6 +400,42 @@ def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
       video['jpegs'], CONFIG.IMAGE_SIZE, False), stride=1, frames_per_batch=5)
   assert embs.shape == (int(video['seq_len']), 8)
   assert np.all(np.isfinite(embs))
+
+
+def test_training_on_two_datasets_draws_each_batch_from_one(tmp_path,
+                                                           monkeypatch):
+  """As published: TCC never aligns videos of two datasets in one batch."""
+  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
+  # Two datasets told apart by their video lengths: 12-13 and 16-17 frames.
+  for name, min_frames, seed in (('alpha', 12, 0), ('beta', 16, 1)):
+    synthetic.generate_dataset(
+        str(tmp_path / name), name, num_train=3, num_val=1, image_size=32,
+        min_frames=min_frames, max_frames=min_frames + 1, num_views=1,
+        seed=seed, variation=0.5, mirror=True, fps=10, jpeg_quality=90,
+        num_shards=1)
+  batch_lengths = []
+
+  def recording_create_dataset(*args, **kwargs):
+    def record(names, seq_lens):
+      batch_lengths.append(seq_lens.numpy().tolist())
+      return names
+    return REAL_CREATE_DATASET(*args, **kwargs).map(
+        lambda b: dict(b, names=tf.py_function(
+            record, [b['names'], b['seq_lens']], tf.string)))
+  monkeypatch.setattr(train.datasets, 'create_dataset',
+                      recording_create_dataset)
+  overrides = TINY + [
+      'PATH_TO_TFRECORDS=%s/%%s' % tmp_path, 'DATASETS=[alpha, beta]',
+      'TRAIN.NUM_FRAMES=5', 'TRAIN.BATCH_SIZE=3']
+  result = train.train(str(tmp_path / 'run'), overrides=overrides,
+                       max_iters=8)
+  assert result['step'] == 8
+  assert len(batch_lengths) >= 8
+  sources = [{'alpha' if n < 15 else 'beta' for n in lengths}
+             for lengths in batch_lengths]
+  assert all(len(s) == 1 for s in sources), batch_lengths
+  # Both datasets are drawn (one only has probability 2 * 0.5^8).
+  assert set().union(*sources) == {"alpha", "beta"}, batch_lengths
 
 
 def _summary_values(logdir, tag):
