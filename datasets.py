@@ -44,11 +44,18 @@ class BatchSpec:
       positives int32 [S] (called inside tf.data). With it, every sampled
       anchor step is followed by its positive: `steps` interleaves
       anchor_0, positive_0, anchor_1, ... (2 * NUM_FRAMES steps per video).
+    clip: None, or a function () -> (length, stride), called when the
+      pipeline is built: each video then gives `length` consecutive frames
+      `stride` apart from a random start (a clip), without context frames,
+      instead of NUM_FRAMES frames sampled by DATA.SAMPLING_STRATEGY.
   """
   positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
+  clip: Optional[Callable[[], tuple]] = None
 
   def steps_per_video(self, num_frames):
     """Sampled steps per video for `num_frames` (anchor) frames."""
+    if self.clip is not None:
+      return self.clip()[0]
     return num_frames * (2 if self.positives is not None else 1)
 
 
@@ -110,6 +117,9 @@ def ensure_dataset(dataset):
     DatasetError: a non-synthetic dataset without any TFRecords.
   """
   directory = config.tfrecords_dir(dataset)
+  if dataset.startswith('synthetic_objects'):
+    from dataset_preparation import synthetic_objects  # pylint: disable=g-import-not-at-top
+    return synthetic_objects.ensure_from_config(directory, dataset)
   has_split = lambda s: bool(glob.glob(_split_glob(directory, dataset, s)))
   if dataset.startswith('synthetic'):
     params = _synthetic_params()
@@ -457,6 +467,28 @@ def tcn_positives(anchors, window):
   return low + tf.cast(u * tf.cast(anchors - low, tf.float32), tf.int32)
 
 
+def clip_steps(seq_len, length, stride, name=''):
+  """`length` frame indices `stride` apart from a uniform random start.
+
+  A video shorter than (length - 1) * stride + 1 frames gets evenly spread
+  indices with repetitions (and a warning, once).
+
+  Returns:
+    int32 [length].
+  """
+  needed = (length - 1) * stride + 1
+
+  def sample():
+    start = tf.random.uniform([], 0, seq_len - needed + 1, dtype=tf.int32)
+    return start + tf.range(length) * stride
+
+  def short():
+    warned = tf.py_function(_warn_short, [name, seq_len, needed], tf.int32)
+    return _spread(seq_len, length) + warned
+
+  return tf.cond(seq_len >= needed, sample, short)
+
+
 def context_indices(steps, num_context, frame_stride):
   """[S] steps -> [S * num_context]: t-(K-1)*stride, ..., t, clipped at 0."""
   offsets = tf.range(num_context - 1, -1, -1) * frame_stride
@@ -482,11 +514,17 @@ def _make_sample_fn(mode, batch_spec):
   image_size = CONFIG.IMAGE_SIZE
   with_labels = CONFIG.DATA.FRAME_LABELS
   num_steps = batch_spec.steps_per_video(num_frames)
+  clip = batch_spec.clip() if batch_spec.clip is not None else None
+  if clip is not None:
+    num_context = 1
 
   def sample_fn(serialized):
     video = _parse(serialized, with_labels)
-    steps = sample_steps(video['seq_len'], num_frames, strategy,
-                         video['name'])
+    if clip is not None:
+      steps = clip_steps(video['seq_len'], clip[0], clip[1], video['name'])
+    else:
+      steps = sample_steps(video['seq_len'], num_frames, strategy,
+                           video['name'])
     if batch_spec.positives is not None:
       positives = batch_spec.positives(steps, video['seq_len'])
       steps = tf.reshape(tf.stack([steps, positives], axis=1), [-1])

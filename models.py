@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from config import CONFIG
+from correspondence import resnet
 
 # Where the official Keras notop ResNet50V2 weights can be downloaded from.
 RESNET50V2_WEIGHTS_URL = (
@@ -158,7 +159,7 @@ def resnet50_pretrained(image_size, layer, weights):
   return keras.Model(full.input, output, name='resnet50v2_' + layer)
 
 
-BASE_NETWORKS = ('Resnet50_pretrained', 'VGGM', 'SmallCNN')
+BASE_NETWORKS = ('Resnet50_pretrained', 'VGGM', 'SmallCNN', 'FCResNet18')
 
 
 def get_base_model():
@@ -170,6 +171,10 @@ def get_base_model():
                                 CONFIG.MODEL.RESNET_PRETRAINED_WEIGHTS)
   elif network == 'VGGM':
     model = VGGM(name='vggm')
+  elif network == 'FCResNet18':
+    model = resnet.FCResNet18(CONFIG.FC_RESNET18.WIDTH,
+                              CONFIG.FC_RESNET18.NUM_STAGES,
+                              CONFIG.FC_RESNET18.PADDING, name='fc_resnet18')
   else:
     model = SmallCNN(CONFIG.MODEL.BASE_MODEL.SMALL_CNN_FILTERS,
                      name='small_cnn')

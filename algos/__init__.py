@@ -13,6 +13,7 @@ from algos.alignment import Alignment
 from algos.alignment_sal_tcn import AlignmentSaLTCN
 from algos.base import Algorithm
 from algos.classification import Classification
+from algos.crw import CRW
 from algos.sal import SaL
 from algos.tcn import TCN
 import config
@@ -24,6 +25,7 @@ ALGORITHMS = {
     'tcn': TCN,
     'alignment_sal_tcn': AlignmentSaLTCN,
     'classification': Classification,
+    'crw': CRW,
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',
