@@ -22,10 +22,11 @@ from evaluation.few_shot_classification import few_shot_accuracy
 from evaluation.kendall import KendallsTau
 from evaluation.kendall import kendalls_tau
 from evaluation.kendall import pairwise_kendalls_tau
+from evaluation.label_propagation import LabelPropagation
 
 TASKS = {task.name: task for task in (AlgoLoss, Classification,
                                       FewShotClassification, EventCompletion,
-                                      KendallsTau)}
+                                      KendallsTau, LabelPropagation)}
 
 
 def get_tasks(names):
