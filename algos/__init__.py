@@ -16,6 +16,7 @@ from algos.classification import Classification
 from algos.crw import CRW
 from algos.sal import SaL
 from algos.tcn import TCN
+from algos.timecycle import TimeCycle
 import config
 from config import CONFIG
 
@@ -26,6 +27,7 @@ ALGORITHMS = {
     'alignment_sal_tcn': AlignmentSaLTCN,
     'classification': Classification,
     'crw': CRW,
+    'timecycle': TimeCycle,
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',
