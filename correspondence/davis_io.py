@@ -86,10 +86,20 @@ def write_jpeg(path, rgb, quality=95):
                           [cv2.IMWRITE_JPEG_QUALITY, quality])
   if not ok:
     raise ValueError('%s: JPEG encoding failed.' % path)
+  write_bytes(path, data.tobytes())
+
+
+def write_bytes(path, data):
+  """Writes `data` to `path` atomically (temporary name, then rename; 0644)."""
   tmp = _atomic_path(path)
-  with open(tmp, 'wb') as f:
-    f.write(data.tobytes())
-  _publish(tmp, path)
+  try:
+    with open(tmp, 'wb') as f:
+      f.write(data)
+    _publish(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def list_sequences(root, split='val', year='2017'):
