@@ -29,8 +29,9 @@ def timecycle_clip():
 
 def patch_side(image_size, fraction, stride=FEATURE_STRIDE):
   """Patch side in pixels: fraction * image_size rounded to a multiple of
-  `stride` (at least one stride)."""
-  return int(max(stride, stride * round(fraction * image_size / stride)))
+  `stride`, at least 2 strides (the reflection padding of FCResNet18 needs
+  feature maps of 2 cells or more)."""
+  return int(max(2 * stride, stride * round(fraction * image_size / stride)))
 
 
 def random_boxes(batch_size, image_size, side):
