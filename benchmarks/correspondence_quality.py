@@ -18,7 +18,6 @@ what a user runs; logs are under --root.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -27,22 +26,14 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks.demo_quality import run  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 METHODS = ('crw', 'timecycle', 'untrained', 'pixels')
 CONFIGS = {'crw': 'configs/crw_demo.yml',
            'timecycle': 'configs/timecycle_demo.yml',
            'untrained': 'configs/crw_demo.yml'}
 METRICS = (('J&F', 'JF_mean'), ('J', 'J_mean'), ('F', 'F_mean'),
            ('PCK@0.1', 'PCK@0.1'), ('PCK@0.2', 'PCK@0.2'))
-
-
-def run(cmd, log_path):
-  with open(log_path, 'w') as log:
-    proc = subprocess.run(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2'),
-                          check=False)
-  if proc.returncode:
-    sys.exit('%s failed (exit %d); see %s' % (' '.join(cmd[1:3]),
-                                               proc.returncode, log_path))
 
 
 def train_and_score(method, seed, steps, root, overrides):

@@ -151,3 +151,26 @@ def test_davis_layout_round_trip_and_scoring(tmp_path):
   np.testing.assert_array_equal(written, masks[1])
   assert oct(os.stat(os.path.join(out, 'seq', '00001.png')).st_mode & 0o777
              ) == '0o644'
+
+
+def test_propagate_labels_cli_function_pixels(tmp_path):
+  import propagate_labels  # pylint: disable=g-import-not-at-top
+  root = str(tmp_path / 'davis')
+  frames = np.zeros((3, 48, 48, 3), np.uint8)
+  masks = np.zeros((3, 48, 48), np.uint8)
+  for t in range(3):
+    frames[t, 8:32, 4 + 4 * t:28 + 4 * t] = (250, 30, 30)  # a red square
+    masks[t, 8:32, 4 + 4 * t:28 + 4 * t] = 1
+    davis_io.write_jpeg(os.path.join(root, 'JPEGImages', '480p', 's',
+                                     '%05d.jpg' % t), frames[t])
+    davis_io.write_palette_png(os.path.join(root, 'Annotations', '480p', 's',
+                                            '%05d.png' % t), masks[t])
+  davis_io.write_sequence_list(root, 'val', ['s'])
+  out = str(tmp_path / 'out')
+  summary = propagate_labels.propagate_labels(
+      None, 'pixels', root, 'val', out, ['PROPAGATION.NUM_CONTEXT=2'])
+  assert summary['J-Mean'] > 0.5
+  assert sorted(os.listdir(os.path.join(out, 's'))) == [
+      '00000.png', '00001.png', '00002.png']
+  assert propagate_labels.propagate_labels(
+      None, 'pixels', root, 'val', out, [], score=False) == {}
