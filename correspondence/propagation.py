@@ -61,7 +61,7 @@ def spatial_bias(height, width, radius, rows=None):
 
 
 def topk_attention(query, keys, topk, temperature, key_bias=None,
-                   chunk_size=1024):
+                   chunk_size=None):
   """Top-k softmax attention weights of each query over all keys.
 
   Args:
@@ -71,12 +71,15 @@ def topk_attention(query, keys, topk, temperature, key_bias=None,
     temperature: affinities are divided by it before the top-k softmax.
     key_bias: None, or a function (slice of query rows) -> float32 [q, K]
       added to those rows' affinities (0 or -1e10).
-    chunk_size: queries per block (memory).
+    chunk_size: queries per block; default about 2^24 affinities a block
+      (64 MB), whatever the number of keys (e.g. 21 frames of 60 x 107 cells
+      at DAVIS 480p).
 
   Returns:
     (weights float32 [Q, k], indices int64 [Q, k]); rows sum to 1.
   """
   topk = min(topk, keys.shape[0])
+  chunk_size = chunk_size or max(1, 2 ** 24 // keys.shape[0])
   all_weights, all_indices = [], []
   for start in range(0, query.shape[0], chunk_size):
     rows = slice(start, min(start + chunk_size, query.shape[0]))
