@@ -3,7 +3,8 @@
 Training batches are clips of TIMECYCLE.CLIP_LENGTH consecutive frames; the
 last is the target. A square patch of TIMECYCLE.PATCH_FRACTION of the frame
 side (a multiple of the base network's stride 8) is cut at a random place
-from the target frame and encoded on its own. Features are the base network's
+(a function of the batch's pixels) from the target frame and encoded on its
+own. Features are the base network's
 maps followed by a 1x1 convolution to TIMECYCLE.FEATURE_DIM and a ReLU. The
 losses are those of `correspondence.timecycle.timecycle_losses`, weighted by
 TIMECYCLE.LONG_WEIGHT, SKIP_WEIGHT and SIMILARITY_WEIGHT. Label propagation
@@ -34,11 +35,20 @@ def patch_side(image_size, fraction, stride=FEATURE_STRIDE):
   return int(max(2 * stride, stride * round(fraction * image_size / stride)))
 
 
-def random_boxes(batch_size, image_size, side):
+def batch_seed(frames):
+  """A stateless-random seed [2] int32 that is a function of the batch's
+  pixels: the same batch always gets the same patches (so a loss can be
+  compared across checkpoints on fixed batches), different batches differ."""
+  frames = tf.cast(frames, tf.float32)
+  return tf.stack([tf.bitcast(tf.reduce_sum(frames), tf.int32),
+                   tf.bitcast(tf.reduce_sum(tf.abs(frames)), tf.int32)])
+
+
+def random_boxes(batch_size, image_size, side, seed):
   """float32 [B, 4] (y0, x0, side, side), integer origins uniform over the
-  frame."""
-  origins = tf.random.uniform([batch_size, 2], 0, image_size - side + 1,
-                              dtype=tf.int32)
+  frame, drawn from the stateless seed [2]."""
+  origins = tf.random.stateless_uniform(
+      [batch_size, 2], seed, 0, image_size - side + 1, dtype=tf.int32)
   origins = tf.cast(origins, tf.float32)
   sides = tf.fill([batch_size, 2], float(side))
   return tf.concat([origins, sides], -1)
@@ -102,7 +112,8 @@ class TimeCycle(Algorithm):
     frames = tf.convert_to_tensor(batch['frames'])
     batch_size = tf.shape(frames)[0]
     image_size = frames.shape[2]
-    boxes = random_boxes(batch_size, image_size, self.patch_side)
+    boxes = random_boxes(batch_size, image_size, self.patch_side,
+                         batch_seed(frames))
     patches = crop_patches(frames[:, -1], boxes, self.patch_side)
     patch_feats = self.features(patches, training)
     theta_true = timecycle.crop_theta(boxes, image_size, image_size)

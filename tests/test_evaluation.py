@@ -339,7 +339,8 @@ def test_progression_video_without_event_is_left_out():
 def test_registry_names_and_unknown_task():
   assert set(evaluation.TASKS) == {'algo_loss', 'classification',
                                    'few_shot_classification',
-                                   'event_completion', 'kendalls_tau'}
+                                   'event_completion', 'kendalls_tau',
+                                   'label_propagation'}
   with pytest.raises(ValueError, match='known tasks'):
     evaluation.get_tasks(['kendals_tau'])
 
