@@ -13,7 +13,7 @@ propagation uses it directly, without the head).
 import keras
 import tensorflow as tf
 
-from algos.base import Algorithm
+from algos.correspondence_base import CorrespondenceAlgorithm
 from config import CONFIG
 from correspondence import crw
 import datasets
@@ -34,16 +34,13 @@ def make_head(depth, hidden_units, embedding_size, name):
   return layers
 
 
-class CRW(Algorithm):
+class CRW(CorrespondenceAlgorithm):
   """Palindrome random walks on patch graphs of a clip."""
 
   batch_spec = datasets.BatchSpec(clip=crw_clip)
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
-    # Clips carry no context frames; the embedder of the base class is unused.
-    self.num_context_steps = 1
-    self.embedder = None
     cfg = CONFIG.CRW
     self.temperature = cfg.TEMPERATURE
     self.edge_dropout = cfg.EDGE_DROPOUT

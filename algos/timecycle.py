@@ -15,7 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from algos.base import Algorithm
+from algos.correspondence_base import CorrespondenceAlgorithm
 from config import CONFIG
 from correspondence import timecycle
 import datasets
@@ -65,15 +65,13 @@ def crop_patches(images, boxes, side):
                                   tf.range(tf.shape(images)[0]), [side, side])
 
 
-class TimeCycle(Algorithm):
+class TimeCycle(CorrespondenceAlgorithm):
   """Track a patch backward and forward in time; come back where it was."""
 
   batch_spec = datasets.BatchSpec(clip=timecycle_clip)
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
-    self.num_context_steps = 1
-    self.embedder = None
     cfg = CONFIG.TIMECYCLE
     if cfg.CLIP_LENGTH < 2:
       raise ValueError('TIMECYCLE.CLIP_LENGTH must be >= 2 (frames before '
