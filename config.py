@@ -424,6 +424,88 @@ _C.MODEL.TRANSFORMER_EMBEDDER_MODEL.EMBEDDING_SIZE = 128
 _C.MODEL.TRANSFORMER_EMBEDDER_MODEL.POSITIONAL_ENCODING = True
 _C.MODEL.TRANSFORMER_EMBEDDER_MODEL.L2_NORMALIZE = True
 
+# ----------------------------------------------------------------------------
+# Space-time correspondence: the fully-convolutional ResNet-18 encoder, label
+# propagation, the contrastive random walk (CRW), TimeCycle, and the synthetic
+# moving-objects data (DAVIS layout + TFRecords).
+# ----------------------------------------------------------------------------
+# MODEL.BASE_MODEL.NETWORK 'FCResNet18': ResNet-18 with stride 8 (CRW).
+_C.FC_RESNET18 = edict()
+# Channels of the first stage (64 = ResNet-18; smaller for the CPU demo).
+_C.FC_RESNET18.WIDTH = 64
+# Stages used in training (4 = the whole network, as CRW trains).
+_C.FC_RESNET18.NUM_STAGES = 4
+# 'reflect' (CRW's encoder trained from scratch) or 'zeros'.
+_C.FC_RESNET18.PADDING = 'reflect'
+
+# Label propagation (evaluation task `label_propagation`, propagate_labels.py).
+_C.PROPAGATION = edict()
+# A DAVIS-layout folder; '' = the one generated beside the TFRecords of the
+# first synthetic_objects dataset of DATASETS (<tfrecords dir>/davis).
+_C.PROPAGATION.DAVIS_ROOT = ''
+_C.PROPAGATION.SPLIT = 'val'
+# Preceding frames in the context queue (besides the first frame).
+_C.PROPAGATION.NUM_CONTEXT = 20
+_C.PROPAGATION.TOPK = 10
+# Spatial radius, in feature cells, for the preceding frames.
+_C.PROPAGATION.RADIUS = 12.0
+_C.PROPAGATION.TEMPERATURE = 0.05
+# Encoder stages whose output is propagated (CRW drops ResNet stage 4 at test
+# time: 3); 0 = the whole base network.
+_C.PROPAGATION.ENCODER_STAGES = 3
+# Score only the first N sequences (0 = all).
+_C.PROPAGATION.MAX_SEQUENCES = 0
+
+# Contrastive random walk (Jabri, Owens and Efros, NeurIPS 2020).
+_C.CRW = edict()
+# Frames per training clip (the paper's training command: 4; code default 8).
+_C.CRW.CLIP_LENGTH = 4
+# Frames between consecutive clip frames.
+_C.CRW.FRAME_STRIDE = 1
+# Softmax temperature of the transitions (training command 0.05).
+_C.CRW.TEMPERATURE = 0.05
+# Probability of dropping an edge of the affinity before the softmax.
+_C.CRW.EDGE_DROPOUT = 0.1
+# Nodes: a grid of PATCH_SIZE patches every PATCH_STRIDE pixels (64 / 32 on
+# 256 px frames = 7 x 7 nodes).
+_C.CRW.PATCH_SIZE = 64
+_C.CRW.PATCH_STRIDE = 32
+# Node embedding: mean-pooled patch features -> HEAD_DEPTH hidden layers
+# (0 = one linear layer) -> EMBEDDING_SIZE, L2-normalised.
+_C.CRW.HEAD_DEPTH = 0
+_C.CRW.EMBEDDING_SIZE = 128
+# Shortest palindrome t -> t+k -> t scored; k runs up to CLIP_LENGTH - 1.
+# The published code scores k >= 2; 1 adds the one-step round trip.
+_C.CRW.MIN_WALK_LENGTH = 2
+
+# TimeCycle (Wang, Jabri and Efros, CVPR 2019).
+_C.TIMECYCLE = edict()
+# Frames per training clip: the target frame last, CLIP_LENGTH - 1 before it.
+_C.TIMECYCLE.CLIP_LENGTH = 4
+_C.TIMECYCLE.FRAME_STRIDE = 1
+# Side of the patch cropped from the target frame, as a fraction of the frame
+# (the image features are 30 x 30 and the patch features 10 x 10 in the paper,
+# so 1/3).
+_C.TIMECYCLE.PATCH_FRACTION = 0.3333
+# Channels of the feature projection (1x1 convolution + ReLU; paper 512).
+_C.TIMECYCLE.FEATURE_DIM = 512
+# Affinity temperature; 0 = 1 / sqrt(FEATURE_DIM) as in the paper.
+_C.TIMECYCLE.TEMPERATURE = 0.0
+# Weights of the long-cycle, skip-cycle and feature-similarity losses.
+_C.TIMECYCLE.LONG_WEIGHT = 1.0
+_C.TIMECYCLE.SKIP_WEIGHT = 1.0
+_C.TIMECYCLE.SIMILARITY_WEIGHT = 0.1
+
+# Synthetic textured objects over moving textured backgrounds.
+_C.SYNTHETIC_OBJECTS = edict()
+_C.SYNTHETIC_OBJECTS.NUM_TRAIN_VIDEOS = 40
+_C.SYNTHETIC_OBJECTS.NUM_VAL_VIDEOS = 8
+_C.SYNTHETIC_OBJECTS.NUM_FRAMES = 24
+# Side of the rendered frames (the DAVIS copy and the TFRecords).
+_C.SYNTHETIC_OBJECTS.FRAME_SIZE = 96
+_C.SYNTHETIC_OBJECTS.MAX_OBJECTS = 3
+_C.SYNTHETIC_OBJECTS.SEED = 0
+
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.
 _DEFAULTS = copy.deepcopy(_C)

@@ -74,6 +74,10 @@ class BatchSpec:
       a function (seq_len int32 [], num_frames int) -> steps int32
       [num_crops, num_frames] (called inside tf.data), each row the sorted
       frames of one crop; `steps` holds crop 0's steps, then crop 1's, ...
+    clip: None, or a function () -> (length, stride), called when the
+      pipeline is built: each video then gives `length` consecutive frames
+      `stride` apart from a random start (a clip), without context frames,
+      instead of NUM_FRAMES frames sampled by DATA.SAMPLING_STRATEGY.
   """
   positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
   needs_frame_labels: bool = False
@@ -82,6 +86,7 @@ class BatchSpec:
   sampler: Optional[Callable[[tf.Tensor, int, tf.Tensor], tf.Tensor]] = None
   num_crops: int = 1
   crop_steps: Optional[Callable[[tf.Tensor, int], tf.Tensor]] = None
+  clip: Optional[Callable[[], tuple]] = None
 
   def __post_init__(self):
     if self.views < 1:
@@ -92,6 +97,8 @@ class BatchSpec:
 
   def steps_per_video(self, num_frames):
     """Sampled steps per video (all view slots) for `num_frames` anchors."""
+    if self.clip is not None:
+      return self.clip()[0]
     if self.crop_steps is not None:
       return num_frames * self.num_crops
     return num_frames * (2 if self.positives is not None else 1) * self.views
@@ -169,6 +176,9 @@ def ensure_dataset(dataset):
     DatasetError: a non-synthetic dataset without any TFRecords.
   """
   directory = config.tfrecords_dir(dataset)
+  if dataset.startswith('synthetic_objects'):
+    from dataset_preparation import synthetic_objects  # pylint: disable=g-import-not-at-top
+    return synthetic_objects.ensure_from_config(directory, dataset)
   has_split = lambda s: bool(glob.glob(_split_glob(directory, dataset, s)))
   if dataset.startswith('synthetic'):
     params = _synthetic_params()
@@ -799,6 +809,24 @@ def _sample_record(video, frames, steps, num_context, image_size):
   }
 
 
+def clip_steps(seq_len, length, stride, name=''):
+  """`length` frame indices `stride` apart from a uniform random start.
+
+  A video shorter than (length - 1) * stride + 1 frames gets evenly spread
+  indices with repetitions (and a warning, once).
+
+  Returns:
+    int32 [length].
+  """
+  needed = (length - 1) * stride + 1
+
+  def sample():
+    start = tf.random.uniform([], 0, seq_len - needed + 1, dtype=tf.int32)
+    return start + tf.range(length) * stride
+
+  return _sample_or_spread(seq_len, length, needed, sample, name)
+
+
 def context_indices(steps, num_context, frame_stride):
   """[S] steps -> [S * num_context]: t-(K-1)*stride, ..., t, clipped at 0."""
   offsets = tf.range(num_context - 1, -1, -1) * frame_stride
@@ -875,6 +903,9 @@ def _make_sample_fn(mode, batch_spec, num_record_views=0):
   num_steps = batch_spec.steps_per_video(num_frames)
   sampling = sampling_options()
   use_views = batch_spec.uses_view_lists()
+  clip = batch_spec.clip() if batch_spec.clip is not None else None
+  if clip is not None:
+    num_context = 1
 
   def sample_fn(serialized):
     video = _parse(serialized, data.FRAME_LABELS,
@@ -888,7 +919,9 @@ def _make_sample_fn(mode, batch_spec, num_record_views=0):
       return _sample_record(video, tf.concat(frames, axis=0),
                             tf.reshape(crop_steps, [-1]), num_context,
                             image_size)
-    if batch_spec.sampler is not None:
+    if clip is not None:
+      steps = clip_steps(video['seq_len'], clip[0], clip[1], video['name'])
+    elif batch_spec.sampler is not None:
       steps = batch_spec.sampler(video['seq_len'], num_frames, video['name'])
     else:
       steps = sample_steps(video['seq_len'], num_frames, name=video['name'],

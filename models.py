@@ -23,6 +23,7 @@ import keras
 import tensorflow as tf
 
 from config import CONFIG
+from correspondence import resnet
 
 # Where the official Keras notop ResNet50V2 weights can be downloaded from.
 RESNET50V2_WEIGHTS_URL = (
@@ -345,6 +346,9 @@ def _build_base_model(network, cfg, image_size):
   if network == 'Resnet50_pretrained':
     return resnet50_pretrained(image_size, base.LAYER,
                                cfg.MODEL.RESNET_PRETRAINED_WEIGHTS)
+  if network == 'FCResNet18':
+    return resnet.FCResNet18(cfg.FC_RESNET18.WIDTH, cfg.FC_RESNET18.NUM_STAGES,
+                             cfg.FC_RESNET18.PADDING, name='fc_resnet18')
   if network.endswith('.keras'):
     return cut_at_layer(load_saved_model(network, image_size), base.LAYER,
                         network)
@@ -354,7 +358,8 @@ def _build_base_model(network, cfg, image_size):
                         base.LAYER, network)
   raise ValueError(
       'MODEL.BASE_MODEL.NETWORK is %r; use SmallCNN, VGGM, Resnet50_pretrained, '
-      'a keras.applications model (%s) or the path of a saved .keras model.' %
+      'FCResNet18, a keras.applications model (%s) or the path of a saved '
+      '.keras model.' %
       (network, ', '.join(keras_application_names())))
 
 

@@ -14,6 +14,7 @@ from algos.alignment_mvtcn import AlignmentMVTCN
 from algos.alignment_sal_tcn import AlignmentSaLTCN
 from algos.base import Algorithm
 from algos.classification import Classification
+from algos.crw import CRW
 from algos.gta import GTA
 from algos.lav import LAV
 from algos.mvtcn import MVTCN
@@ -21,6 +22,7 @@ from algos.sal import SaL
 from algos.scl import SCL
 from algos.svtcn import SVTCN
 from algos.tcn import TCN
+from algos.timecycle import TimeCycle
 import config
 from config import CONFIG
 import models
@@ -37,6 +39,8 @@ ALGORITHMS = {
     'lav': LAV,
     'scl': SCL,
     'gta': GTA,
+    'crw': CRW,
+    'timecycle': TimeCycle,
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',

@@ -22,6 +22,7 @@ from evaluation.few_shot_classification import few_shot_accuracy
 from evaluation.kendall import KendallsTau
 from evaluation.kendall import kendalls_tau
 from evaluation.kendall import pairwise_kendalls_tau
+from evaluation.label_propagation import LabelPropagation
 from evaluation.multiview import KnnError
 from evaluation.multiview import MultiView
 from evaluation.multiview import cross_view_alignment_error
@@ -36,7 +37,8 @@ from evaluation.retrieval import retrieval_precision
 TASKS = {task.name: task for task in (AlgoLoss, Classification,
                                       FewShotClassification, EventCompletion,
                                       KendallsTau, MultiView, KnnError,
-                                      Retrieval, ProgressError)}
+                                      Retrieval, ProgressError,
+                                      LabelPropagation)}
 
 
 def get_tasks(names):

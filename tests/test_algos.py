@@ -33,6 +33,8 @@ def _tiny_config(cfg):
   cfg.MODEL.CONV_EMBEDDER_MODEL.FC_DROPOUT_RATE = 0.0
   cfg.SAL.FC_LAYERS = [[16, True], [2, False]]
   cfg.CLASSIFICATION.NUM_CLASSES = NUM_CLASSES
+  cfg.CRW.PATCH_SIZE = 16
+  cfg.CRW.PATCH_STRIDE = 8
 
 
 @pytest.fixture(autouse=True)
@@ -45,7 +47,9 @@ def _batch(name, num_videos=NUM_VIDEOS, seed=0):
   """A batch with the layout of datasets.create_dataset for algorithm name."""
   rng = np.random.default_rng(seed)
   num_steps = num_steps_per_batch(name)
-  frames = rng.uniform(-1, 1, [num_videos, num_steps * CONFIG.DATA.NUM_STEPS,
+  # Clips (crw, timecycle) carry no context frames.
+  num_context = 1 if algos.get_batch_spec(name).clip else CONFIG.DATA.NUM_STEPS
+  frames = rng.uniform(-1, 1, [num_videos, num_steps * num_context,
                                IMAGE_SIZE, IMAGE_SIZE, 3])
   steps = np.sort(rng.choice(30, [num_videos, num_steps]), axis=1)
   return {

@@ -1,0 +1,120 @@
+r"""Label-propagation quality on the synthetic moving-objects videos.
+
+    python benchmarks/correspondence_quality.py [--steps N] [--seeds 0,1,2] \
+        [--methods crw,timecycle,untrained,pixels] [--root DIR] \
+        [--override KEY.SUB=VALUE ...]
+
+For each seed: trains `crw` (configs/crw_demo.yml) and `timecycle`
+(configs/timecycle_demo.yml) for the same number of steps, saves the same
+encoder untrained (the CRW demo config with TRAIN.MAX_ITERS=0), and scores
+each with `evaluate.py --once` (task label_propagation: DAVIS-2017 J&F and
+PCK@0.1/0.2 on the validation videos, propagation defaults n=20, k=10,
+radius 12, temperature 0.05). The raw-colour baseline (`pixels`) propagates
+RGB averaged over 8 x 8 cells (no training, no randomness). Prints one table,
+mean +- standard deviation over seeds. Every run is a subprocess, exactly
+what a user runs; logs are under --root.
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from benchmarks.demo_quality import run  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+METHODS = ('crw', 'timecycle', 'untrained', 'pixels')
+CONFIGS = {'crw': 'configs/crw_demo.yml',
+           'timecycle': 'configs/timecycle_demo.yml',
+           'untrained': 'configs/crw_demo.yml'}
+METRICS = (('J&F', 'JF_mean'), ('J', 'J_mean'), ('F', 'F_mean'),
+           ('PCK@0.1', 'PCK@0.1'), ('PCK@0.2', 'PCK@0.2'))
+
+
+def train_and_score(method, seed, steps, root, overrides):
+  """{metric: value} of one trained (or untrained) encoder, and seconds."""
+  name = '%s_seed%d' % (method, seed)
+  logdir = os.path.join(root, name)
+  args = ['--config_path', CONFIGS[method], '--override=SEED=%d' % seed]
+  if method == 'untrained':
+    args.append('--override=TRAIN.MAX_ITERS=0')
+  elif steps is not None:
+    args.append('--override=TRAIN.MAX_ITERS=%d' % steps)
+  args += ['--override=%s' % o for o in overrides]
+  start = time.time()
+  run([sys.executable, 'train.py', '--logdir', logdir] + args,
+      os.path.join(root, name + '_train.log'))
+  seconds = time.time() - start
+  eval_overrides = ['--override=EVAL.TASKS=[label_propagation]']
+  eval_overrides += ['--override=%s' % o for o in overrides
+                     if o.startswith(('PATH_TO_TFRECORDS', 'EVAL.'))]
+  run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once',
+       '--force'] + eval_overrides, os.path.join(root, name + '_eval.log'))
+  with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
+    record = [json.loads(line) for line in f if line.strip()][-1]
+  return {key: record['label_propagation/' + key] for _, key in METRICS}, \
+      seconds
+
+
+def score_pixels(overrides):
+  """The raw-colour baseline on the same validation videos."""
+  import config  # pylint: disable=g-import-not-at-top
+  from correspondence import evaluate  # pylint: disable=g-import-not-at-top
+  from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
+  config.load_config([os.path.join(ROOT, CONFIGS['crw'])], overrides)
+  summary = evaluate.evaluate_davis_root(
+      evaluate.pixel_features, label_propagation.davis_root_from_config(),
+      config.CONFIG.PROPAGATION.SPLIT, log=lambda m: None,
+      **label_propagation.propagation_args_from_config())
+  summary.pop('per_object')
+  scores = {label_propagation.metric_name(k): v for k, v in summary.items()}
+  return {key: scores[key] for _, key in METRICS}
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--steps', type=int, default=None,
+                      help='training steps (default: the demo configs, 600)')
+  parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--methods', default=','.join(METHODS))
+  parser.add_argument('--root', default='/tmp/correspondence_quality')
+  parser.add_argument('--override', action='append', default=[])
+  args = parser.parse_args()
+  os.makedirs(args.root, exist_ok=True)
+  seeds = [int(s) for s in args.seeds.split(',')]
+  methods = args.methods.split(',')
+  results = {}
+  for method in methods:
+    if method == 'pixels':
+      results[method] = ([score_pixels(args.override)], [0.0])
+      print('pixels: %s' % results[method][0][0], flush=True)
+      continue
+    scores, times = [], []
+    for seed in seeds:
+      score, seconds = train_and_score(method, seed, args.steps, args.root,
+                                       args.override)
+      print('%s seed %d (%.0f s): %s' % (method, seed, seconds, score),
+            flush=True)
+      scores.append(score)
+      times.append(seconds)
+    results[method] = (scores, times)
+  print('\nLabel propagation on the synthetic validation videos '
+        '(mean +- std over seeds %s; pixels: deterministic)' % args.seeds)
+  print('%-10s ' % 'method' + ' '.join('%15s' % t for t, _ in METRICS) +
+        ' %9s' % 'train s')
+  for method in methods:
+    scores, times = results[method]
+    cells = []
+    for _, key in METRICS:
+      values = np.array([s[key] for s in scores])
+      cells.append('%15s' % ('%.3f +- %.3f' % (values.mean(), values.std())))
+    print('%-10s ' % method + ' '.join(cells) + ' %9.0f' % np.mean(times))
+
+
+if __name__ == '__main__':
+  main()

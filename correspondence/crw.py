@@ -1,0 +1,140 @@
+"""The contrastive random walk loss (Jabri, Owens and Efros, NeurIPS 2020).
+
+Each frame of a clip is a set of N nodes (patch embeddings, L2-normalised).
+The walker moves from frame t to t + 1 with the transition matrix
+
+    A_t = softmax_rows(q_t q_{t+1}^T / tau)          [N, N]
+
+(each edge dropped with probability `edge_dropout` before the softmax while
+training) and back with softmax_rows(q_{t+1} q_t^T / tau). A palindrome walk
+t=0 -> k -> 0 multiplies the k forward transitions and the k backward ones;
+its loss is the cross-entropy of ending on the node it started from:
+-mean_i log (A_walk[i, i] + 1e-20). The loss is the mean over the walk lengths
+k = min_walk_length .. T - 1 (the published code scores k >= 2).
+
+TensorFlow only; imports no config.
+"""
+
+import tensorflow as tf
+
+EPS = 1e-20
+# What a dropped edge's affinity becomes before the softmax.
+DROPPED = -1e20
+
+
+def transition_matrix(affinity, temperature, drop_mask=None):
+  """Row-stochastic matrix softmax(affinity / temperature).
+
+  Args:
+    affinity: float [..., N, M].
+    temperature: tau.
+    drop_mask: optional bool [..., N, M]; True edges get affinity -1e20
+      (probability 0) before the softmax.
+
+  Returns:
+    float [..., N, M], rows sum to 1.
+  """
+  if drop_mask is not None:
+    affinity = tf.where(drop_mask, tf.cast(DROPPED, affinity.dtype), affinity)
+  return tf.nn.softmax(affinity / temperature, axis=-1)
+
+
+def random_drop_mask(shape, rate):
+  """bool tensor of `shape`, True with probability `rate` (edge dropout)."""
+  return tf.random.uniform(shape) < rate
+
+
+def palindrome_walks(forward, backward, min_walk_length=2):
+  """Round-trip transition matrices 0 -> k -> 0.
+
+  Args:
+    forward: float [B, T-1, N, N], forward[:, t] = transitions t -> t+1.
+    backward: float [B, T-1, N, N], backward[:, t] = transitions t+1 -> t.
+    min_walk_length: shortest k.
+
+  Returns:
+    dict {k: float [B, N, N]} for k = min_walk_length .. T-1, the product
+    forward[0] ... forward[k-1] backward[k-1] ... backward[0].
+  """
+  num_steps = forward.shape[1]
+  walks = {}
+  to_k = None
+  for k in range(1, num_steps + 1):
+    to_k = forward[:, 0] if to_k is None else tf.matmul(to_k, forward[:, k - 1])
+    if k < min_walk_length:
+      continue
+    walk = to_k
+    for t in range(k - 1, -1, -1):
+      walk = tf.matmul(walk, backward[:, t])
+    walks[k] = walk
+  return walks
+
+
+def cycle_cross_entropy(walk):
+  """-mean_i log(walk[b, i, i] + EPS) over batch and nodes; walk [B, N, N]."""
+  diagonal = tf.linalg.diag_part(walk)
+  return -tf.reduce_mean(tf.math.log(diagonal + EPS))
+
+
+def crw_loss(node_embs, temperature, edge_dropout=0.0, min_walk_length=2,
+             drop_masks=None):
+  """Contrastive random walk loss of a batch of clips.
+
+  Args:
+    node_embs: float [B, T, N, D] L2-normalised node embeddings.
+    temperature: softmax temperature tau.
+    edge_dropout: probability of dropping each edge (0 at evaluation).
+    min_walk_length: shortest palindrome scored.
+    drop_masks: optional (forward, backward) bool [B, T-1, N, N] masks that
+      replace the random edge dropout (tests).
+
+  Returns:
+    (loss, walk_losses): float32 scalar, the mean of {k: cross-entropy}.
+
+  Raises:
+    ValueError: a clip too short for any walk.
+  """
+  node_embs = tf.cast(node_embs, tf.float32)
+  num_frames = node_embs.shape[1]
+  if num_frames is None or num_frames - 1 < max(1, min_walk_length):
+    raise ValueError('A clip of %s frames has no palindrome of length >= %d; '
+                     'use clips of at least %d frames.' % (
+                         num_frames, min_walk_length, min_walk_length + 1))
+  affinity = tf.einsum('btnd,btmd->btnm', node_embs[:, :-1], node_embs[:, 1:])
+  affinity_back = tf.linalg.matrix_transpose(affinity)
+  if drop_masks is not None:
+    forward_mask, backward_mask = drop_masks
+  elif edge_dropout > 0:
+    forward_mask = random_drop_mask(tf.shape(affinity), edge_dropout)
+    backward_mask = random_drop_mask(tf.shape(affinity), edge_dropout)
+  else:
+    forward_mask = backward_mask = None
+  forward = transition_matrix(affinity, temperature, forward_mask)
+  backward = transition_matrix(affinity_back, temperature, backward_mask)
+  walks = palindrome_walks(forward, backward, min_walk_length)
+  walk_losses = {k: cycle_cross_entropy(w) for k, w in walks.items()}
+  loss = tf.add_n(list(walk_losses.values())) / len(walk_losses)
+  return loss, walk_losses
+
+
+def grid_patches(frames, patch_size, stride):
+  """Cuts every frame into a grid of patches.
+
+  Args:
+    frames: float [B, T, H, W, 3].
+    patch_size: patch side P.
+    stride: pixels between patch origins.
+
+  Returns:
+    float [B, T, N, P, P, 3], N = gh * gw patches in row-major order,
+    gh = (H - P) // stride + 1.
+  """
+  shape = tf.shape(frames)
+  batch, num_frames = shape[0], shape[1]
+  images = tf.reshape(frames, tf.concat([[-1], shape[2:]], 0))
+  patches = tf.image.extract_patches(
+      images, sizes=[1, patch_size, patch_size, 1],
+      strides=[1, stride, stride, 1], rates=[1, 1, 1, 1], padding='VALID')
+  channels = frames.shape[-1]
+  return tf.reshape(patches, [batch, num_frames, -1, patch_size, patch_size,
+                              channels])

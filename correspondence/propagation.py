@@ -1,0 +1,273 @@
+"""Label propagation through a video with frozen features (as CRW evaluates).
+
+Given per-frame feature maps and soft labels on the first frame, each frame t
+in turn attends to a queue of context frames: the first frame (unrestricted
+in space) and the `num_context` frames before t (frames before 0 repeat frame
+0), restricted to keys within `radius` feature cells of the query. Per query
+node, the top-k affinities (cosine similarity / temperature) over all
+context nodes are kept and softmax-normalised; the prediction is the
+weighted sum of the context nodes' soft labels. Predictions are fed back as
+the labels of later context frames. Masks are then upsampled (bilinear) to
+the image and the argmax taken; keypoints are propagated as Gaussian
+heatmaps and read back as a weighted mean of their top-3 cells.
+
+NumPy only; imports no config.
+"""
+
+import cv2
+import numpy as np
+
+DEFAULT_NUM_CONTEXT = 20
+DEFAULT_TOPK = 10
+DEFAULT_RADIUS = 12.0
+DEFAULT_TEMPERATURE = 0.05
+# Feature cells of the first frame that keep a keypoint's heatmap (CRW's
+# JHMDB loader draws sigma 0.5 Gaussians at feature resolution).
+DEFAULT_KEYPOINT_SIGMA = 0.5
+_MASKED = -1e10
+
+
+def l2_normalize(feats, axis=-1, eps=1e-12):
+  """feats / ||feats|| along `axis` (float32)."""
+  feats = np.asarray(feats, np.float32)
+  norm = np.sqrt(np.sum(feats * feats, axis=axis, keepdims=True))
+  return feats / np.maximum(norm, eps)
+
+
+def context_frames(t, num_context):
+  """Context of frame t >= 1: [0] + [max(0, t - n), ..., t - 1] (n + 1 ids).
+
+  The first id is the first frame as long-term memory (not restricted in
+  space); the others are the short-term queue, padded with frame 0.
+  """
+  return [0] + [max(0, t - num_context + i) for i in range(num_context)]
+
+
+def spatial_bias(height, width, radius, rows=None):
+  """float32 [Q, h*w]: 0 where a query cell and a key cell are closer than
+  `radius` cells (Euclidean, strict), -1e10 elsewhere.
+
+  Args:
+    height, width: feature-map size.
+    radius: in cells.
+    rows: slice of query cells (default all h*w).
+  """
+  ys, xs = np.meshgrid(np.arange(height), np.arange(width), indexing='ij')
+  ys, xs = ys.reshape(-1), xs.reshape(-1)
+  rows = slice(None) if rows is None else rows
+  dist2 = ((ys[rows, None] - ys[None, :]) ** 2 +
+           (xs[rows, None] - xs[None, :]) ** 2)
+  return np.where(dist2 < radius ** 2, 0.0, _MASKED).astype(np.float32)
+
+
+def topk_attention(query, keys, topk, temperature, key_bias=None,
+                   chunk_size=None):
+  """Top-k softmax attention weights of each query over all keys.
+
+  Args:
+    query: float32 [Q, C] (L2-normalised).
+    keys: float32 [K, C] (L2-normalised).
+    topk: keys kept per query.
+    temperature: affinities are divided by it before the top-k softmax.
+    key_bias: None, or a function (slice of query rows) -> float32 [q, K]
+      added to those rows' affinities (0 or -1e10).
+    chunk_size: queries per block; default about 2^24 affinities a block
+      (64 MB), whatever the number of keys (e.g. 21 frames of 60 x 107 cells
+      at DAVIS 480p).
+
+  Returns:
+    (weights float32 [Q, k], indices int64 [Q, k]); rows sum to 1.
+  """
+  topk = min(topk, keys.shape[0])
+  chunk_size = chunk_size or max(1, 2 ** 24 // keys.shape[0])
+  all_weights, all_indices = [], []
+  for start in range(0, query.shape[0], chunk_size):
+    rows = slice(start, min(start + chunk_size, query.shape[0]))
+    affinity = query[rows] @ keys.T
+    if key_bias is not None:
+      affinity += key_bias(rows)
+    affinity /= temperature
+    indices = np.argpartition(-affinity, topk - 1, axis=1)[:, :topk]
+    values = np.take_along_axis(affinity, indices, axis=1)
+    values -= values.max(axis=1, keepdims=True)
+    weights = np.exp(values)
+    weights /= weights.sum(axis=1, keepdims=True)
+    all_weights.append(weights.astype(np.float32))
+    all_indices.append(indices)
+  return np.concatenate(all_weights), np.concatenate(all_indices)
+
+
+def propagate(feats, first_labels, num_context=DEFAULT_NUM_CONTEXT,
+              topk=DEFAULT_TOPK, radius=DEFAULT_RADIUS,
+              temperature=DEFAULT_TEMPERATURE):
+  """Propagates soft labels from frame 0 through a video.
+
+  Args:
+    feats: float [T, h, w, C] per-frame feature maps (L2-normalised here,
+      per cell).
+    first_labels: float [h, w, L] soft labels of frame 0 at feature
+      resolution (e.g. `downsample_labels` of a one-hot mask).
+    num_context: n, preceding frames in the queue (besides frame 0).
+    topk: k, affinities kept per query cell.
+    radius: spatial radius in feature cells for the preceding frames.
+    temperature: softmax temperature of the kept affinities.
+
+  Returns:
+    float32 [T, h, w, L]; frame 0 is `first_labels`.
+  """
+  feats = l2_normalize(feats)
+  num_frames, height, width, channels = feats.shape
+  first_labels = np.asarray(first_labels, np.float32)
+  if first_labels.shape[:2] != (height, width):
+    raise ValueError('first_labels %s do not match the feature maps %s.' % (
+        first_labels.shape, feats.shape))
+  cells = height * width
+  flat = feats.reshape(num_frames, cells, channels)
+
+  def bias(rows):
+    # Frame 0 as long-term memory is not restricted in space.
+    local = spatial_bias(height, width, radius, rows)
+    return np.concatenate([np.zeros_like(local)] + [local] * num_context, 1)
+
+  labels = np.zeros((num_frames, cells, first_labels.shape[-1]), np.float32)
+  labels[0] = first_labels.reshape(cells, -1)
+  for t in range(1, num_frames):
+    context = context_frames(t, num_context)
+    keys = flat[context].reshape(-1, channels)
+    weights, indices = topk_attention(flat[t], keys, topk, temperature,
+                                      bias)
+    context_labels = labels[context].reshape(len(context) * cells, -1)
+    labels[t] = np.einsum('qk,qkl->ql', weights, context_labels[indices])
+  return labels.reshape(num_frames, height, width, -1)
+
+
+# ----------------------------------------------------------------------------
+# Masks.
+# ----------------------------------------------------------------------------
+
+
+def mask_to_onehot(mask, num_labels=None):
+  """int [H, W] object ids (0 = background) -> float32 [H, W, L] one-hot,
+  L = num_labels or max id + 1."""
+  mask = np.asarray(mask)
+  num_labels = num_labels or int(mask.max()) + 1
+  return (mask[..., None] == np.arange(num_labels)).astype(np.float32)
+
+
+def feature_size(image_size, stride):
+  """Feature-map side for an image side: ceil(image_size / stride)."""
+  return -(-int(image_size) // int(stride))
+
+
+def downsample_labels(onehot, height, width):
+  """float [H, W, L] -> [height, width, L] by bilinear resizing."""
+  resized = cv2.resize(np.asarray(onehot, np.float32), (width, height),
+                       interpolation=cv2.INTER_LINEAR)
+  return resized.reshape(height, width, -1)
+
+
+def labels_to_mask(soft_labels, height, width):
+  """Soft labels [h, w, L] -> int32 [height, width] argmax after bilinear
+  upsampling."""
+  resized = cv2.resize(np.asarray(soft_labels, np.float32), (width, height),
+                       interpolation=cv2.INTER_LINEAR)
+  resized = resized.reshape(height, width, -1)
+  return np.argmax(resized, axis=-1).astype(np.int32)
+
+
+def propagate_mask(feats, first_mask, image_size, **kwargs):
+  """Propagates an object-id mask of frame 0 through a video.
+
+  Args:
+    feats: float [T, h, w, C] feature maps.
+    first_mask: int [H, W] object ids of frame 0.
+    image_size: (H, W) of the output masks.
+    **kwargs: num_context, topk, radius, temperature of `propagate`.
+
+  Returns:
+    int32 [T, H, W] object ids (frame 0 is the upsampled given mask's
+    argmax, i.e. the input up to resampling).
+  """
+  _, height, width, _ = np.shape(feats)
+  first = downsample_labels(mask_to_onehot(first_mask), height, width)
+  soft = propagate(feats, first, **kwargs)
+  return np.stack([labels_to_mask(s, *image_size) for s in soft])
+
+
+# ----------------------------------------------------------------------------
+# Keypoints.
+# ----------------------------------------------------------------------------
+
+
+def keypoint_heatmaps(coords, height, width, stride,
+                      sigma=DEFAULT_KEYPOINT_SIGMA):
+  """Gaussian heatmaps of keypoints at feature resolution.
+
+  Args:
+    coords: float [J, 2] (x, y) in image pixels.
+    height, width: feature-map size.
+    stride: image pixels per feature cell.
+    sigma: Gaussian sigma in feature cells (peak value 1, cut at 3 sigma).
+
+  Returns:
+    float32 [height, width, J + 1]; channel 0 is the background (1 where no
+    keypoint's heatmap reaches), channel j + 1 keypoint j.
+  """
+  coords = np.asarray(coords, np.float64) / float(stride)
+  ys, xs = np.meshgrid(np.arange(height), np.arange(width), indexing='ij')
+  maps = []
+  for x, y in coords:
+    dist2 = (xs - x) ** 2 + (ys - y) ** 2
+    heat = np.exp(-dist2 / (2 * sigma ** 2))
+    heat[(np.abs(xs - x) > 3 * sigma) | (np.abs(ys - y) > 3 * sigma)] = 0
+    maps.append(heat)
+  maps = np.stack(maps, axis=-1) if maps else np.zeros((height, width, 0))
+  background = (maps.sum(-1) == 0).astype(np.float64)
+  return np.concatenate([background[..., None], maps], -1).astype(np.float32)
+
+
+def heatmaps_to_keypoints(soft_labels, stride, topk=3):
+  """Keypoint coordinates from propagated heatmaps (CRW's read-out).
+
+  Args:
+    soft_labels: float [h, w, J + 1] (channel 0 background).
+    stride: image pixels per feature cell.
+    topk: cells averaged per keypoint, weighted by their values.
+
+  Returns:
+    float64 [J, 2] (x, y) in image pixels; -1 for a keypoint whose map is
+    all zero.
+  """
+  maps = np.asarray(soft_labels, np.float64)[..., 1:]
+  height, width, num_joints = maps.shape
+  flat = maps.reshape(-1, num_joints)
+  topk = min(topk, flat.shape[0])
+  coords = np.full((num_joints, 2), -1.0)
+  for j in range(num_joints):
+    if flat[:, j].sum() == 0:
+      continue
+    idx = np.argsort(-flat[:, j], kind='stable')[:topk]
+    vals = flat[idx, j] / flat[idx, j].sum()
+    coords[j] = [np.sum((idx % width) * vals) * stride,
+                 np.sum((idx // width) * vals) * stride]
+  return coords
+
+
+def propagate_keypoints(feats, first_coords, stride,
+                        sigma=DEFAULT_KEYPOINT_SIGMA, **kwargs):
+  """Propagates keypoints of frame 0 as heatmaps.
+
+  Args:
+    feats: float [T, h, w, C] feature maps.
+    first_coords: float [J, 2] (x, y) image pixels on frame 0.
+    stride: image pixels per feature cell.
+    sigma: heatmap sigma in feature cells.
+    **kwargs: num_context, topk, radius, temperature of `propagate`.
+
+  Returns:
+    float64 [T, J, 2] image pixels (frame 0 read back from its heatmaps).
+  """
+  _, height, width, _ = np.shape(feats)
+  first = keypoint_heatmaps(first_coords, height, width, stride, sigma)
+  soft = propagate(feats, first, **kwargs)
+  return np.stack([heatmaps_to_keypoints(s, stride) for s in soft])

@@ -1,0 +1,244 @@
+"""TimeCycle losses (Wang, Jabri and Efros, CVPR 2019).
+
+A patch p cropped from the target frame I_t is tracked backward through the
+preceding frames and forward again to I_t; the tracker must come back to
+where the patch was cut. The tracker T(x^I, x^p) is deliberately weak:
+
+1. affinity between every patch-feature cell and every image-feature cell,
+   `softmax over image cells (<x^I_i, x^p_j> / temperature)` ([hp, wp, h*w]);
+2. a small CNN (`Localizer`) regresses a transform from the affinity:
+   rotation angle and translation, the scale fixed to the patch's size;
+3. the image features are bilinearly sampled on the transformed patch grid:
+   the features of the tracked patch, the query of the next step.
+
+Losses (i = 1 .. T, T preceding frames):
+- long cycle: track t-1, ..., t-i, then t-i+1, ..., t-1, then t;
+- skip cycle: t-i directly, then back to t;
+both scored by the transformed-grid loss between the final transform and
+the one that cut the patch (mean over a 20 x 20 grid of squared distances);
+- feature similarity: -<x^p_t, T(x^I_{t-i}, x^p_t)> (cosine, mean over
+  cells).
+
+Coordinates are normalised to [-1, 1] over the image (pixel edges: -1 is the
+left edge of the first pixel). A transform theta [2, 3] maps patch-grid
+coordinates (u, v, 1) to image coordinates. TensorFlow only; no config.
+"""
+
+import keras
+import tensorflow as tf
+
+GRID_LOSS_SIZE = 20
+
+
+def crop_theta(boxes, image_height, image_width):
+  """Transforms of axis-aligned pixel boxes.
+
+  Args:
+    boxes: float [B, 4] (y0, x0, height, width) in pixels.
+    image_height, image_width: image size in pixels.
+
+  Returns:
+    float32 [B, 2, 3]: (u, v) in [-1, 1]^2 over the box -> image coords.
+  """
+  boxes = tf.cast(boxes, tf.float32)
+  y0, x0, h, w = tf.unstack(boxes, axis=-1)
+  sx, sy = w / image_width, h / image_height
+  cx = 2.0 * (x0 + w / 2.0) / image_width - 1.0
+  cy = 2.0 * (y0 + h / 2.0) / image_height - 1.0
+  zeros = tf.zeros_like(sx)
+  return tf.stack([tf.stack([sx, zeros, cx], -1),
+                   tf.stack([zeros, sy, cy], -1)], 1)
+
+
+def params_to_theta(params, scale_x, scale_y):
+  """(angle, tx, ty) [B, 3] -> rotation + translation transform [B, 2, 3]
+  with the patch's fixed scale (scale_x, scale_y: floats)."""
+  angle, tx, ty = tf.unstack(tf.cast(params, tf.float32), axis=-1)
+  cos, sin = tf.cos(angle), tf.sin(angle)
+  return tf.stack([tf.stack([scale_x * cos, -scale_y * sin, tx], -1),
+                   tf.stack([scale_x * sin, scale_y * cos, ty], -1)], 1)
+
+
+def grid_points(height, width):
+  """Cell-centre coordinates of an [height, width] grid in [-1, 1]:
+  float32 [height * width, 3] rows (u, v, 1), row-major."""
+  us = (2.0 * tf.range(width, dtype=tf.float32) + 1.0) / width - 1.0
+  vs = (2.0 * tf.range(height, dtype=tf.float32) + 1.0) / height - 1.0
+  v, u = tf.meshgrid(vs, us, indexing='ij')
+  u, v = tf.reshape(u, [-1]), tf.reshape(v, [-1])
+  return tf.stack([u, v, tf.ones_like(u)], -1)
+
+
+def affine_grid(theta, out_height, out_width):
+  """Image coordinates of a transformed patch grid: [B, oh, ow, 2] (x, y)."""
+  points = grid_points(out_height, out_width)
+  coords = tf.einsum('bij,nj->bni', tf.cast(theta, tf.float32), points)
+  return tf.reshape(coords, [-1, out_height, out_width, 2])
+
+
+def bilinear_sample(feats, coords):
+  """Bilinear sampling with border clamping, differentiable in both inputs.
+
+  Args:
+    feats: float [B, h, w, C].
+    coords: float [B, oh, ow, 2] normalised (x, y); x = -1 / 1 are the outer
+      edges of the first / last column.
+
+  Returns:
+    float [B, oh, ow, C].
+  """
+  feats = tf.convert_to_tensor(feats)
+  coords = tf.cast(coords, feats.dtype)
+  shape = tf.shape(feats)
+  height, width = shape[1], shape[2]
+  h_f, w_f = tf.cast(height, feats.dtype), tf.cast(width, feats.dtype)
+  # Continuous cell coordinates (cell centres at integers).
+  x = (coords[..., 0] + 1.0) * w_f / 2.0 - 0.5
+  y = (coords[..., 1] + 1.0) * h_f / 2.0 - 0.5
+  x = tf.clip_by_value(x, 0.0, w_f - 1.0)
+  y = tf.clip_by_value(y, 0.0, h_f - 1.0)
+  x0 = tf.floor(x)
+  y0 = tf.floor(y)
+  wx = x - x0
+  wy = y - y0
+  x0i = tf.cast(x0, tf.int32)
+  y0i = tf.cast(y0, tf.int32)
+  x1i = tf.minimum(x0i + 1, width - 1)
+  y1i = tf.minimum(y0i + 1, height - 1)
+
+  def gather(yi, xi):
+    return tf.gather_nd(feats, tf.stack([yi, xi], -1), batch_dims=1)
+
+  wx, wy = wx[..., None], wy[..., None]
+  top = gather(y0i, x0i) * (1 - wx) + gather(y0i, x1i) * wx
+  bottom = gather(y1i, x0i) * (1 - wx) + gather(y1i, x1i) * wx
+  return top * (1 - wy) + bottom * wy
+
+
+def transformed_grid_loss(theta, theta_true, grid_size=GRID_LOSS_SIZE):
+  """Mean over a grid_size^2 grid in [-1, 1]^2 (corners included) of the
+  squared distance between the points mapped by theta and by theta_true;
+  averaged over the batch. theta, theta_true: [B, 2, 3]."""
+  line = tf.linspace(-1.0, 1.0, grid_size)
+  v, u = tf.meshgrid(line, line, indexing='ij')
+  u, v = tf.reshape(u, [-1]), tf.reshape(v, [-1])
+  points = tf.stack([u, v, tf.ones_like(u)], -1)
+  diff = tf.einsum('bij,nj->bni', tf.cast(theta, tf.float32) -
+                   tf.cast(theta_true, tf.float32), points)
+  return tf.reduce_mean(tf.reduce_sum(tf.square(diff), -1))
+
+
+def patch_affinity(image_feats_norm, patch_feats_norm, temperature):
+  """softmax over image cells of <image cell, patch cell> / temperature.
+
+  Args:
+    image_feats_norm: [B, h, w, C] L2-normalised.
+    patch_feats_norm: [B, hp, wp, C] L2-normalised.
+    temperature: float.
+
+  Returns:
+    float [B, hp, wp, h * w].
+  """
+  shape = tf.shape(image_feats_norm)
+  image_flat = tf.reshape(image_feats_norm, [shape[0], -1, shape[3]])
+  logits = tf.einsum('bnc,bijc->bijn', image_flat, patch_feats_norm)
+  return tf.nn.softmax(logits / temperature, axis=-1)
+
+
+class Localizer(keras.layers.Layer):
+  """Affinity [B, hp, wp, h*w] -> (angle, tx, ty) [B, 3].
+
+  Two 3x3 convolutions (leaky ReLU 0.1), flatten, a linear layer initialised
+  to zero (the first guess is the centred, unrotated patch).
+  """
+
+  def __init__(self, filters=(128, 64), **kwargs):
+    super().__init__(**kwargs)
+    self.filters = [int(f) for f in filters]
+    self.convs = [keras.layers.Conv2D(f, 3, padding='same', use_bias=False,
+                                      name='conv%d' % i)
+                  for i, f in enumerate(self.filters)]
+    for i, conv in enumerate(self.convs):
+      setattr(self, 'conv_%d' % i, conv)
+    self.flatten = keras.layers.Flatten()
+    self.linear = keras.layers.Dense(3, kernel_initializer='zeros',
+                                     name='linear')
+
+  def call(self, affinity):
+    x = affinity
+    for conv in self.convs:
+      x = tf.nn.leaky_relu(conv(x), alpha=0.1)
+    return self.linear(self.flatten(x))
+
+  def get_config(self):
+    return {**super().get_config(), 'filters': self.filters}
+
+
+class Tracker:
+  """T(x^I, x^p): localises a patch's features in an image's features."""
+
+  def __init__(self, localizer, temperature, scale_x, scale_y):
+    self.localizer = localizer
+    self.temperature = temperature
+    self.scale_x = scale_x
+    self.scale_y = scale_y
+
+  def __call__(self, image_feats, query_norm):
+    """Tracks one step.
+
+    Args:
+      image_feats: [B, h, w, C] (unnormalised) features of the image.
+      query_norm: [B, hp, wp, C] L2-normalised patch features.
+
+    Returns:
+      (theta [B, 2, 3], patch features [B, hp, wp, C] sampled from
+      image_feats, unnormalised).
+    """
+    image_norm = tf.math.l2_normalize(image_feats, axis=-1)
+    affinity = patch_affinity(image_norm, query_norm, self.temperature)
+    theta = params_to_theta(self.localizer(affinity), self.scale_x,
+                            self.scale_y)
+    out_h, out_w = query_norm.shape[1], query_norm.shape[2]
+    sampled = bilinear_sample(image_feats,
+                              affine_grid(theta, out_h, out_w))
+    return theta, sampled
+
+
+def timecycle_losses(frame_feats, patch_feats, theta_true, tracker):
+  """Long-cycle, skip-cycle and feature-similarity losses.
+
+  Args:
+    frame_feats: [B, T + 1, h, w, C] features of the clip, target frame
+      last.
+    patch_feats: [B, hp, wp, C] features of the patch cut from the target.
+    theta_true: [B, 2, 3] transform that cut the patch.
+    tracker: a `Tracker`.
+
+  Returns:
+    dict of float32 scalars: 'long', 'skip', 'similarity' (each a mean over
+    i = 1 .. T).
+  """
+  num_past = frame_feats.shape[1] - 1
+  target = frame_feats[:, -1]
+  patch_norm = tf.math.l2_normalize(patch_feats, axis=-1)
+  long_losses, skip_losses, similarities = [], [], []
+  for i in range(1, num_past + 1):
+    # Long cycle: t-1, ..., t-i, t-i+1, ..., t-1, then the target.
+    path = list(range(num_past - 1, num_past - 1 - i, -1))
+    path += path[-2::-1]
+    query = patch_norm
+    for t in path:
+      _, sampled = tracker(frame_feats[:, t], query)
+      query = tf.math.l2_normalize(sampled, axis=-1)
+    theta, _ = tracker(target, query)
+    long_losses.append(transformed_grid_loss(theta, theta_true))
+    # Skip cycle and similarity through frame t-i.
+    _, sampled = tracker(frame_feats[:, num_past - i], patch_norm)
+    sampled_norm = tf.math.l2_normalize(sampled, axis=-1)
+    theta_skip, _ = tracker(target, sampled_norm)
+    skip_losses.append(transformed_grid_loss(theta_skip, theta_true))
+    similarities.append(tf.reduce_mean(tf.reduce_sum(
+        sampled_norm * patch_norm, -1)))
+  return {'long': tf.add_n(long_losses) / num_past,
+          'skip': tf.add_n(skip_losses) / num_past,
+          'similarity': -tf.add_n(similarities) / num_past}

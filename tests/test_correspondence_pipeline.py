@@ -1,0 +1,129 @@
+"""Synthetic moving objects, clip batches, FCResNet18, and crw / timecycle
+trained by train.py and scored by the label_propagation task (tiny sizes)."""
+
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import config
+from config import CONFIG
+from correspondence import davis_io
+from correspondence import resnet
+import datasets
+from dataset_preparation import synthetic_objects
+import evaluation
+from evaluation.base import EvalContext
+
+
+def test_render_video_is_deterministic_and_consistent():
+  video = synthetic_objects.render_video([3, 1], frame_size=32, num_frames=5,
+                                         max_objects=3)
+  again = synthetic_objects.render_video([3, 1], frame_size=32, num_frames=5,
+                                         max_objects=3)
+  np.testing.assert_array_equal(video['frames'], again['frames'])
+  assert video['frames'].shape == (5, 32, 32, 3)
+  assert video['masks'].shape == (5, 32, 32)
+  assert video['keypoints'].shape == (5, 5, 2)
+  assert 1 in video['masks'][0]
+  # A visible keypoint lies on object 1 (the top-most object there).
+  for t in range(5):
+    for (x, y), vis in zip(video['keypoints'][t], video['visible'][t]):
+      if vis:
+        assert video['masks'][t, int(round(y)), int(round(x))] == 1
+
+
+def test_generate_writes_davis_layout_and_tfrecords(tmp_path):
+  out = str(tmp_path / 'objs')
+  synthetic_objects.generate_dataset(out, 'synthetic_objects', num_train=2,
+                                     num_val=1, frame_size=32, num_frames=4)
+  root = os.path.join(out, 'davis')
+  assert davis_io.list_sequences(root, 'val') == ['synthetic_objects_val_0000']
+  name = davis_io.list_sequences(root, 'train')[1]
+  frames = davis_io.read_frames(root, name)
+  masks = davis_io.read_annotations(root, name)
+  assert frames.shape == (4, 32, 32, 3) and masks.shape == (4, 32, 32)
+  coords, visible = davis_io.read_keypoints(root, name)
+  assert coords.shape == (4, 5, 2) and visible.dtype == bool
+  videos = datasets.load_videos(sorted(glob.glob(os.path.join(
+      out, 'synthetic_objects_train-*.tfrecord'))))
+  assert [v['name'] for v in videos] == davis_io.list_sequences(root, 'train')
+  # The same frames (up to JPEG): the TFRecords are the DAVIS videos.
+  assert np.abs(videos[1]['frames'].astype(int) - frames.astype(int)).mean() < 3
+
+
+def test_fc_resnet18_stride_8_and_stages():
+  model = resnet.FCResNet18(width=4)
+  feats = model(tf.zeros([1, 40, 24, 3]))
+  assert feats.shape == (1, 5, 3, 32)
+  assert model(tf.zeros([1, 40, 24, 3]), num_stages=3).shape == (1, 5, 3, 16)
+  clone = resnet.FCResNet18.from_config(model.get_config())
+  assert clone(tf.zeros([1, 16, 16, 3])).shape == (1, 2, 2, 32)
+  with pytest.raises(ValueError, match='num_stages'):
+    resnet.FCResNet18(width=4, num_stages=5)
+
+
+TINY = ['DATASETS=[synthetic_objects]', 'IMAGE_SIZE=32',
+        'TRAIN.BATCH_SIZE=2', 'MODEL.BASE_MODEL.NETWORK=FCResNet18',
+        'FC_RESNET18.WIDTH=4', 'CRW.PATCH_SIZE=16', 'CRW.PATCH_STRIDE=8',
+        'CRW.CLIP_LENGTH=3', 'TIMECYCLE.CLIP_LENGTH=3',
+        'TIMECYCLE.FEATURE_DIM=8', 'SYNTHETIC_OBJECTS.NUM_TRAIN_VIDEOS=2',
+        'SYNTHETIC_OBJECTS.NUM_VAL_VIDEOS=1', 'SYNTHETIC_OBJECTS.FRAME_SIZE=32',
+        'SYNTHETIC_OBJECTS.NUM_FRAMES=6', 'PROPAGATION.NUM_CONTEXT=2',
+        'CHECKPOINT.SAVE_INTERVAL=2', 'LOGGING.REPORT_INTERVAL=1']
+
+
+def test_clip_batches_are_consecutive_frames(tmp_path):
+  config.load_config([], TINY + ['PATH_TO_TFRECORDS=%s' % (
+      tmp_path / '%s'), 'CRW.FRAME_STRIDE=2'])
+  import algos  # pylint: disable=g-import-not-at-top
+  spec = algos.get_batch_spec('crw')
+  assert spec.steps_per_video(CONFIG.TRAIN.NUM_FRAMES) == 3
+  batch = next(iter(datasets.create_dataset('train', batch_spec=spec)))
+  assert batch['frames'].shape == (2, 3, 32, 32, 3)
+  steps = batch['steps'].numpy()
+  np.testing.assert_array_equal(np.diff(steps, axis=1), 2)
+  assert os.path.isdir(tmp_path / 'synthetic_objects' / 'davis')
+
+
+def test_timecycle_step_reaches_every_part():
+  """One eager training step: finite losses, and the encoder, projection
+  and localiser all get gradients (the cycles are differentiable)."""
+  import algos  # pylint: disable=g-import-not-at-top
+  import keras  # pylint: disable=g-import-not-at-top
+  config.load_config([], TINY + ['TRAINING_ALGO=timecycle'])
+  algo = algos.get_algo()
+  algo.build_all()
+  batch = algo.dummy_batch()
+  batch['frames'] = tf.random.stateless_uniform(batch['frames'].shape,
+                                                [1, 2], -1, 1)
+  with tf.GradientTape() as tape:
+    embs = algo.embed(batch['frames'], training=True)
+    losses = algo.compute_loss(embs, batch, training=True)
+  grads = tape.gradient(losses['loss'], algo.trainable_variables)
+  assert all(np.isfinite(float(v)) for v in losses.values())
+  reached = {v.path.split('/')[0] for v, g in zip(algo.trainable_variables,
+                                                  grads) if g is not None}
+  assert {'fc_resnet18', 'timecycle_projection',
+          'timecycle_localizer'} <= reached, reached
+  optimizer = keras.optimizers.Adam(1e-3)
+  assert np.isfinite(float(algo.train_one_iter(batch, optimizer)['loss']))
+
+
+def test_crw_trains_then_label_propagation_task(tmp_path):
+  algo = 'crw'
+  import algos  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  overrides = TINY + ['PATH_TO_TFRECORDS=%s' % (tmp_path / '%s'),
+                      'TRAINING_ALGO=%s' % algo]
+  logdir = str(tmp_path / 'logdir')
+  losses = train.train(logdir, [], overrides, max_iters=2)
+  assert losses['step'] == 2 and np.isfinite(losses['total_loss'])
+  restored, step = algos.restore_algo(logdir)
+  assert step == 2
+  task = evaluation.get_tasks(['label_propagation'])[0]
+  metrics = task.evaluate(EvalContext(algo=restored, log=lambda m: None))
+  assert 0 <= metrics['JF_mean'] <= 1 and 0 <= metrics['PCK@0.2'] <= 1
+  assert set(metrics) >= {'J_mean', 'F_mean', 'J_recall', 'PCK@0.1'}

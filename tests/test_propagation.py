@@ -1,0 +1,176 @@
+"""Label propagation: hand-made examples with known answers, and the
+attention against a direct NumPy implementation."""
+
+import os
+
+import numpy as np
+import pytest
+
+from correspondence import davis_io
+from correspondence import evaluate
+from correspondence import propagation
+
+
+def _two_frame_features():
+  """4 x 4 cells, 2 channels. Frame 0: left half 'a', right half 'b'.
+  Frame 1: the halves swap places (the scene moved)."""
+  a, b = np.array([1.0, 0.0]), np.array([0.0, 1.0])
+  frame0 = np.zeros((4, 4, 2))
+  frame0[:, :2], frame0[:, 2:] = a, b
+  frame1 = np.zeros((4, 4, 2))
+  frame1[:, :2], frame1[:, 2:] = b, a
+  return np.stack([frame0, frame1])
+
+
+def test_two_frames_labels_follow_features():
+  feats = _two_frame_features()
+  mask0 = np.zeros((4, 4), int)
+  mask0[:, :2] = 1  # the object is the 'a' half
+  onehot = propagation.mask_to_onehot(mask0)
+  soft = propagation.propagate(feats, onehot, num_context=2, topk=3,
+                               radius=12, temperature=0.05)
+  expected = np.zeros((4, 4), int)
+  expected[:, 2:] = 1
+  np.testing.assert_array_equal(np.argmax(soft[1], -1), expected)
+  # Identical features among the top-k: the labels are copied exactly.
+  np.testing.assert_allclose(soft[1].max(-1), 1.0, atol=1e-6)
+  np.testing.assert_array_equal(soft[0], onehot)
+
+
+def test_radius_limits_preceding_frames_not_first():
+  """A feature seen only far away in frame 1 is found in frame 2 only via
+  frame 0 (long-term memory is not restricted in space)."""
+  feats = np.zeros((3, 1, 20, 2))
+  feats[..., 1] = 1.0                   # background everywhere
+  feats[0, 0, 0] = [1.0, 0.0]           # object at x=0 in frame 0
+  feats[1, 0, 0] = [1.0, 0.0]
+  feats[2, 0, 19] = [1.0, 0.0]          # jumped to x=19 in frame 2
+  mask0 = np.zeros((1, 20), int)
+  mask0[0, 0] = 1
+  onehot = propagation.mask_to_onehot(mask0)
+  soft = propagation.propagate(feats, onehot, num_context=1, topk=1,
+                               radius=3, temperature=0.05)
+  assert np.argmax(soft[2, 0, 19]) == 1
+  # Without frame 0 in the queue (same features but frame 0's object
+  # relabelled as background), the far cell cannot see frame 1's object.
+  soft_bg = propagation.propagate(feats, propagation.mask_to_onehot(
+      np.zeros((1, 20), int), 2), num_context=1, topk=1, radius=3,
+                                  temperature=0.05)
+  assert np.argmax(soft_bg[2, 0, 19]) == 0
+
+
+def test_context_frames():
+  assert propagation.context_frames(1, 3) == [0, 0, 0, 0]
+  assert propagation.context_frames(5, 3) == [0, 2, 3, 4]
+
+
+def test_topk_attention_matches_direct_softmax():
+  rng = np.random.default_rng(0)
+  query = propagation.l2_normalize(rng.normal(size=(7, 5)))
+  keys = propagation.l2_normalize(rng.normal(size=(30, 5)))
+  bias = np.where(rng.random((7, 30)) < 0.3, -1e10, 0.0).astype(np.float32)
+  weights, indices = propagation.topk_attention(
+      query, keys, 4, 0.07, key_bias=lambda rows: bias[rows], chunk_size=3)
+  for q in range(7):
+    scores = (query[q] @ keys.T + bias[q]) / 0.07
+    order = np.argsort(-scores)[:4]
+    exp = np.exp(scores[order] - scores[order].max())
+    dense = dict(zip(order, exp / exp.sum()))
+    got = dict(zip(indices[q], weights[q]))
+    assert set(got) == set(dense)
+    for key in dense:
+      assert got[key] == pytest.approx(dense[key], rel=1e-5)
+
+
+def test_spatial_bias_is_strict_euclidean():
+  bias = propagation.spatial_bias(3, 4, 2.0)
+  # cell (0, 0) vs (0, 2): distance 2, not < 2 -> masked; (1, 1): sqrt 2.
+  assert bias[0, 2] < -1e9 and bias[0, 5] == 0 and bias[0, 0] == 0
+
+
+def test_keypoint_heatmaps_round_trip():
+  coords = np.array([[16.0, 8.0], [40.0, 24.0]])
+  maps = propagation.keypoint_heatmaps(coords, 6, 8, stride=8)
+  assert maps.shape == (6, 8, 3)
+  assert maps[1, 2, 1] == pytest.approx(1.0) and maps[3, 5, 2] == 1.0
+  assert maps[0, 0, 0] == 1.0 and maps[1, 2, 0] == 0.0
+  np.testing.assert_allclose(
+      propagation.heatmaps_to_keypoints(maps, stride=8, topk=1), coords)
+  # Top-3 read-out: the peak and two (tied) neighbours, value-weighted.
+  got = propagation.heatmaps_to_keypoints(maps, stride=8)
+  weights = np.array([1.0, np.exp(-2), np.exp(-2)])
+  weights /= weights.sum()
+  cell_x = (np.array([2, 2, 1]) * weights).sum()   # peak, up, left
+  cell_y = (np.array([1, 0, 1]) * weights).sum()
+  np.testing.assert_allclose(got[0], [cell_x * 8, cell_y * 8])
+
+
+def test_mask_up_and_down_sampling():
+  mask = np.zeros((16, 16), int)
+  mask[:, :8] = 2  # a half plane survives 8x bilinear down and up exactly
+  soft = propagation.downsample_labels(propagation.mask_to_onehot(mask), 2, 2)
+  np.testing.assert_array_equal(propagation.labels_to_mask(soft, 16, 16),
+                                mask)
+
+
+def test_pixel_features_average_cells():
+  frames = np.zeros((1, 10, 10, 3), np.uint8)
+  frames[0, :8, :8] = 255
+  feats = evaluate.pixel_features(frames, stride=8)
+  assert feats.shape == (1, 2, 2, 3)
+  np.testing.assert_allclose(feats[0, 0, 0], 1.0)
+  np.testing.assert_allclose(feats[0, 1, 1], -1.0)
+
+
+def test_davis_layout_round_trip_and_scoring(tmp_path):
+  root = str(tmp_path / 'davis')
+  rng = np.random.default_rng(0)
+  frames = rng.integers(0, 255, size=(3, 16, 24, 3), dtype=np.uint8)
+  masks = np.zeros((3, 16, 24), np.uint8)
+  masks[:, 4:12, 4:12] = 1
+  masks[:, 2:6, 16:22] = 2
+  for t in range(3):
+    davis_io.write_jpeg(os.path.join(root, 'JPEGImages', '480p', 'seq',
+                                     '%05d.jpg' % t), frames[t])
+    davis_io.write_palette_png(os.path.join(root, 'Annotations', '480p',
+                                            'seq', '%05d.png' % t), masks[t])
+  davis_io.write_sequence_list(root, 'val', ['seq'])
+  np.testing.assert_array_equal(davis_io.read_annotations(root, 'seq'), masks)
+  from PIL import Image
+  assert Image.open(os.path.join(root, 'Annotations', '480p', 'seq',
+                                 '00000.png')).mode == 'P'
+  # Features that are the ground-truth one-hot masks: a perfect propagation.
+  def oracle(unused_frames):
+    return np.stack([propagation.downsample_labels(
+        propagation.mask_to_onehot(m, 3), 16, 24) for m in masks])
+  out = str(tmp_path / 'results')
+  summary = evaluate.evaluate_davis_root(oracle, root, 'val', output_dir=out,
+                                         log=lambda m: None, topk=5)
+  assert summary['J&F-Mean'] == pytest.approx(1.0)
+  written = davis_io.read_palette_png(os.path.join(out, 'seq', '00001.png'))
+  np.testing.assert_array_equal(written, masks[1])
+  assert oct(os.stat(os.path.join(out, 'seq', '00001.png')).st_mode & 0o777
+             ) == '0o644'
+
+
+def test_propagate_labels_cli_function_pixels(tmp_path):
+  import propagate_labels  # pylint: disable=g-import-not-at-top
+  root = str(tmp_path / 'davis')
+  frames = np.zeros((3, 48, 48, 3), np.uint8)
+  masks = np.zeros((3, 48, 48), np.uint8)
+  for t in range(3):
+    frames[t, 8:32, 4 + 4 * t:28 + 4 * t] = (250, 30, 30)  # a red square
+    masks[t, 8:32, 4 + 4 * t:28 + 4 * t] = 1
+    davis_io.write_jpeg(os.path.join(root, 'JPEGImages', '480p', 's',
+                                     '%05d.jpg' % t), frames[t])
+    davis_io.write_palette_png(os.path.join(root, 'Annotations', '480p', 's',
+                                            '%05d.png' % t), masks[t])
+  davis_io.write_sequence_list(root, 'val', ['s'])
+  out = str(tmp_path / 'out')
+  summary = propagate_labels.propagate_labels(
+      None, 'pixels', root, 'val', out, ['PROPAGATION.NUM_CONTEXT=2'])
+  assert summary['J-Mean'] > 0.5
+  assert sorted(os.listdir(os.path.join(out, 's'))) == [
+      '00000.png', '00001.png', '00002.png']
+  assert propagate_labels.propagate_labels(
+      None, 'pixels', root, 'val', out, [], score=False) == {}

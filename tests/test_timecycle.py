@@ -1,0 +1,162 @@
+"""TimeCycle: differentiable localisation and losses against NumPy."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from correspondence import timecycle
+
+
+def _np_sample(feats, coords):
+  """Loop bilinear sampling with border clamping (cell centres at integers,
+  x = -1 the left edge of the first cell)."""
+  batch, height, width, _ = feats.shape
+  out = np.zeros(coords.shape[:3] + (feats.shape[-1],))
+  for b in range(batch):
+    for i in range(coords.shape[1]):
+      for j in range(coords.shape[2]):
+        x = (coords[b, i, j, 0] + 1) * width / 2 - 0.5
+        y = (coords[b, i, j, 1] + 1) * height / 2 - 0.5
+        x = min(max(x, 0), width - 1)
+        y = min(max(y, 0), height - 1)
+        x0, y0 = int(np.floor(x)), int(np.floor(y))
+        x1, y1 = min(x0 + 1, width - 1), min(y0 + 1, height - 1)
+        ax, ay = x - x0, y - y0
+        out[b, i, j] = ((1 - ay) * ((1 - ax) * feats[b, y0, x0] +
+                                    ax * feats[b, y0, x1]) +
+                        ay * ((1 - ax) * feats[b, y1, x0] +
+                              ax * feats[b, y1, x1]))
+  return out
+
+
+def _np_theta(params, scale):
+  angle, tx, ty = params
+  return np.array([[scale * np.cos(angle), -scale * np.sin(angle), tx],
+                   [scale * np.sin(angle), scale * np.cos(angle), ty]])
+
+
+def _np_grid(theta, out_h, out_w):
+  coords = np.zeros((out_h, out_w, 2))
+  for i in range(out_h):
+    for j in range(out_w):
+      u = (2 * j + 1) / out_w - 1
+      v = (2 * i + 1) / out_h - 1
+      coords[i, j] = theta @ np.array([u, v, 1.0])
+  return coords
+
+
+def test_bilinear_sample_matches_loop():
+  rng = np.random.default_rng(0)
+  feats = rng.normal(size=(2, 5, 7, 3))
+  coords = rng.uniform(-1.3, 1.3, size=(2, 4, 3, 2))  # some outside
+  got = timecycle.bilinear_sample(tf.constant(feats), tf.constant(coords))
+  np.testing.assert_allclose(got.numpy(), _np_sample(feats, coords),
+                             atol=1e-10)
+
+
+def test_crop_theta_samples_exactly_the_crop():
+  rng = np.random.default_rng(1)
+  image = rng.normal(size=(1, 12, 12, 2)).astype(np.float32)
+  theta = timecycle.crop_theta(tf.constant([[3.0, 5.0, 4.0, 4.0]]), 12, 12)
+  crop = timecycle.bilinear_sample(image, timecycle.affine_grid(theta, 4, 4))
+  np.testing.assert_allclose(crop.numpy()[0], image[0, 3:7, 5:9], atol=1e-5)
+  # Sides of a box are its scale, its centre the translation.
+  np.testing.assert_allclose(theta.numpy()[0],
+                             [[4 / 12, 0, 2 * 7 / 12 - 1],
+                              [0, 4 / 12, 2 * 5 / 12 - 1]], atol=1e-6)
+
+
+def test_localisation_gradients_match_finite_differences():
+  """d/d(params) and d/d(feats) of sum(w * sample(feats, grid(theta)))."""
+  rng = np.random.default_rng(2)
+  feats = rng.normal(size=(1, 6, 6, 2))
+  params = np.array([0.3, 0.1, -0.2])
+  weights = rng.normal(size=(1, 3, 3, 2))
+  scale = 0.4
+
+  def np_objective(p, f):
+    coords = _np_grid(_np_theta(p, scale), 3, 3)[None]
+    return np.sum(weights * _np_sample(f, coords))
+
+  p_var = tf.Variable(params[None], dtype=tf.float64)
+  f_var = tf.Variable(feats, dtype=tf.float64)
+  with tf.GradientTape() as tape:
+    theta = timecycle.params_to_theta(tf.cast(p_var, tf.float32), scale,
+                                      scale)
+    coords = timecycle.affine_grid(theta, 3, 3)
+    value = tf.reduce_sum(weights * timecycle.bilinear_sample(
+        f_var, tf.cast(coords, tf.float64)))
+  grad_p, grad_f = tape.gradient(value, [p_var, f_var])
+  assert float(value) == pytest.approx(np_objective(params, feats), rel=1e-5)
+  eps = 1e-4
+  for k in range(3):
+    step = np.zeros(3)
+    step[k] = eps
+    numeric = (np_objective(params + step, feats) -
+               np_objective(params - step, feats)) / (2 * eps)
+    assert grad_p.numpy()[0, k] == pytest.approx(numeric, rel=2e-3, abs=1e-4)
+  for index in [(0, 2, 3, 0), (0, 4, 1, 1), (0, 0, 0, 0)]:
+    step = np.zeros_like(feats)
+    step[index] = eps
+    numeric = (np_objective(params, feats + step) -
+               np_objective(params, feats - step)) / (2 * eps)
+    assert grad_f.numpy()[index] == pytest.approx(numeric, rel=1e-3,
+                                                  abs=1e-6)
+
+
+def test_transformed_grid_loss_matches_numpy():
+  rng = np.random.default_rng(3)
+  theta = rng.normal(size=(2, 2, 3))
+  theta_true = rng.normal(size=(2, 2, 3))
+  line = np.linspace(-1, 1, 20)
+  total = []
+  for b in range(2):
+    for v in line:
+      for u in line:
+        point = np.array([u, v, 1.0])
+        total.append(np.sum((theta[b] @ point - theta_true[b] @ point) ** 2))
+  got = timecycle.transformed_grid_loss(tf.constant(theta, tf.float32),
+                                        tf.constant(theta_true, tf.float32))
+  assert float(got) == pytest.approx(np.mean(total), rel=1e-5)
+  assert float(timecycle.transformed_grid_loss(theta_true, theta_true)) == 0
+
+
+def test_patch_affinity_is_softmax_over_image_cells():
+  rng = np.random.default_rng(4)
+  image = rng.normal(size=(1, 3, 4, 5))
+  patch = rng.normal(size=(1, 2, 2, 5))
+  got = timecycle.patch_affinity(tf.constant(image, tf.float32),
+                                 tf.constant(patch, tf.float32), 0.5).numpy()
+  logits = np.einsum('nc,ijc->ijn', image[0].reshape(12, 5), patch[0]) / 0.5
+  expected = np.exp(logits - logits.max(-1, keepdims=True))
+  expected /= expected.sum(-1, keepdims=True)
+  np.testing.assert_allclose(got[0], expected, rtol=1e-5)
+
+
+class _RecordingTracker:
+  """Records which frame each step localises in (frames are filled with
+  their index) and returns the query unchanged."""
+
+  def __init__(self):
+    self.visited = []
+
+  def __call__(self, image_feats, query_norm):
+    self.visited.append(int(round(float(image_feats[0, 0, 0, 0]))))
+    theta = tf.constant([[[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]])
+    return theta, query_norm
+
+
+def test_cycles_visit_frames_in_order():
+  frames = np.stack([np.full((2, 2, 3), t, np.float32) for t in range(4)])
+  patch = np.ones((1, 1, 1, 3), np.float32)
+  tracker = _RecordingTracker()
+  theta_true = tf.constant([[[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]])
+  losses = timecycle.timecycle_losses(tf.constant(frames[None]),
+                                      tf.constant(patch), theta_true, tracker)
+  # 3 past frames (0, 1, 2), target 3. Per i: long cycle, then skip cycle.
+  assert tracker.visited == [
+      2, 3, 2, 3,                      # i=1: long 2->3; skip 2->3
+      2, 1, 2, 3, 1, 3,                # i=2: long 2,1,2->3; skip 1->3
+      2, 1, 0, 1, 2, 3, 0, 3]          # i=3
+  assert float(losses['long']) == 0 and float(losses['skip']) == 0
+  assert float(losses['similarity']) == pytest.approx(-1.0)
