@@ -194,6 +194,7 @@ def append_result(logdir, record):
       f.write(old + line.encode('utf-8'))
       f.flush()
       os.fsync(f.fileno())
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files.
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):

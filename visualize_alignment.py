@@ -257,6 +257,7 @@ def render_alignment(data, video_path, reference=0, candidates=None,
                c * tile_size:(c + 1) * tile_size] = image
       writer.write(cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     writer.release()
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files.
     os.replace(tmp, video_path)
   finally:
     writer.release()

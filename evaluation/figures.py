@@ -45,6 +45,7 @@ def _save(fig, path):
   os.close(fd)
   try:
     fig.savefig(tmp, format='png', dpi=100, bbox_inches='tight')
+    os.chmod(tmp, 0o644)  # mkstemp creates 0600 files.
     os.replace(tmp, path)
   finally:
     plt.close(fig)
