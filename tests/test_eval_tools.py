@@ -91,6 +91,8 @@ def test_evaluate_once_cli_writes_every_task(logdir):
   assert 'similarity_step2.png' in files
   assert 'classification_step2.png' in files
   assert any(f.startswith('events.out.tfevents') for f in files)
+  for name in ('results.jsonl', 'similarity_step2.png'):
+    assert os.stat(os.path.join(eval_dir, name)).st_mode & 0o777 == 0o644
 
   # The same checkpoint again: answered from results.jsonl, nothing appended.
   again = evaluate.evaluate_once(logdir)
@@ -271,6 +273,7 @@ def test_extract_then_visualize(logdir, tmp_path):
   frames = read_video(row_video)
   assert count == len(frames) == len(from_npz['embs'][0])
   assert size == (96, 48) and frames[0].shape == (48, 96, 3)
+  assert os.stat(row_video).st_mode & 0o777 == 0o644
   assert not [f for f in os.listdir(tmp_path) if f.startswith('.')]
 
 
