@@ -1,4 +1,4 @@
-r"""Evaluates the checkpoints of a training run (SPEC 7, 9).
+r"""Evaluates the checkpoints of a training run.
 
     python evaluate.py --logdir /tmp/tcc_logs/demo            # follow training
     python evaluate.py --logdir /tmp/tcc_logs/demo --once     # latest only

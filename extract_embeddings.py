@@ -1,4 +1,4 @@
-r"""Per-frame embeddings of every video of a split, to .npz or .npy (SPEC 9).
+r"""Per-frame embeddings of every video of a split, to .npz or .npy.
 
     python extract_embeddings.py --logdir /tmp/tcc_logs/demo --split val \
         --output /tmp/val_embs.npz [--keep_frames] [--checkpoint ...] \

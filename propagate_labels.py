@@ -12,6 +12,8 @@ DAVIS-2017 evaluation reads) and prints the J&F table; --no_score skips
 scoring (sequences whose later frames have no annotation).
 """
 
+import quiet_tf  # first: quiets TensorFlow's start-up
+
 import json
 import os
 
@@ -96,8 +98,7 @@ def main(argv):
                                FLAGS.split, FLAGS.output_dir, FLAGS.override,
                                FLAGS.score)
   except ValueError as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
   if summary:
     summary.pop('per_object')
     print(json.dumps({k: round(v, 4) for k, v in summary.items()}, indent=1))
@@ -107,4 +108,5 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

@@ -1,4 +1,4 @@
-r"""Renders how videos align through their embeddings (SPEC 9).
+r"""Renders how videos align through their embeddings.
 
     python visualize_alignment.py --embs_path /tmp/val_embs.npy \
         --video_path /tmp/align.mp4 [--reference 0] [--candidates 1,2,3] \

@@ -11,11 +11,12 @@ frames; the annotation below when it exists) and `<sequence>_affinity.png`
 the target frame with the top-5 cells outlined).
 """
 
+import quiet_tf  # first: quiets TensorFlow's start-up
+
 import os
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 FLAGS = flags.FLAGS
@@ -103,11 +104,11 @@ def main(argv):
         feature_fn, root, sequence, FLAGS.output_dir, query,
         FLAGS.target_frame, label_propagation.propagation_args_from_config())
   except ValueError as e:
-    logging.error('%s', e)
-    raise SystemExit(1) from None
+    quiet_tf.fail(e)
   print('Wrote %s' % ', '.join(paths))
 
 
 if __name__ == '__main__':
   define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

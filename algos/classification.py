@@ -1,4 +1,4 @@
-"""Supervised per-frame phase classification (baseline), SPEC 5.5."""
+"""Supervised per-frame phase classification (baseline)."""
 
 import keras
 import tensorflow as tf

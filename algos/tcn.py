@@ -1,4 +1,4 @@
-"""Time-Contrastive Networks, single view (Sermanet et al., 2018), SPEC 5.4."""
+"""Time-Contrastive Networks, single view (Sermanet et al., 2018)."""
 
 from algos.base import Algorithm
 from config import CONFIG

@@ -2,7 +2,7 @@
 
     python benchmarks/tcc_loss.py [--quick]
 
-The baseline is the straightforward implementation of SPEC 5.1: a Python loop
+The baseline is the straightforward implementation of the TCC definition: a Python loop
 over the N(N-1) ordered pairs calling `align_pair_of_sequences`, logits stacked,
 then the same loss; it is wrapped in `tf.function` (and compiled with XLA in
 the `jit` rows) exactly like the batched version. The two are timed alternately
@@ -32,7 +32,7 @@ TEMPERATURE = 0.1
 
 
 def per_pair_loss(embs):
-  """Baseline: SPEC 5.1 pair by pair; embs float32 [N, T, D] -> scalar."""
+  """Baseline: the TCC definition pair by pair; embs float32 [N, T, D] -> scalar."""
   num_videos, num_frames, _ = embs.shape
   logits, labels, steps = [], [], []
   frame_range = tf.range(num_frames, dtype=tf.float32)

@@ -18,6 +18,8 @@ Everything is a function of the seed; no download.
     python -m dataset_preparation.synthetic_objects --output_dir /tmp/objs
 """
 
+import quiet_tf  # first: quiets TensorFlow's start-up
+
 import os
 import time
 import zlib
@@ -341,4 +343,5 @@ def main(argv):
 
 if __name__ == '__main__':
   _define_flags()
+  flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

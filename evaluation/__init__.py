@@ -1,4 +1,4 @@
-"""Evaluation of frozen per-frame embeddings (SPEC 7).
+"""Evaluation of frozen per-frame embeddings.
 
 The metrics are plain NumPy functions of per-video embedding lists, usable on
 any embeddings:

@@ -1,4 +1,4 @@
-"""`algo_loss`: the algorithm's training loss on validation batches (SPEC 7)."""
+"""`algo_loss`: the algorithm's training loss on validation batches."""
 
 import numpy as np
 

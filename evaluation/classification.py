@@ -1,4 +1,4 @@
-"""Per-frame phase classification with an SVM on frozen embeddings (SPEC 7)."""
+"""Per-frame phase classification with an SVM on frozen embeddings."""
 
 import numpy as np
 from sklearn.svm import SVC

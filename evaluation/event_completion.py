@@ -1,4 +1,4 @@
-"""Phase progression ("event completion") by linear regression (SPEC 7)."""
+"""Phase progression ("event completion") by linear regression."""
 
 import numpy as np
 from sklearn.linear_model import LinearRegression

@@ -1,4 +1,4 @@
-"""Few-shot per-frame phase classification (SPEC 7)."""
+"""Few-shot per-frame phase classification."""
 
 import numpy as np
 import scipy.stats

@@ -1,4 +1,4 @@
-"""Kendall's tau of nearest-neighbour alignments between videos (SPEC 7).
+"""Kendall's tau of nearest-neighbour alignments between videos.
 
 For every ordered pair (i, j), i != j, every `stride`-th embedding of both
 videos is taken, each frame of i is matched to its nearest frame of j, and
@@ -341,7 +341,7 @@ def pairwise_kendalls_tau(embs_list, stride=1, distance='sqeuclidean'):
 
 
 def kendalls_tau(embs_list, stride=1, distance='sqeuclidean'):
-  """Mean Kendall's tau-b over ordered video pairs (SPEC 7).
+  """Mean Kendall's tau-b over ordered video pairs.
 
   Args:
     embs_list: list of N >= 2 arrays [T_i, D] (per-frame embeddings).

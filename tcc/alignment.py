@@ -1,4 +1,4 @@
-"""Public entry point of the TCC loss (SPEC 5.1 and 5.2).
+"""Public entry point of the TCC loss.
 
     from tcc.alignment import compute_alignment_loss
     loss = compute_alignment_loss(embs, batch_size=embs.shape[0])
@@ -34,8 +34,8 @@ def compute_alignment_loss(embs, batch_size, steps=None, seq_lens=None,
     steps: [N, T] frame index of each embedding in its video (int or float);
       default `range(T)` for every video.
     seq_lens: [N] video lengths in frames; default T.
-    stochastic_matching: bool, random cycles (SPEC 5.2) instead of all ordered
-      pairs (SPEC 5.1).
+    stochastic_matching: bool, random cycles instead of all ordered
+      pairs.
     normalize_embeddings: bool, L2-normalize embeddings first.
     loss_type: 'classification', 'regression_mse', 'regression_mse_var' or
       'regression_huber'.

@@ -3,7 +3,7 @@
 For every ordered pair (i, j), i != j, of the N videos in a batch, each frame of
 U = embs[i] is matched softly to V = embs[j] (`alpha = softmax(sim(U, V))`,
 `V~ = alpha V`) and matched back to U (`logits = sim(V~, U)`); the label of row
-k is frame k (SPEC section 5.1). All N(N-1) pairs are computed together from one
+k is frame k. All N(N-1) pairs are computed together from one
 Gram matrix of the batch.
 """
 
@@ -136,7 +136,7 @@ def compute_deterministic_alignment_loss(
     loss_type='regression_mse_var', similarity_type='l2', temperature=0.1,
     label_smoothing=0.1, variance_lambda=0.001, huber_delta=0.1,
     normalize_indices=True):
-  """TCC loss over all ordered pairs of videos (SPEC 5.1).
+  """TCC loss over all ordered pairs of videos.
 
   Args:
     embs: float [N, T, D] embeddings (float16/bfloat16 are computed in

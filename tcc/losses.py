@@ -3,7 +3,7 @@
 Every loss takes logits [R, T] (one row per cycle-back query: R rows, each a
 score over the T frames of the query's own video), one-hot labels [R, T]
 marking the frame the cycle started from, and returns the mean over the R rows
-as a float32 scalar (SPEC section 5.1).
+as a float32 scalar.
 """
 
 import numbers

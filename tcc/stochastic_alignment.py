@@ -1,4 +1,4 @@
-"""Stochastic TCC: random cycles through several videos (SPEC 5.2).
+"""Stochastic TCC: random cycles through several videos.
 
 Each of `num_cycles` cycles visits `cycle_length` distinct videos c0, c1, ...
 and returns to c0. It starts at a random frame n of c0, hops by soft nearest
@@ -102,7 +102,7 @@ def compute_stochastic_alignment_loss(
     cycle_length=2, temperature=0.1, label_smoothing=0.1,
     variance_lambda=0.001, huber_delta=0.1, normalize_indices=True,
     seed=None):
-  """TCC loss over random cycles (SPEC 5.2); draws with `tf.random` ops.
+  """TCC loss over random cycles; draws with `tf.random` ops.
 
   Args:
     embs: float [N, T, D] embeddings (float16/bfloat16 are computed in

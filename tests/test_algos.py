@@ -191,7 +191,7 @@ def test_sal_fc_layers_must_end_with_two_units():
 
 
 def _npairs_reference(anchors, positives, reg_lambda):
-  """Per-video loop over SPEC 5.4, NumPy."""
+  """Per-video n-pairs loop, NumPy."""
   losses = []
   for a, p in zip(anchors, positives):
     sims = a @ p.T

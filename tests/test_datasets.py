@@ -25,7 +25,7 @@ def _frames(num_frames, seed=0, size=SIZE):
 
 
 def _write_records(path, videos, with_labels=True):
-  """Minimal independent SPEC section 4 writer (not tfrecord_io)."""
+  """Minimal independent writer of the published TCC format (not tfrecord_io)."""
   with tf.io.TFRecordWriter(path) as writer:
     for name, frames, labels in videos:
       jpegs = [tf.io.encode_jpeg(f, quality=95).numpy() for f in frames]

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import time
 
-import pytest
 import tensorflow as tf
 
 import algos

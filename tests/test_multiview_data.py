@@ -8,7 +8,6 @@ import pytest
 import tensorflow as tf
 
 import datasets
-from config import CONFIG
 from dataset_preparation import tfrecord_io
 from dataset_preparation.multiview_videos_to_tfrecords import find_takes
 from dataset_preparation.multiview_videos_to_tfrecords import make_multiview_example

@@ -1,6 +1,6 @@
 """Tests of the TCC loss library against independent per-pair references.
 
-Values are checked against a plain NumPy float64 implementation of SPEC 5.1 /
+Values are checked against a plain NumPy float64 implementation of the published TCC definitions /
 5.2 written below; gradients against a per-pair TensorFlow float64
 implementation (also written below) differentiated with tf.GradientTape.
 """
