@@ -36,6 +36,9 @@ setup(
         'absl-py',
         'easydict',
         'pyyaml',
+        # Installed with scikit-learn; limits BLAS threads where
+        # evaluation/kendall.py runs its own threads.
+        'threadpoolctl',
     ],
     extras_require={'test': ['pytest']},
 )

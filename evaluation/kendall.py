@@ -5,26 +5,34 @@ videos is taken, each frame of i is matched to its nearest frame of j, and
 Kendall's tau-b between `0..len_i-1` and the matched indices measures how well
 the matching preserves temporal order (1: same order, -1: reversed).
 
-All pairs are computed together: videos are padded to a common length; the
-distances of a block of videos to the frames of all later videos come from one
-float32 matrix product, read along rows (i -> j) and along columns (j -> i);
-every nearest neighbour that float32 rounding could have changed (another
-frame within the rounding bound of the minimum, exact ties included) is
-recomputed in float64, so the result is that of float64 distances. Tau-b
-counts inversions for all pairs at once with a bottom-up merge sort whose
-levels are batched NumPy operations (O(T log^2 T) per pair, not the O(T^2) of
-comparing all frame pairs).
+All pairs are computed together: videos are padded to a common length, and
+each video is compared with every later one in tiles of a few videos whose
+float32 distances (one matrix product) stay in cache while they are read along
+rows (i -> j) and along columns (j -> i); tiles run on all cores. Every
+nearest neighbour that float32 rounding could have changed (another frame
+within the rounding bound of the minimum, exact ties included) is recomputed
+in float64, so the result is that of float64 distances. Tau-b counts
+inversions for all pairs at once with a bottom-up merge sort whose levels are
+batched NumPy operations (O(T log^2 T) per pair, not the O(T^2) of comparing
+all frame pairs).
 """
 
+import concurrent.futures
+import os
+
 import numpy as np
+import threadpoolctl
 
 from evaluation.base import Task
 
 DISTANCES = ('sqeuclidean', 'cosine')
 
-# Upper bound on the elements of one block of distances ([I * T, N * T]) and
-# of one float64 recomputation, to bound memory whatever the number of videos.
+# Upper bound on the elements of one float64 recomputation and of one batch
+# of tau rows, to bound memory whatever the number of videos.
 _MAX_BLOCK_ELEMENTS = 2 ** 24
+# Distances in one tile ([T, J * T] float32): 2 MiB, in cache while it is
+# reduced. A tile holds at least one pair of videos.
+_TILE_ELEMENTS = 2 ** 19
 # Distance term of padded frames: above any real distance, finite in float32
 # so that the matrix product never computes 0 * inf.
 _PADDED_DISTANCE = 1e30
@@ -83,30 +91,31 @@ def _augmented_embeddings(embs, lens, distance):
   return query_rows, key_rows
 
 
-def _exact_argmin(fixed_rows, candidate_rows):
-  """float64 `argmin_t fixed_rows[u] . candidate_rows(u)[t]`, memory-bounded.
-
-  The distance is the dot product of a query row and a key row, so this
-  serves both directions: a query frame against a video's key rows, or a
-  key frame against a video's query rows.
+def _exact_nearest(query_rows, key_rows, videos, frames, key_videos):
+  """float64 nearest neighbours of a few frames, one key video at a time.
 
   Args:
-    fixed_rows: [U, D + 2] float64 augmented rows.
-    candidate_rows: function of an index array r returning the
-      [len(r), T, D + 2] float64 augmented rows to compare `fixed_rows[r]`
-      with.
+    query_rows: [N, T, D + 2] float64 augmented query rows.
+    key_rows: [N, T, D + 2] float64 augmented key rows.
+    videos: [U] video of each query frame.
+    frames: [U] index of each query frame in its video.
+    key_videos: [U] video in which to find each one's nearest frame.
 
   Returns:
-    [U] int32.
+    [U] int32: `argmin_t query_rows[videos[u], frames[u]] .
+    key_rows[key_videos[u], t]`.
   """
-  result = np.zeros(len(fixed_rows), np.int32)
-  if not len(fixed_rows):
-    return result
-  chunk = max(1, _MAX_BLOCK_ELEMENTS // candidate_rows(np.arange(1)).size)
-  for start in range(0, len(fixed_rows), chunk):
-    rows = np.arange(start, min(start + chunk, len(fixed_rows)))
-    dists = np.einsum('ud,utd->ut', fixed_rows[rows], candidate_rows(rows))
-    result[rows] = np.argmin(dists, axis=1)
+  result = np.zeros(len(videos), np.int32)
+  order = np.argsort(key_videos, kind='stable')
+  starts = np.searchsorted(key_videos[order], np.arange(len(key_rows) + 1))
+  # Rows of one product, to bound memory whatever the number of frames.
+  chunk = max(1, _MAX_BLOCK_ELEMENTS // key_rows.shape[1])
+  for key_video in np.unique(key_videos):
+    members = order[starts[key_video]:starts[key_video + 1]]
+    for begin in range(0, len(members), chunk):
+      rows = members[begin:begin + chunk]
+      dists = query_rows[videos[rows], frames[rows]] @ key_rows[key_video].T
+      result[rows] = np.argmin(dists, axis=1)
   return result
 
 
@@ -137,109 +146,144 @@ def _float32_tolerance(query_rows, key_rows, lens):
   return np.float32(2.0 * (width + 2) * 2.0 ** -24 * abs_sum)
 
 
-def _nearest_neighbours(query_rows, key_rows, query_rows32, key_rows32, lens,
-                        tolerance, start, stop):
-  """Nearest neighbours between videos start:stop and videos start:.
+def _parallel_map(fn, items):
+  """`[fn(item) for item in items]`, on one thread per available CPU core.
+
+  NumPy releases the GIL inside matrix products, ufunc loops, sorts and
+  reductions, so the threads run at the same time.
+  """
+  workers = min(len(items), _num_cores())
+  if workers <= 1:
+    return [fn(item) for item in items]
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    return list(pool.map(fn, items))
+
+
+def _num_cores():
+  if hasattr(os, 'sched_getaffinity'):
+    return len(os.sched_getaffinity(0))
+  return os.cpu_count() or 1
+
+
+def _tile_nearest_neighbours(query_rows32, key_rows32, tolerance, video,
+                             first, last, nns, unsure):
+  """Nearest neighbours both ways between one video and videos first:last.
+
+  One float32 matrix product gives the tile of distances [T_a, J * T_b]
+  (J = last - first); the tile is small enough to stay in a core's cache for
+  the reductions that follow. A nearest neighbour is unsure when another
+  frame lies within `tolerance` of the minimum (float32 rounding could have
+  swapped them). Along the rows, argmin and a count of the close frames;
+  along the columns (a non-contiguous axis, where NumPy's argmin first
+  copies the tile), the tile is overwritten in place with 0/1 "close to the
+  column minimum" and one product with [ones; 0..T_a-1] gives each column's
+  count of close frames and the sum of their indices, which is the argmin
+  wherever the count is 1.
+
+  Args:
+    query_rows32: [N, T, D + 2] float32 augmented query rows.
+    key_rows32: [N, T, D + 2] float32 augmented key rows.
+    tolerance: float32, see `_float32_tolerance`.
+    video: the query video.
+    first: first key video (> video).
+    last: end of the key videos.
+    nns: [N, N, T] int32, written at [video, first:last] (frame of each key
+      video nearest to each frame of `video`) and [first:last, video].
+    unsure: [N, N, T] bool, written where `nns` is.
+  """
+  length, width = query_rows32.shape[1:]
+  num_keys = last - first
+  dists = (query_rows32[video] @
+           key_rows32[first:last].reshape(-1, width).T)  # [T_a, J * T_b]
+  tiles = dists.reshape(length, num_keys, length)
+  forward = np.argmin(tiles, axis=2)  # [T_a, J]
+  minima = np.take_along_axis(tiles, forward[..., None], axis=2)
+  # Summing bytes is much faster than summing booleans.
+  close = (tiles <= minima + tolerance).view(np.uint8)
+  nns[video, first:last] = forward.T
+  unsure[video, first:last] = (np.sum(close, axis=2, dtype=np.int32) > 1).T
+  minima = dists.min(axis=0)  # [J * T_b]
+  np.less_equal(dists, minima + tolerance, out=dists)
+  counts, index_sums = np.stack([np.ones(length, np.float32),
+                                 np.arange(length, dtype=np.float32)]) @ dists
+  nns[first:last, video] = index_sums.reshape(num_keys, length)
+  unsure[first:last, video] = (counts > 1).reshape(num_keys, length)
+
+
+def _nearest_neighbours(query_rows, key_rows, lens):
+  """Nearest frame of every video to every frame of every other video.
+
+  Each video is compared with every later one in tiles of a few videos, on
+  all cores; the entries float32 rounding leaves unsure are recomputed in
+  float64.
 
   Args:
     query_rows: [N, T, D + 2] float64 augmented query rows.
     key_rows: [N, T, D + 2] float64 augmented key rows.
-    query_rows32: `query_rows` as float32.
-    key_rows32: `key_rows` as float32.
     lens: [N] valid lengths.
-    tolerance: `_float32_tolerance` of the rows.
-    start: first video of the block.
-    stop: end of the block.
 
   Returns:
-    (forward [I, N - start, T]: for frame a of video start + i, its nearest
-    frame of video start + j; backward [N - stop, I, T]: for frame b of video
-    stop + j, its nearest frame of video start + i), int32.
+    [N, N, T] int32: entry (i, j, a) is the frame of video j nearest to frame
+    a of video i (the diagonal i = j is not computed).
   """
-  num_queries = stop - start
-  length, width = query_rows.shape[1:]
-  queries64 = query_rows[start:stop]
-  keys64 = key_rows[start:]
-  valid_k = np.arange(length)[None, :] < lens[start:, None]
-  valid_q = valid_k[:num_queries]
+  num_videos, length, _ = query_rows.shape
+  query_rows32 = query_rows.astype(np.float32)
+  key_rows32 = key_rows.astype(np.float32)
+  tolerance = _float32_tolerance(query_rows, key_rows, lens)
+  nns = np.zeros((num_videos, num_videos, length), np.int32)
+  unsure = np.zeros(nns.shape, bool)
+  keys_per_tile = max(1, _TILE_ELEMENTS // (length * length))
+  tiles = [(video, first, min(first + keys_per_tile, num_videos))
+           for video in range(num_videos)
+           for first in range(video + 1, num_videos, keys_per_tile)]
+  # Interleaved groups of tiles balance the threads (early videos have more
+  # later videos) without one thread task per tile.
+  num_groups = min(len(tiles), 8 * _num_cores())
 
-  def float32_dists(first, last):
-    """[I, T_a, last - first, T_b] distances to key videos first:last."""
-    dists = (query_rows32[start:stop].reshape(-1, width) @
-             key_rows32[first:last].reshape(-1, width).T)
-    return dists.reshape(num_queries, length, last - first, length)
+  def run_group(group):
+    for tile in tiles[group::num_groups]:
+      _tile_nearest_neighbours(query_rows32, key_rows32, tolerance, *tile,
+                               nns, unsure)
 
-  def nearest(dists, axis):
-    """argmin along `axis`, and a mask of the minima rounding makes unsure."""
-    if axis == 3:
-      nns = np.argmin(dists, axis=3)
-      minima = np.take_along_axis(dists, nns[..., None], axis=3)
-    else:
-      # NumPy's argmin along a non-contiguous axis first copies the array
-      # into a transposed layout, which would dominate the run time; min and
-      # max reductions along axis 1 do not. The first index of the minimum is
-      # the largest descending weight among the positions equal to it.
-      minima = dists.min(axis=1, keepdims=True)
-      weights = np.arange(length, 0, -1, dtype=np.int16)[None, :, None, None]
-      nns = length - np.max((dists == minima) * weights, axis=1)
-    # Summing bytes is much faster than summing booleans.
-    close = (dists <= minima + tolerance).view(np.uint8)
-    unsure = np.sum(close, axis=axis, dtype=np.int32) > 1
-    return nns.astype(np.int32), unsure
-
-  # Separate products for the block's own videos and the later ones keep
-  # each array contiguous (reductions over strided views are slow).
-  inner = float32_dists(start, stop)
-  later = float32_dists(stop, len(query_rows))
-  forward_inner, unsure_inner = nearest(inner, 3)
-  forward_later, unsure_later = nearest(later, 3)
-  forward = np.concatenate([forward_inner, forward_later], axis=2)
-  unsure = np.concatenate([unsure_inner, unsure_later], axis=2)
-  unsure &= valid_q[:, :, None] & (lens[None, None, start:] > 0)
-  i, a, j = np.nonzero(unsure)
-  forward[i, a, j] = _exact_argmin(queries64[i, a], lambda r: keys64[j[r]])
-
-  backward, unsure = nearest(later, 1)  # [I, N - stop, T_b]
-  unsure &= valid_k[None, num_queries:] & (lens[start:stop, None, None] > 0)
-  i, j, b = np.nonzero(unsure)
-  backward[i, j, b] = _exact_argmin(keys64[num_queries + j, b],
-                                    lambda r: queries64[i[r]])
-  return forward.transpose(0, 2, 1), backward.transpose(1, 0, 2)
+  # One BLAS thread per tile: the tiles already use every core, and BLAS
+  # threads competing with them make it several times slower.
+  with threadpoolctl.threadpool_limits(1, user_api='blas'):
+    _parallel_map(run_group, range(num_groups))
+  unsure &= np.arange(length)[None, None, :] < lens[:, None, None]
+  unsure &= lens[None, :, None] > 0
+  i, j, a = np.nonzero(unsure)
+  nns[i, j, a] = _exact_nearest(query_rows, key_rows, i, a, j)
+  return nns
 
 
 def _count_inversions(values):
   """Number of pairs a < b with values[a] > values[b], per row.
 
-  Bottom-up merge sort: at each level, blocks of width w are sorted, and
-  every element of a right block counts the elements of its left block that
-  are greater with one global `searchsorted` (keys offset by block id keep
-  the blocks apart).
+  Bottom-up merge sort. At each level, the two sorted halves of every block
+  of width 2w are sorted together with the side in the lowest bit (0 left,
+  1 right, so that a right value equal to a left one sorts after it); every
+  left element then counts the right elements sorted before it, which are
+  the smaller values that came after it.
 
   Args:
-    values: [P, L] non-negative integers, L a power of 2.
+    values: [P, L] non-negative integers below 2^30, L a power of 2.
 
   Returns:
     [P] int64 inversion counts.
   """
   num_rows, length = values.shape
-  key_range = int(values.max()) + 1
-  merged = values.astype(np.int64)
+  merged = values.astype(np.int32)
   inversions = np.zeros(num_rows, np.int64)
   width = 1
   while width < length:
-    num_blocks = length // (2 * width)
-    halves = merged.reshape(num_rows * num_blocks, 2, width)
-    block_base = (np.arange(num_rows * num_blocks, dtype=np.int64) *
-                  key_range)[:, None]
-    left_keys = (halves[:, 0] + block_base).reshape(-1)
-    right_keys = (halves[:, 1] + block_base).reshape(-1)
-    first_greater = np.searchsorted(left_keys, right_keys, side='right')
-    left_ends = np.repeat(
-        np.arange(1, num_rows * num_blocks + 1, dtype=np.int64) * width, width)
-    greater = (left_ends - first_greater).reshape(num_rows, -1)
-    inversions += greater.sum(axis=1)
-    merged = np.sort(merged.reshape(num_rows, num_blocks, 2 * width),
-                     axis=-1).reshape(num_rows, length)
+    halves = merged.reshape(-1, 2, width) * 2
+    halves[:, 1] += 1
+    blocks = np.sort(halves.reshape(-1, 2 * width), axis=-1)
+    from_right = blocks & 1
+    right_before = np.cumsum(from_right, axis=-1, dtype=np.int32)
+    counts = np.sum((1 - from_right) * right_before, axis=-1, dtype=np.int64)
+    inversions += counts.reshape(num_rows, -1).sum(axis=1)
+    merged = (blocks >> 1).reshape(num_rows, length)
     width *= 2
   return inversions
 
@@ -316,26 +360,20 @@ def pairwise_kendalls_tau(embs_list, stride=1, distance='sqeuclidean'):
   embs, lens = _pad(strided)
   num_videos, length, _ = embs.shape
   query_rows, key_rows = _augmented_embeddings(embs, lens, distance)
-  query_rows32 = query_rows.astype(np.float32)
-  key_rows32 = key_rows.astype(np.float32)
-  tolerance = _float32_tolerance(query_rows, key_rows, lens)
-  # nns[i, j, a]: nearest frame of video j to frame a of video i.
-  nns = np.zeros((num_videos, num_videos, length), np.int32)
-  taus = np.full((num_videos, num_videos), np.nan)
-  block = max(1, _MAX_BLOCK_ELEMENTS // (num_videos * length * length))
-  # A distance matrix serves both directions, so each block of videos i is
-  # only compared with the videos j >= its first one.
-  for start in range(0, num_videos, block):
-    stop = min(start + block, num_videos)
-    num_queries = stop - start
-    nns[start:stop, start:], nns[stop:, start:stop] = _nearest_neighbours(
-        query_rows, key_rows, query_rows32, key_rows32, lens, tolerance,
-        start, stop)
-    # Rows start:stop are complete now (earlier blocks filled j < start).
-    taus[start:stop] = kendall_tau_b_batch(
-        nns[start:stop].reshape(-1, length),
-        np.repeat(lens[start:stop], num_videos)).reshape(num_queries,
-                                                         num_videos)
+  nns = _nearest_neighbours(query_rows, key_rows, lens)
+  # Tau rows of a few videos at a time, on all cores, bound the memory of
+  # the inversion counting.
+  num_chunks = min(num_videos, max(
+      2 * _num_cores(),
+      num_videos * num_videos * length // _MAX_BLOCK_ELEMENTS + 1))
+
+  def tau_rows(videos):
+    return kendall_tau_b_batch(
+        nns[videos].reshape(-1, length),
+        np.repeat(lens[videos], num_videos)).reshape(len(videos), num_videos)
+
+  taus = np.concatenate(_parallel_map(
+      tau_rows, np.array_split(np.arange(num_videos), num_chunks)))
   np.fill_diagonal(taus, np.nan)
   return taus
 

@@ -140,6 +140,7 @@ def test_kendalls_tau_blocks_agree(monkeypatch):
   embs = random_videos(rng, 7, 10, 20, 3)
   whole = pairwise_kendalls_tau(embs, 1)
   monkeypatch.setattr('evaluation.kendall._MAX_BLOCK_ELEMENTS', 1)
+  monkeypatch.setattr('evaluation.kendall._TILE_ELEMENTS', 1)
   np.testing.assert_array_equal(pairwise_kendalls_tau(embs, 1), whole)
 
 
