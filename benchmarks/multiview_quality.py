@@ -27,9 +27,14 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_PATH = os.path.join(ROOT, 'configs', 'multiview_tcn.yml')
-# method -> TRAINING_ALGO.
-METHODS = {'untrained': 'mvtcn', 'mvtcn': 'mvtcn', 'alignment': 'alignment',
-           'alignment_mvtcn': 'alignment_mvtcn', 'svtcn': 'svtcn'}
+# method -> (TRAINING_ALGO, extra overrides). `mvtcn` is the published
+# n-pairs loss; `mvtcn_triplet` the published triplet loss with semi-hard
+# mining.
+METHODS = {'untrained': ('mvtcn', []), 'mvtcn': ('mvtcn', []),
+           'mvtcn_triplet': ('mvtcn', ['MVTCN.LOSS=triplet']),
+           'alignment': ('alignment', []),
+           'alignment_mvtcn': ('alignment_mvtcn', []),
+           'svtcn': ('svtcn', [])}
 # Views per sampled step of each training algorithm: a run embeds
 # --steps_per_take / views steps of each take, so every method embeds the
 # same number of frames per training step.
@@ -48,7 +53,7 @@ def train_and_evaluate(method, seed, steps, steps_per_take, root,
   """Returns (last results record, training seconds) of one run."""
   name = '%s_seed%d' % (method, seed)
   logdir = os.path.join(root, name)
-  algo = METHODS[method]
+  algo, extra = METHODS[method]
   args = ['--config_path', CONFIG_PATH,
           '--override=TRAINING_ALGO=%s' % algo,
           '--override=TRAIN.NUM_FRAMES=%d' % (steps_per_take // VIEWS[algo]),
@@ -56,7 +61,7 @@ def train_and_evaluate(method, seed, steps, steps_per_take, root,
                                              else steps),
           '--override=SEED=%d' % seed,
           '--override=EVAL.TASKS=[classification, multiview]']
-  args += ['--override=%s' % o for o in overrides]
+  args += ['--override=%s' % o for o in extra + overrides]
   start = time.time()
   run([sys.executable, 'train.py', '--logdir', logdir] + args,
       os.path.join(root, name + '_train.log'))
