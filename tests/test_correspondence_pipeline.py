@@ -121,9 +121,10 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   logdir = str(tmp_path / 'logdir')
   losses = train.train(logdir, [], overrides, max_iters=2)
   assert losses['step'] == 2 and np.isfinite(losses['total_loss'])
-  restored, step = algos.restore_algo(logdir)
+  restored, step, run_config = algos.restore_algo(logdir)
   assert step == 2
   task = evaluation.get_tasks(['label_propagation'])[0]
-  metrics = task.evaluate(EvalContext(algo=restored, log=lambda m: None))
+  with config.use_config(run_config):
+    metrics = task.evaluate(EvalContext(algo=restored, log=lambda m: None))
   assert 0 <= metrics['JF_mean'] <= 1 and 0 <= metrics['PCK@0.2'] <= 1
   assert set(metrics) >= {'J_mean', 'F_mean', 'J_recall', 'PCK@0.1'}
