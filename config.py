@@ -9,9 +9,17 @@ Typical use:
     from config import CONFIG, load_config
     load_config(['configs/pouring.yml'], ['TRAIN.BATCH_SIZE=4'])
 
+A tool that works on a trained run reads the run's config without touching
+CONFIG and installs it only while it works on that run:
+
+    run_config = config.read_config_from_logdir(logdir)
+    with config.use_config(run_config):
+      ...  # code that reads CONFIG sees the run's config
+
 `tcc/` never imports this module.
 """
 
+import contextlib
 import copy
 import difflib
 import os
@@ -617,31 +625,99 @@ def apply_override(override, cfg=None):
   merge_dict(nested, cfg, source='--override %s: ' % key)
 
 
+def _install(values):
+  """Replaces the contents of CONFIG, in place, by those of `values`."""
+  CONFIG.clear()
+  vars(CONFIG).clear()  # EasyDict also keeps every key as an attribute.
+  CONFIG.update(values)
+
+
 def reset_config():
   """Restores every key of CONFIG to its default, in place."""
-  CONFIG.clear()
-  CONFIG.update(copy.deepcopy(_DEFAULTS))
+  _install(copy.deepcopy(_DEFAULTS))
 
 
-def load_config(config_paths=(), overrides=(), reset=True):
-  """Defaults, then YAML files left to right, then overrides. Returns CONFIG.
+def build_config(config_paths=(), overrides=()):
+  """A new config: defaults, then YAML files left to right, then overrides.
+
+  CONFIG is not touched.
 
   Args:
     config_paths: list of YAML paths, or one comma-separated string.
     overrides: list of 'KEY.SUB=VALUE' strings.
-    reset: start from the defaults (not from the current CONFIG).
+
+  Returns:
+    a new EasyDict with every key of CONFIG.
   """
   if isinstance(config_paths, str):
     config_paths = [p for p in config_paths.split(',') if p.strip()]
   if isinstance(overrides, str):
     overrides = [overrides]
-  if reset:
-    reset_config()
+  cfg = copy.deepcopy(_DEFAULTS)
   for path in config_paths:
-    merge_yaml(path.strip())
+    merge_yaml(path.strip(), cfg)
   for override in overrides:
-    apply_override(override)
+    apply_override(override, cfg)
+  return cfg
+
+
+def load_config(config_paths=(), overrides=()):
+  """Installs `build_config(config_paths, overrides)` into CONFIG.
+
+  For a process that runs one experiment (train.py, the benchmarks). CONFIG
+  is unchanged when a file or override is rejected.
+
+  Returns:
+    CONFIG.
+  """
+  _install(build_config(config_paths, overrides))
   return CONFIG
+
+
+def read_config_from_logdir(logdir, overrides=()):
+  """The config that training wrote in `logdir`, plus overrides.
+
+  CONFIG is not touched: run code under `use_config(cfg)` to use it.
+
+  Args:
+    logdir: the --logdir of train.py.
+    overrides: list of 'KEY.SUB=VALUE' strings applied on top of config.yml.
+
+  Returns:
+    a new EasyDict: the defaults, then <logdir>/config.yml, then `overrides`.
+
+  Raises:
+    ConfigError: no config.yml in `logdir`, or a bad key or value.
+  """
+  path = os.path.join(logdir, CONFIG_FILENAME)
+  if not os.path.isfile(path):
+    raise ConfigError('%s: no config.yml in this logdir; is it a logdir that '
+                      'train.py wrote? Pass the --logdir given to train.py.'
+                      % path)
+  return build_config([path], overrides)
+
+
+@contextlib.contextmanager
+def use_config(cfg):
+  """Within it, CONFIG holds a copy of `cfg`; afterwards its old contents.
+
+  CONFIG is changed in place (modules hold it by name), and restored also
+  when the block raises. Changes made to CONFIG inside the block are lost at
+  its end and do not reach `cfg`.
+
+  Args:
+    cfg: a complete config, e.g. from `build_config` or
+      `read_config_from_logdir`.
+
+  Yields:
+    CONFIG.
+  """
+  previous = dict(CONFIG)
+  _install(copy.deepcopy(cfg))
+  try:
+    yield CONFIG
+  finally:
+    _install(previous)
 
 
 def to_plain(cfg):
@@ -661,16 +737,6 @@ def save_config(logdir, cfg=None):
     yaml.safe_dump(to_plain(CONFIG if cfg is None else cfg), f,
                    default_flow_style=None, sort_keys=False)
   return path
-
-
-def load_config_from_logdir(logdir, overrides=()):
-  """Resets CONFIG to the one training wrote in `logdir`, plus overrides."""
-  path = os.path.join(logdir, CONFIG_FILENAME)
-  if not os.path.isfile(path):
-    raise ConfigError('%s: no config.yml in this logdir; is it a logdir that '
-                      'train.py wrote? Pass the --logdir given to train.py.'
-                      % path)
-  return load_config([path], overrides)
 
 
 def tfrecords_dir(dataset, cfg=None):

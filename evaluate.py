@@ -219,7 +219,8 @@ def restore(logdir, checkpoint_path, overrides=()):
     overrides: 'KEY.SUB=VALUE' strings applied on top of config.yml.
 
   Returns:
-    (algo, step), with CONFIG = `<logdir>/config.yml` plus `overrides`.
+    (algo, step, run_config) of `algos.restore_algo`: run_config is
+    `<logdir>/config.yml` plus `overrides`; CONFIG is not changed.
 
   Raises:
     CheckpointUnavailable: the checkpoint is gone or not completely written.
@@ -232,7 +233,7 @@ def restore(logdir, checkpoint_path, overrides=()):
         '%s: checkpoint deleted or not completely written (training rotates '
         'and writes checkpoints); skipped.' % checkpoint_path)
   try:
-    algo, step = algos.restore_algo(logdir, checkpoint_path)
+    return algos.restore_algo(logdir, checkpoint_path, overrides)
   except (ValueError, IndexError, tf.errors.OpError, OSError) as e:
     if not checkpoint_readable(checkpoint_path):
       raise CheckpointUnavailable(
@@ -242,9 +243,6 @@ def restore(logdir, checkpoint_path, overrides=()):
       raise
     raise ValueError('%s: cannot restore (%s).' % (
         checkpoint_path, str(e).strip().splitlines()[0][:200])) from None
-  for override in overrides:
-    config.apply_override(override)
-  return algo, step
 
 
 PROTOCOLS = ('', 'per_class', 'all_classes')
@@ -299,28 +297,22 @@ def _write_figures(logdir, step, context, metrics, prefix, log):
     log('wrote %s' % path)
 
 
-def evaluate_checkpoint(logdir, checkpoint_path, overrides=(), log=_log):
-  """Scores one checkpoint with every task of EVAL.TASKS; records the result.
+def _score_tasks(algo, logdir, step, log=_log):
+  """Runs every task of EVAL.TASKS on a restored algorithm; writes figures.
+
+  Reads CONFIG: call it under `config.use_config(run_config)` of the run.
 
   Args:
-    logdir: the training logdir.
-    checkpoint_path: checkpoint prefix, e.g. '<logdir>/ckpt-500'.
-    overrides: 'KEY.SUB=VALUE' strings applied on top of config.yml.
+    algo: the restored Algorithm.
+    logdir: the training logdir (figures go to `<logdir>/eval`).
+    step: the training step of the checkpoint (names the figures).
     log: function taking one progress message.
 
   Returns:
-    the record appended to results.jsonl: `step`, `checkpoint`, `time`,
-    `eval_seconds` and every metric.
-
-  Raises:
-    CheckpointUnavailable: deleted or partially written checkpoint.
+    dict of every metric, `<task>/<metric>` (prefixed `<dataset>/` when
+    DATASETS has several entries) -> float.
   """
   import datasets  # pylint: disable=g-import-not-at-top
-  start = time.time()
-  algo, step = restore(logdir, checkpoint_path, overrides)
-  protocol = training_protocol()
-  log('evaluating %s (step %d), protocol %s' % (checkpoint_path, step,
-                                                protocol))
   tasks = evaluation.get_tasks(CONFIG.EVAL.TASKS)
   metrics = {}
 
@@ -355,6 +347,35 @@ def evaluate_checkpoint(logdir, checkpoint_path, overrides=(), log=_log):
     for task in embedding_tasks:
       run(task, context, prefix)
     _write_figures(logdir, step, context, metrics, prefix, log)
+  return metrics
+
+
+def evaluate_checkpoint(logdir, checkpoint_path, overrides=(), log=_log):
+  """Scores one checkpoint with every task of EVAL.TASKS; records the result.
+
+  The run's config (config.yml plus `overrides`) is in CONFIG while the
+  checkpoint is scored; the caller's CONFIG is restored afterwards.
+
+  Args:
+    logdir: the training logdir.
+    checkpoint_path: checkpoint prefix, e.g. '<logdir>/ckpt-500'.
+    overrides: 'KEY.SUB=VALUE' strings applied on top of config.yml.
+    log: function taking one progress message.
+
+  Returns:
+    the record appended to results.jsonl: `step`, `checkpoint`, `time`,
+    `eval_seconds` and every metric.
+
+  Raises:
+    CheckpointUnavailable: deleted or partially written checkpoint.
+  """
+  start = time.time()
+  algo, step, run_config = restore(logdir, checkpoint_path, overrides)
+  with config.use_config(run_config):
+    protocol = training_protocol()
+    log('evaluating %s (step %d), protocol %s' % (checkpoint_path, step,
+                                                  protocol))
+    metrics = _score_tasks(algo, logdir, step, log)
   record = {'step': step, 'checkpoint': checkpoint_path,
             'time': datetime.datetime.now().isoformat(timespec='seconds'),
             'eval_seconds': round(time.time() - start, 3),
@@ -412,15 +433,20 @@ def evaluate_once(logdir, checkpoint_path=None, overrides=(), force=False,
       log(str(e))
 
 
-def _max_iters(logdir, overrides):
-  """TRAIN.MAX_ITERS of config.yml; None while training has not written it.
+def _run_config(logdir, overrides):
+  """The run's config.yml plus overrides; None before training writes it.
 
-  Leaves CONFIG = config.yml + overrides.
+  CONFIG is not changed.
   """
   if not os.path.isfile(os.path.join(logdir, config.CONFIG_FILENAME)):
     return None
-  config.load_config_from_logdir(logdir, overrides)
-  return CONFIG.TRAIN.MAX_ITERS
+  return config.read_config_from_logdir(logdir, overrides)
+
+
+def _max_iters(logdir, overrides):
+  """TRAIN.MAX_ITERS of config.yml; None while training has not written it."""
+  run_config = _run_config(logdir, overrides)
+  return None if run_config is None else run_config.TRAIN.MAX_ITERS
 
 
 def evaluate_continuously(logdir, max_checkpoints=None, timeout=None,
@@ -442,9 +468,12 @@ def evaluate_continuously(logdir, max_checkpoints=None, timeout=None,
   records = []
   skipped_logged = set()
   last_new = time.time()
-  max_iters = _max_iters(logdir, overrides)
-  timeout = CONFIG.EVAL.TIMEOUT if timeout is None else timeout
-  poll_interval = (CONFIG.EVAL.POLL_INTERVAL if poll_interval is None
+  run_config = _run_config(logdir, overrides)
+  max_iters = None if run_config is None else run_config.TRAIN.MAX_ITERS
+  # Before training writes config.yml, the caller's CONFIG sets the pace.
+  pace = CONFIG if run_config is None else run_config
+  timeout = pace.EVAL.TIMEOUT if timeout is None else timeout
+  poll_interval = (pace.EVAL.POLL_INTERVAL if poll_interval is None
                    else poll_interval)
   log('following %s (timeout %.0f s without a new checkpoint)' % (
       logdir, timeout))

@@ -49,7 +49,6 @@ import numpy as np
 
 import atomic_files
 import config
-from config import CONFIG
 from evaluation.embeddings import embed_split
 from evaluation.embeddings import frames_to_uint8
 
@@ -301,16 +300,16 @@ def extract(logdir, dataset, split, output, checkpoint=None,
   if checkpoint is None:
     raise ValueError('%s: no checkpoint in this logdir; train first or pass '
                      '--checkpoint.' % logdir)
-  algo, step = algos.restore_algo(logdir, checkpoint)
-  for override in overrides:
-    config.apply_override(override)
+  algo, step, run_config = algos.restore_algo(logdir, checkpoint, overrides)
   if stride is not None:
-    CONFIG.DATA.SAMPLE_ALL_STRIDE = stride
-  dataset = dataset or CONFIG.DATASETS[0]
+    run_config.DATA.SAMPLE_ALL_STRIDE = stride
+  dataset = dataset or run_config.DATASETS[0]
   logging.info('Embedding %s/%s with %s (step %d), every %d-th frame.',
                dataset, split, checkpoint, step,
-               CONFIG.DATA.SAMPLE_ALL_STRIDE)
-  data = embed_split(algo, dataset, split, keep_frames=keep_frames)
+               run_config.DATA.SAMPLE_ALL_STRIDE)
+  # The embedding and the data read CONFIG: the run's, for this call only.
+  with config.use_config(run_config):
+    data = embed_split(algo, dataset, split, keep_frames=keep_frames)
   data['step'] = step
   data['checkpoint'] = checkpoint
   save_embeddings(data, output)

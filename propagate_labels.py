@@ -51,27 +51,37 @@ def propagate_labels(logdir, features, davis_root, split, output_dir,
     davis_root: DAVIS-layout folder or None (config default).
     split: split name or None (config default).
     output_dir: where masks go (None: not written).
-    overrides: config overrides applied after the logdir's config.
+    overrides: config overrides applied on top of the logdir's config (of
+      the defaults for 'pixels'); the caller's CONFIG is not changed.
     score: whether to score against the annotations.
   """
   import config  # pylint: disable=g-import-not-at-top
-  from config import CONFIG  # pylint: disable=g-import-not-at-top
-  from correspondence import davis_io  # pylint: disable=g-import-not-at-top
   from correspondence import evaluate  # pylint: disable=g-import-not-at-top
-  from correspondence import propagation  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   if features == 'model':
     if not logdir:
       raise ValueError('--features model needs --logdir (a training logdir).')
     import algos  # pylint: disable=g-import-not-at-top
-    algo, step = algos.restore_algo(logdir)
-    config.load_config([], list(overrides), reset=False)
+    algo, step, run_config = algos.restore_algo(logdir, overrides=overrides)
     feature_fn = label_propagation.encoder_feature_fn(
-        algo.base_model, CONFIG.PROPAGATION.ENCODER_STAGES)
+        algo.base_model, run_config.PROPAGATION.ENCODER_STAGES)
     logging.info('Features of %s at step %d.', logdir, step)
   else:
-    config.load_config([], list(overrides))
+    run_config = config.build_config((), overrides)
     feature_fn = evaluate.pixel_features
+  # The features and the propagation settings read CONFIG: the run's (the
+  # defaults plus overrides for 'pixels'), for this call only.
+  with config.use_config(run_config):
+    return _propagate_split(feature_fn, davis_root, split, output_dir, score)
+
+
+def _propagate_split(feature_fn, davis_root, split, output_dir, score):
+  """`propagate_labels` once the features are chosen; reads CONFIG."""
+  from config import CONFIG  # pylint: disable=g-import-not-at-top
+  from correspondence import davis_io  # pylint: disable=g-import-not-at-top
+  from correspondence import evaluate  # pylint: disable=g-import-not-at-top
+  from correspondence import propagation  # pylint: disable=g-import-not-at-top
+  from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   root = davis_root or label_propagation.davis_root_from_config()
   split = split or CONFIG.PROPAGATION.SPLIT
   args = label_propagation.propagation_args_from_config()

@@ -162,9 +162,10 @@ def resolve_config(logdir, config_paths=(), overrides=()):
   if logdir is None:
     config.load_config((), overrides)
     logdir = CONFIG.LOGDIR
-  if os.path.isfile(os.path.join(logdir, config.CONFIG_FILENAME)):
+  restart_config = os.path.join(logdir, config.CONFIG_FILENAME)
+  if os.path.isfile(restart_config):
     logging.info('Using %s/%s (restart).', logdir, config.CONFIG_FILENAME)
-    config.load_config_from_logdir(logdir, overrides)
+    config.load_config([restart_config], overrides)
   else:
     config.load_config((), overrides)
   return logdir

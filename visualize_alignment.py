@@ -92,8 +92,9 @@ def _tfrecord_paths(data, logdir=None, tfrecords=None):
   if not data.get('dataset') or not data.get('split'):
     raise ValueError('The embeddings file does not say its dataset and split; '
                      'pass --tfrecords with the TFRecord files instead.')
-  config.load_config_from_logdir(logdir)
-  return datasets.split_tfrecord_paths(data['dataset'], data['split'])
+  # The TFRecords are where the run's PATH_TO_TFRECORDS says.
+  with config.use_config(config.read_config_from_logdir(logdir)):
+    return datasets.split_tfrecord_paths(data['dataset'], data['split'])
 
 
 def load_frames(data, indices, logdir=None, tfrecords=None):

@@ -91,18 +91,23 @@ def main(argv):
       if not FLAGS.logdir:
         raise ValueError('--features model needs --logdir.')
       import algos  # pylint: disable=g-import-not-at-top
-      algo, _ = algos.restore_algo(FLAGS.logdir)
+      algo, _, run_config = algos.restore_algo(FLAGS.logdir)
       feature_fn = label_propagation.encoder_feature_fn(
-          algo.base_model, config.CONFIG.PROPAGATION.ENCODER_STAGES)
+          algo.base_model, run_config.PROPAGATION.ENCODER_STAGES)
     else:
+      run_config = config.build_config()  # No run: the defaults.
       feature_fn = evaluate.pixel_features
-    root = FLAGS.davis_root or label_propagation.davis_root_from_config()
-    sequence = FLAGS.sequence or davis_io.list_sequences(root, FLAGS.split)[0]
-    query = (tuple(int(v) for v in FLAGS.query_point.split(','))
-             if FLAGS.query_point else None)
-    paths = visualize_sequence(
-        feature_fn, root, sequence, FLAGS.output_dir, query,
-        FLAGS.target_frame, label_propagation.propagation_args_from_config())
+    # The features and the propagation settings read CONFIG: the run's.
+    with config.use_config(run_config):
+      root = FLAGS.davis_root or label_propagation.davis_root_from_config()
+      sequence = FLAGS.sequence or davis_io.list_sequences(root,
+                                                           FLAGS.split)[0]
+      query = (tuple(int(v) for v in FLAGS.query_point.split(','))
+               if FLAGS.query_point else None)
+      paths = visualize_sequence(
+          feature_fn, root, sequence, FLAGS.output_dir, query,
+          FLAGS.target_frame,
+          label_propagation.propagation_args_from_config())
   except ValueError as e:
     quiet_tf.fail(e)
   print('Wrote %s' % ', '.join(paths))

@@ -109,13 +109,16 @@ def embed_logdir(logdir, split, dataset=None, checkpoint=None,
                  keep_frames=True):
   """Embeds every view of every take of a split with a trained model."""
   import algos  # pylint: disable=g-import-not-at-top
-  from config import CONFIG  # pylint: disable=g-import-not-at-top
+  import config  # pylint: disable=g-import-not-at-top
   from evaluation.multiview import embed_views  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   checkpoint = checkpoint or tf.train.latest_checkpoint(logdir)
-  algo, _ = algos.restore_algo(logdir, checkpoint)
-  return views_as_videos(embed_views(algo, dataset or CONFIG.DATASETS[0],
-                                     split, keep_frames, logging.info))
+  algo, _, run_config = algos.restore_algo(logdir, checkpoint)
+  # The embedding and the data read CONFIG: the run's, for this call only.
+  with config.use_config(run_config):
+    views = embed_views(algo, dataset or run_config.DATASETS[0], split,
+                        keep_frames, logging.info)
+  return views_as_videos(views)
 
 
 # ----------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
     import algos
     algo = algos.get_algo()              # built from CONFIG
-    algo, step = algos.restore_algo(logdir)
+    algo, step, run_config = algos.restore_algo(logdir)
+    with config.use_config(run_config):
+      ...  # use algo
 """
 
 import os
@@ -88,23 +90,30 @@ def make_checkpoint(algo, optimizer=None, step=None):
   return tf.train.Checkpoint(**objects)
 
 
-def restore_algo(logdir, checkpoint_path=None):
+def restore_algo(logdir, checkpoint_path=None, overrides=()):
   """Rebuilds the algorithm trained in `logdir` and restores a checkpoint.
 
-  Loads <logdir>/config.yml into CONFIG first, so the model matches training.
+  The model is built from <logdir>/config.yml, so it matches training. The
+  caller's CONFIG is left exactly as it was: the algorithm's methods and the
+  datasets read CONFIG when called, so use the algorithm under
+  `config.use_config(run_config)`.
 
   Args:
     logdir: the --logdir of train.py.
     checkpoint_path: e.g. '<logdir>/ckpt-1000'; default the latest one.
+    overrides: 'KEY.SUB=VALUE' strings applied to `run_config` after the
+      model is built (data paths, EVAL.* keys); they cannot change the model.
 
   Returns:
-    (algo, step): the built Algorithm and the training step (int) of the
-    checkpoint.
+    (algo, step, run_config): the built Algorithm, the training step (int)
+    of the checkpoint, and a new EasyDict holding config.yml plus
+    `overrides`.
 
   Raises:
     ValueError: no checkpoint, or a checkpoint of a different model.
+    config.ConfigError: no config.yml in `logdir`, or a bad override.
   """
-  config.load_config_from_logdir(logdir)
+  run_config = config.read_config_from_logdir(logdir)
   if checkpoint_path is None:
     checkpoint_path = tf.train.latest_checkpoint(logdir)
     if checkpoint_path is None:
@@ -115,21 +124,25 @@ def restore_algo(logdir, checkpoint_path=None):
     raise ValueError('%s: checkpoint not found (no %s.index); pass a path '
                      'like %s.' % (checkpoint_path, checkpoint_path,
                                    os.path.join(logdir, 'ckpt-N')))
-  # The checkpoint holds every weight: pretrained weights are not needed.
-  with models.without_pretrained_weights():
-    algo = get_algo()
-  algo.build_all()
-  step = tf.Variable(0, dtype=tf.int64, trainable=False)
-  checkpoint = make_checkpoint(algo, step=step)
-  try:
-    status = checkpoint.restore(checkpoint_path)
-    # Silences TensorFlow's unrestored-value warnings, which would bury the
-    # error below; the assertion still raises on a mismatch.
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    detail = str(e).strip().splitlines()[0][:200]
-    raise ValueError('%s: checkpoint does not match the model of %s/config.yml '
-                     '(%s); pass the logdir this checkpoint was trained in.' %
-                     (checkpoint_path, logdir, detail)) from None
-  return algo, int(step.numpy())
+  with config.use_config(run_config):
+    # The checkpoint holds every weight: pretrained weights are not needed.
+    with models.without_pretrained_weights():
+      algo = get_algo()
+    algo.build_all()
+    step = tf.Variable(0, dtype=tf.int64, trainable=False)
+    checkpoint = make_checkpoint(algo, step=step)
+    try:
+      status = checkpoint.restore(checkpoint_path)
+      # Silences TensorFlow's unrestored-value warnings, which would bury the
+      # error below; the assertion still raises on a mismatch.
+      status.expect_partial()
+      status.assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+      detail = str(e).strip().splitlines()[0][:200]
+      raise ValueError('%s: checkpoint does not match the model of '
+                       '%s/config.yml (%s); pass the logdir this checkpoint '
+                       'was trained in.' % (checkpoint_path, logdir,
+                                            detail)) from None
+  for override in overrides:
+    config.apply_override(override, run_config)
+  return algo, int(step.numpy()), run_config

@@ -427,18 +427,31 @@ def test_restore_algo_round_trip_and_mismatch(tmp_path):
   expected = algo.embed(frames, training=False).numpy()
   expected_weights = {v.path: v.numpy() for v in algo.weights}
 
-  config.reset_config()  # restore_algo must read config.yml itself
-  restored, step = algos.restore_algo(logdir)
+  # restore_algo reads config.yml itself and leaves the caller's CONFIG as
+  # it was.
+  config.reset_config()
+  CONFIG.TRAINING_ALGO = 'tcn'
+  CONFIG.TRAIN.NUM_FRAMES = 9
+  callers = config.to_plain(CONFIG)
+  restored, step, run_config = algos.restore_algo(logdir)
+  assert config.to_plain(CONFIG) == callers
   assert step == 7 and isinstance(restored, algos.ALGORITHMS['sal'])
-  np.testing.assert_allclose(restored.embed(frames, training=False).numpy(),
-                             expected, rtol=1e-5)
+  assert (run_config.TRAINING_ALGO, run_config.TRAIN.NUM_FRAMES) == ('sal', 5)
+  assert config.to_plain(run_config) == config.to_plain(
+      config.read_config_from_logdir(logdir))
+  with config.use_config(run_config):
+    np.testing.assert_allclose(restored.embed(frames, training=False).numpy(),
+                               expected, rtol=1e-5)
   # Every weight (base, embedder, SaL head, BatchNorm statistics) restored.
   restored_weights = {v.path: v.numpy() for v in restored.weights}
   assert restored_weights.keys() == expected_weights.keys()
   for var_path, value in expected_weights.items():
     np.testing.assert_array_equal(restored_weights[var_path], value,
                                   err_msg=var_path)
-  assert algos.restore_algo(logdir, path)[1] == 7
+  # Overrides reach the returned config, not the model.
+  _, step, run_config = algos.restore_algo(logdir, path, ['EVAL.BATCH_SIZE=3'])
+  assert step == 7 and run_config.EVAL.BATCH_SIZE == 3
+  assert config.to_plain(CONFIG) == callers
 
   # A checkpoint of a different model (other widths) in that logdir.
   other = str(tmp_path / 'other')

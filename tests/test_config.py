@@ -116,14 +116,60 @@ def test_round_trip_through_logdir(tmp_path):
   assert not [f for f in os.listdir(logdir) if f.endswith('.tmp')]
 
   config.reset_config()
+  defaults = config.to_plain(CONFIG)
   assert CONFIG.TRAINING_ALGO != 'tcn'
-  config.load_config_from_logdir(logdir)
-  assert config.to_plain(CONFIG) == saved
+  run_config = config.read_config_from_logdir(logdir)
+  assert config.to_plain(run_config) == saved
+  assert config.to_plain(CONFIG) == defaults  # Reading installs nothing.
+  with_override = config.read_config_from_logdir(logdir, ['TRAIN.BATCH_SIZE=3'])
+  assert (with_override.TRAINING_ALGO, with_override.TRAIN.BATCH_SIZE) == (
+      'tcn', 3)
+  assert run_config.TRAIN.BATCH_SIZE == 7
 
 
-def test_load_from_logdir_without_config_is_clear_error(tmp_path):
+def test_read_from_logdir_without_config_is_clear_error(tmp_path):
   with pytest.raises(config.ConfigError, match='config.yml'):
-    config.load_config_from_logdir(str(tmp_path))
+    config.read_config_from_logdir(str(tmp_path))
+
+
+def test_build_config_leaves_config_alone(tmp_path):
+  path = _write_yaml(tmp_path, 'a.yml', {'TRAIN': {'BATCH_SIZE': 6}})
+  cfg = config.build_config([path], ['IMAGE_SIZE=48'])
+  assert (cfg.TRAIN.BATCH_SIZE, cfg.IMAGE_SIZE) == (6, 48)
+  assert config.to_plain(CONFIG) == config.to_plain(config._DEFAULTS)
+  # A rejected file leaves CONFIG as it was, also through load_config.
+  CONFIG.IMAGE_SIZE = 40
+  with pytest.raises(config.ConfigError):
+    config.load_config([path], ['TRAIN.NOPE=1'])
+  assert CONFIG.IMAGE_SIZE == 40
+
+
+def test_use_config_installs_in_place_and_restores(tmp_path):
+  CONFIG.IMAGE_SIZE = 40
+  callers = config.to_plain(CONFIG)
+  eval_section = CONFIG.EVAL
+  run_config = config.build_config((), ['IMAGE_SIZE=48', 'EVAL.BATCH_SIZE=3',
+                                        'DATASETS=[a, b]'])
+  with config.use_config(run_config) as installed:
+    assert installed is CONFIG
+    assert (CONFIG.IMAGE_SIZE, CONFIG.EVAL.BATCH_SIZE) == (48, 3)
+    assert CONFIG.DATASETS == ['a', 'b']
+    CONFIG.EVAL.BATCH_SIZE = 5  # Changes inside do not reach run_config.
+  assert run_config.EVAL.BATCH_SIZE == 3
+  assert config.to_plain(CONFIG) == callers
+  assert CONFIG.EVAL is eval_section
+  # Restored also when the block raises.
+  with pytest.raises(RuntimeError, match='inside'):
+    with config.use_config(run_config):
+      assert CONFIG.IMAGE_SIZE == 48
+      raise RuntimeError('inside')
+  assert config.to_plain(CONFIG) == callers
+  # Nested: each block hands back what it found.
+  with config.use_config(run_config):
+    with config.use_config(config.build_config()):
+      assert CONFIG.IMAGE_SIZE == config._DEFAULTS.IMAGE_SIZE
+    assert CONFIG.IMAGE_SIZE == 48
+  assert config.to_plain(CONFIG) == callers
 
 
 def test_tfrecords_dir_substitutes_dataset_and_home():

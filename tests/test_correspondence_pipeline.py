@@ -3,6 +3,8 @@ trained by train.py and scored by the label_propagation task (tiny sizes)."""
 
 import glob
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,6 +18,8 @@ import datasets
 from dataset_preparation import synthetic_objects
 import evaluation
 from evaluation.base import EvalContext
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_render_video_is_deterministic_and_consistent():
@@ -121,9 +125,36 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   logdir = str(tmp_path / 'logdir')
   losses = train.train(logdir, [], overrides, max_iters=2)
   assert losses['step'] == 2 and np.isfinite(losses['total_loss'])
-  restored, step = algos.restore_algo(logdir)
+  restored, step, run_config = algos.restore_algo(logdir)
   assert step == 2
   task = evaluation.get_tasks(['label_propagation'])[0]
-  metrics = task.evaluate(EvalContext(algo=restored, log=lambda m: None))
+  with config.use_config(run_config):
+    metrics = task.evaluate(EvalContext(algo=restored, log=lambda m: None))
   assert 0 <= metrics['JF_mean'] <= 1 and 0 <= metrics['PCK@0.2'] <= 1
   assert set(metrics) >= {'J_mean', 'F_mean', 'J_recall', 'PCK@0.1'}
+
+  # propagate_labels.py, called with another CONFIG (the defaults, data
+  # elsewhere), works with the run's config plus overrides and leaves the
+  # caller's as it was.
+  import propagate_labels  # pylint: disable=g-import-not-at-top
+  config.reset_config()
+  CONFIG.PATH_TO_TFRECORDS = str(tmp_path / 'nowhere' / '%s')
+  callers = config.to_plain(CONFIG)
+  masks = str(tmp_path / 'masks')
+  summary = propagate_labels.propagate_labels(
+      logdir, 'model', None, None, masks, ['PROPAGATION.SPLIT=train'])
+  assert 0 <= summary['J&F-Mean'] <= 1
+  root = str(tmp_path / 'synthetic_objects' / synthetic_objects.DAVIS_SUBDIR)
+  assert sorted(os.listdir(masks)) == davis_io.list_sequences(root, 'train')
+  assert not os.path.exists(str(tmp_path / 'nowhere'))
+  assert config.to_plain(CONFIG) == callers
+  # visualize_correspondence.py finds the run's DAVIS copy the same way.
+  pictures = str(tmp_path / 'pictures')
+  result = subprocess.run(
+      [sys.executable, os.path.join(REPO, 'visualize_correspondence.py'),
+       '--logdir', logdir, '--output_dir', pictures], capture_output=True,
+      text=True, cwd=REPO, timeout=180, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  sequence = davis_io.list_sequences(root, 'val')[0]
+  assert sorted(os.listdir(pictures)) == [sequence + '_affinity.png',
+                                          sequence + '_propagation.png']

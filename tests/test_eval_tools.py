@@ -122,12 +122,12 @@ def test_continuous_survives_rotated_and_partial_checkpoints(logdir,
   # Training rotates ckpt-1 away after the evaluator listed it and while it
   # restores it.
   real_restore = algos.restore_algo
-  def rotate_then_restore(logdir_arg, checkpoint_path=None):
+  def rotate_then_restore(logdir_arg, checkpoint_path=None, overrides=()):
     if checkpoint_path.endswith('ckpt-1'):
       for path in os.listdir(logdir):
         if path.startswith('ckpt-1.'):
           os.remove(os.path.join(logdir, path))
-    return real_restore(logdir_arg, checkpoint_path)
+    return real_restore(logdir_arg, checkpoint_path, overrides)
   monkeypatch.setattr(algos, 'restore_algo', rotate_then_restore)
 
   messages = []
@@ -261,8 +261,8 @@ def test_extract_then_visualize(logdir, tmp_path):
         np.stack([frames_by_video[index][t]
                   for t in range(len(frames_by_video[index]))]),
         from_npy['frames'][index])
-  config.load_config_from_logdir(logdir)
-  tfrecords_dir = config.tfrecords_dir('synthetic_pouring')
+  tfrecords_dir = config.tfrecords_dir(
+      'synthetic_pouring', config.read_config_from_logdir(logdir))
   from_dir = visualize_alignment.load_frames(from_npz, [1],
                                              tfrecords=tfrecords_dir)
   np.testing.assert_array_equal(from_dir[1][len(from_dir[1]) - 1],
@@ -362,6 +362,22 @@ def test_overrides_select_tasks_and_label_tasks_need_labels(logdir):
                                                    'kendalls_tau/val']
   skips = [m for m in messages if m.startswith('classification: skipped')]
   assert len(skips) == 1 and '0 labelled training video' in skips[0]
+
+
+def test_evaluate_scores_with_the_run_config_and_leaves_the_callers(
+    logdir, tmp_path):
+  """In process, evaluation uses config.yml plus overrides whatever CONFIG
+  the caller holds, and hands CONFIG back unchanged."""
+  config.CONFIG.PATH_TO_TFRECORDS = str(tmp_path / 'nowhere' / '%s')
+  config.CONFIG.EVAL.TASKS = ['algo_loss']
+  before = config.to_plain(config.CONFIG)
+  record = evaluate.evaluate_once(
+      logdir, overrides=['EVAL.TASKS=[kendalls_tau]'], log=lambda m: None)
+  assert sorted(k for k in record if '/' in k) == ['kendalls_tau/train',
+                                                   'kendalls_tau/val']
+  # The caller's data path was not used (synthetic data would be made there).
+  assert not os.path.exists(str(tmp_path / 'nowhere'))
+  assert config.to_plain(config.CONFIG) == before
 
 
 LABEL_TASKS = ('classification', 'few_shot_classification', 'event_completion')
@@ -474,8 +490,8 @@ def test_extract_stride_and_override(logdir, tmp_path):
       logdir, None, 'val', str(tmp_path / 'full.npz')))
   # Another data path (--override): a copy of the dataset whose val split
   # holds only the first validation video.
-  config.load_config_from_logdir(logdir)
-  original = config.tfrecords_dir('synthetic_pouring')
+  original = config.tfrecords_dir('synthetic_pouring',
+                                  config.read_config_from_logdir(logdir))
   elsewhere = tmp_path / 'elsewhere' / 'synthetic_pouring'
   shutil.copytree(original, str(elsewhere))
   source = sorted(p for p in os.listdir(original)
@@ -512,24 +528,27 @@ def test_chunked_embedding_matches_per_step_embedding(logdir):
   number of frames fetched at a time bounded and each frame fetched once."""
   import algos  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  algo, _ = algos.restore_algo(logdir, os.path.join(logdir, 'ckpt-2'))
+  algo, _, run_config = algos.restore_algo(logdir,
+                                           os.path.join(logdir, 'ckpt-2'))
   rng = np.random.RandomState(0)
   num_frames = 23
   frames = rng.uniform(-1, 1, size=(num_frames, 32, 32, 3)).astype(np.float32)
   context = (algo.num_context_steps, algo.frame_stride)
-  for stride, per_batch in [(1, 4), (2, 5), (3, 40)]:
-    fetched = []
+  with config.use_config(run_config):
+    for stride, per_batch in [(1, 4), (2, 5), (3, 40)]:
+      fetched = []
 
-    def fetch(indices):
-      fetched.append(np.asarray(indices))
-      return tf.gather(frames, indices)
-    embs = algo.embed_video_chunks(num_frames, fetch, stride, per_batch)
-    all_fetched = np.concatenate(fetched)
-    assert max(len(f) for f in fetched) <= per_batch
-    assert len(all_fetched) == len(np.unique(all_fetched))
-    steps = np.arange(0, num_frames, stride)
-    assert embs.shape[0] == len(steps)
-    for n, t in enumerate(steps):
-      ctx = [max(0, t - k * context[1]) for k in range(context[0] - 1, -1, -1)]
-      expected = algo.embed(frames[ctx][None], training=False).numpy()[0, 0]
-      np.testing.assert_allclose(embs[n], expected, atol=1e-4)
+      def fetch(indices):
+        fetched.append(np.asarray(indices))
+        return tf.gather(frames, indices)
+      embs = algo.embed_video_chunks(num_frames, fetch, stride, per_batch)
+      all_fetched = np.concatenate(fetched)
+      assert max(len(f) for f in fetched) <= per_batch
+      assert len(all_fetched) == len(np.unique(all_fetched))
+      steps = np.arange(0, num_frames, stride)
+      assert embs.shape[0] == len(steps)
+      for n, t in enumerate(steps):
+        ctx = [max(0, t - k * context[1])
+               for k in range(context[0] - 1, -1, -1)]
+        expected = algo.embed(frames[ctx][None], training=False).numpy()[0, 0]
+        np.testing.assert_allclose(embs[n], expected, atol=1e-4)

@@ -456,7 +456,7 @@ def test_training_run_with_keras_application_backbone_from_local_file(
   assert result['step'] == 2 and np.isfinite(result['loss'])
   # The checkpoint holds the weights: restoring needs no weights file.
   os.remove(path)
-  algo, step = algos.restore_algo(logdir)
+  algo, step, _ = algos.restore_algo(logdir)
   assert step == 2
   trained = {v.path: v.numpy() for v in algo.base_model.weights}
   changed = 0

@@ -129,8 +129,7 @@ def test_two_workers_chief_writes_shards_and_survives_a_killed_worker(
   assert steps == list(range(2, 2 * len(steps) + 1, 2)), steps
   state = tf.train.get_checkpoint_state(logdir)
   for path in state.all_model_checkpoint_paths:
-    config.reset_config()
-    _, step = algos.restore_algo(logdir, path)
+    step = algos.restore_algo(logdir, path)[1]
     assert path.endswith('ckpt-%d' % step)
 
   # The workers read disjoint videos, 2 per batch (4 per global batch).

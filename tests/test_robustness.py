@@ -95,7 +95,7 @@ def _checkpoint_step(path):
 
 def _assert_logdir_intact(logdir):
   """config.yml and every kept checkpoint readable; no partial final files."""
-  config.load_config_from_logdir(logdir)
+  config.read_config_from_logdir(logdir)
   state = tf.train.get_checkpoint_state(logdir)
   assert state is not None and state.all_model_checkpoint_paths
   for path in state.all_model_checkpoint_paths:
@@ -170,8 +170,8 @@ def test_kill_9_then_restart_resumes(tfrecords_root, tmp_path):
   assert latest.endswith('ckpt-%d' % target)
   assert _checkpoint_step(latest) == target
   _assert_logdir_intact(logdir)
-  assert config.load_config_from_logdir(logdir).TRAIN.MAX_ITERS == target
-  assert CONFIG.IMAGE_SIZE == 32
+  run_config = config.read_config_from_logdir(logdir)
+  assert (run_config.TRAIN.MAX_ITERS, run_config.IMAGE_SIZE) == (target, 32)
   # Checkpoints of the killed run that the manager still keeps are intact.
   kept_after = tf.train.get_checkpoint_state(
       logdir).all_model_checkpoint_paths
@@ -402,10 +402,11 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tfrecords_root,
   assert tf.train.latest_checkpoint(logdir).endswith('ckpt-3')
   assert not glob.glob(os.path.join(logdir, 'ckpt-[4-9]*'))
   _assert_logdir_intact(logdir)
-  algo, step = algos.restore_algo(logdir)
+  algo, step, run_config = algos.restore_algo(logdir)
   assert step == 3
-  embs = algo.embed(tf.zeros([1, 2 * CONFIG.DATA.NUM_STEPS, 32, 32, 3]),
-                    training=False)
+  with config.use_config(run_config):
+    embs = algo.embed(tf.zeros([1, 2 * CONFIG.DATA.NUM_STEPS, 32, 32, 3]),
+                      training=False)
   assert np.all(np.isfinite(embs.numpy()))
 
 

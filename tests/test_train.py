@@ -137,16 +137,17 @@ def test_restart_continues_exactly(tmp_path):
   assert iterations and actual[iterations[0]] == 4
 
   # restore_algo (model only) gets the same weights as a full restore.
-  algo, step = algos.restore_algo(restarted)
+  algo, step, run_config = algos.restore_algo(restarted)
   assert step == 4
-  keras.utils.set_random_seed(CONFIG.SEED)
-  fresh = algos.get_algo()
-  fresh.build_all()
-  initial = [v.numpy() for v in fresh.weights]
-  optimizer = train.get_optimizer(train.get_lr_schedule())
-  optimizer.build(fresh.trainable_variables)
-  algos.make_checkpoint(fresh, optimizer, tf.Variable(0, dtype=tf.int64)
-                       ).restore(os.path.join(restarted, 'ckpt-4'))
+  with config.use_config(run_config):
+    keras.utils.set_random_seed(CONFIG.SEED)
+    fresh = algos.get_algo()
+    fresh.build_all()
+    initial = [v.numpy() for v in fresh.weights]
+    optimizer = train.get_optimizer(train.get_lr_schedule())
+    optimizer.build(fresh.trainable_variables)
+    algos.make_checkpoint(fresh, optimizer, tf.Variable(0, dtype=tf.int64)
+                         ).restore(os.path.join(restarted, 'ckpt-4'))
   for var, full in zip(algo.weights, fresh.weights):
     np.testing.assert_array_equal(var.numpy(), full.numpy())
   assert not all(np.array_equal(v.numpy(), i)
@@ -155,7 +156,7 @@ def test_restart_continues_exactly(tmp_path):
   tags = _summary_tags(continuous)
   assert {'losses/alignment', 'losses/regularization', 'losses/total_loss',
           'grad_norm', 'learning_rate', 'sample_frames'} <= tags
-  assert config.load_config_from_logdir(continuous).TRAIN.MAX_ITERS == 4
+  assert config.read_config_from_logdir(continuous).TRAIN.MAX_ITERS == 4
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path,
@@ -203,7 +204,7 @@ def test_finished_run_override_extends_and_mismatch_errors(tmp_path):
   with pytest.raises(ValueError, match='ckpt-3.*does not match'):
     train.train(logdir, overrides=['MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=5',
                                    'TRAIN.MAX_ITERS=5'])
-  assert config.load_config_from_logdir(
+  assert config.read_config_from_logdir(
       logdir).MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE == 8
 
 
@@ -211,8 +212,7 @@ def test_zero_iterations_saves_the_untrained_model(tmp_path):
   logdir = str(tmp_path / 'untrained')
   assert train.train(logdir, overrides=TINY, max_iters=0) == {'step': 0}
   assert tf.train.latest_checkpoint(logdir).endswith('ckpt-0')
-  _, step = algos.restore_algo(logdir)
-  assert step == 0
+  assert algos.restore_algo(logdir)[1] == 0
   # A second call finds the checkpoint and saves nothing new.
   assert train.train(logdir) == {'step': 0}
   assert [os.path.basename(p) for p in tf.train.get_checkpoint_state(
@@ -241,7 +241,7 @@ def test_classification_resolves_num_classes_from_dataset_info(tmp_path,
   logdir = str(tmp_path / 'run')
   train.train(logdir, overrides=TINY + ['TRAINING_ALGO=classification'],
               max_iters=1)
-  assert config.load_config_from_logdir(
+  assert config.read_config_from_logdir(
       logdir).CLASSIFICATION.NUM_CLASSES == 3
 
 
@@ -392,12 +392,15 @@ def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
   assert result['step'] == 2
   assert {'alignment', 'sal', 'tcn'} <= set(result)
   config.reset_config()
-  algo, step = algos.restore_algo(logdir)
-  assert step == 2 and CONFIG.TRAINING_ALGO == 'alignment_sal_tcn'
-  video = next(iter(datasets.create_one_epoch_dataset('synthetic_tiny',
-                                                      'val')))
-  embs = algo.embed_video(datasets.decode_eval_frames(
-      video['jpegs'], CONFIG.IMAGE_SIZE, False), stride=1, frames_per_batch=5)
+  algo, step, run_config = algos.restore_algo(logdir)
+  assert step == 2 and run_config.TRAINING_ALGO == 'alignment_sal_tcn'
+  assert CONFIG.TRAINING_ALGO == 'alignment'  # The caller's, untouched.
+  with config.use_config(run_config):
+    video = next(iter(datasets.create_one_epoch_dataset('synthetic_tiny',
+                                                        'val')))
+    embs = algo.embed_video(datasets.decode_eval_frames(
+        video['jpegs'], CONFIG.IMAGE_SIZE, False), stride=1,
+                            frames_per_batch=5)
   assert embs.shape == (int(video['seq_len']), 8)
   assert np.all(np.isfinite(embs))
 

@@ -61,3 +61,28 @@ def test_imitation_video(tmp_path):
                                           num_candidates=3)
   assert num_frames == 12 and size == (384, 384)
   assert cv2.VideoCapture(path).get(cv2.CAP_PROP_FRAME_COUNT) == 12
+
+
+def test_embed_logdir_uses_the_run_config_and_leaves_the_callers(tmp_path):
+  """An untrained two-view run (ckpt-0), embedded from a caller whose CONFIG
+  points elsewhere."""
+  import config  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  logdir = str(tmp_path / 'run')
+  train.train(logdir, overrides=[
+      'IMAGE_SIZE=32', 'PATH_TO_TFRECORDS=%s' % (tmp_path / '%s'),
+      'SYNTHETIC.NUM_VIEWS=2', 'SYNTHETIC.NUM_TRAIN_VIDEOS=2',
+      'SYNTHETIC.NUM_VAL_VIDEOS=2', 'SYNTHETIC.MIN_FRAMES=10',
+      'SYNTHETIC.MAX_FRAMES=12', 'TRAIN.BATCH_SIZE=2', 'TRAIN.NUM_FRAMES=4',
+      'MODEL.BASE_MODEL.SMALL_CNN_FILTERS=[8, 8]',
+      'MODEL.CONV_EMBEDDER_MODEL.CONV_LAYERS=[[8, 3, True]]',
+      'MODEL.CONV_EMBEDDER_MODEL.FC_LAYERS=[[8, True]]',
+      'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=4'], max_iters=0)
+  config.reset_config()
+  config.CONFIG.PATH_TO_TFRECORDS = str(tmp_path / 'nowhere' / '%s')
+  callers = config.to_plain(config.CONFIG)
+  data = viz.embed_logdir(logdir, 'val', keep_frames=False)
+  assert data['takes'] == [0, 0, 1, 1] and data['view_ids'] == [0, 1, 0, 1]
+  assert all(e.shape[1] == 4 and 10 <= len(e) <= 12 for e in data['embs'])
+  assert not os.path.exists(str(tmp_path / 'nowhere'))
+  assert config.to_plain(config.CONFIG) == callers
