@@ -206,17 +206,9 @@ def _restore(checkpoint, manager):
   path = manager.latest_checkpoint
   if path is None:
     return None
-  try:
-    status = checkpoint.restore(path)
-    # A mismatch must end on our one-line error, not on TensorFlow's warnings
-    # about the values it could not restore.
-    status.expect_partial()
-    status.assert_existing_objects_matched()
-  except (AssertionError, ValueError, tf.errors.OpError) as e:
-    detail = str(e).strip().splitlines()[0][:200]
-    raise ValueError('%s: checkpoint does not match the configured model (%s); '
-                     'use a new --logdir or the config this run was trained '
-                     'with.' % (path, detail)) from None
+  algos.restore_checkpoint(
+      checkpoint, path, 'the configured model',
+      'use a new --logdir or the config this run was trained with')
   return path
 
 

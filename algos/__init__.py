@@ -90,6 +90,30 @@ def make_checkpoint(algo, optimizer=None, step=None):
   return tf.train.Checkpoint(**objects)
 
 
+def restore_checkpoint(checkpoint, path, model, advice):
+  """Restores `path` into `checkpoint`; a mismatch is one ValueError line.
+
+  Args:
+    checkpoint: a `make_checkpoint` checkpoint.
+    path: checkpoint prefix, e.g. '<logdir>/ckpt-1000'.
+    model: what the model was built from, for the message.
+    advice: what to do about a mismatch, for the message.
+
+  Raises:
+    ValueError: '<path>: checkpoint does not match <model> (...); <advice>.'
+  """
+  try:
+    status = checkpoint.restore(path)
+    # Silences TensorFlow's unrestored-value warnings, which would bury the
+    # error below; the assertion still raises on a mismatch.
+    status.expect_partial()
+    status.assert_existing_objects_matched()
+  except (AssertionError, ValueError, tf.errors.OpError) as e:
+    detail = str(e).strip().splitlines()[0][:200]
+    raise ValueError('%s: checkpoint does not match %s (%s); %s.' % (
+        path, model, detail, advice)) from None
+
+
 def restore_algo(logdir, checkpoint_path=None, overrides=()):
   """Rebuilds the algorithm trained in `logdir` and restores a checkpoint.
 
@@ -130,19 +154,9 @@ def restore_algo(logdir, checkpoint_path=None, overrides=()):
       algo = get_algo()
     algo.build_all()
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
-    checkpoint = make_checkpoint(algo, step=step)
-    try:
-      status = checkpoint.restore(checkpoint_path)
-      # Silences TensorFlow's unrestored-value warnings, which would bury the
-      # error below; the assertion still raises on a mismatch.
-      status.expect_partial()
-      status.assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as e:
-      detail = str(e).strip().splitlines()[0][:200]
-      raise ValueError('%s: checkpoint does not match the model of '
-                       '%s/config.yml (%s); pass the logdir this checkpoint '
-                       'was trained in.' % (checkpoint_path, logdir,
-                                            detail)) from None
+    restore_checkpoint(make_checkpoint(algo, step=step), checkpoint_path,
+                       'the model of %s/config.yml' % logdir,
+                       'pass the logdir this checkpoint was trained in')
   for override in overrides:
     config.apply_override(override, run_config)
   return algo, int(step.numpy()), run_config
