@@ -27,9 +27,13 @@ from evaluation.base import Task
 
 DISTANCES = ('sqeuclidean', 'cosine')
 
-# Upper bound on the elements of one float64 recomputation and of one batch
-# of tau rows, to bound memory whatever the number of videos.
+# Upper bounds on the elements of one float64 recomputation and of one batch
+# of tau rows (whose inversion counting holds _COMPARED_BLOCK booleans per
+# element), to bound memory whatever the number of videos.
 _MAX_BLOCK_ELEMENTS = 2 ** 24
+_MAX_TAU_ELEMENTS = 2 ** 20
+# Values per block whose inversions are counted by comparing all pairs.
+_COMPARED_BLOCK = 16
 # Distances in one tile ([T, J * T] float32): 2 MiB, in cache while it is
 # reduced. A tile holds at least one pair of videos.
 _TILE_ELEMENTS = 2 ** 19
@@ -45,81 +49,94 @@ def _pad(embs_list):
     embs_list: list of N arrays [T_i, D].
 
   Returns:
-    (embs [N, T_max, D] float64 zero-padded, lens [N] int64).
+    (embs [N, T_max, D] zero-padded, in the inputs' float type (float32 at
+    least, so that float32 inputs are not copied to float64), lens [N]
+    int64).
   """
   lens = np.array([len(e) for e in embs_list], dtype=np.int64)
   dim = embs_list[0].shape[1]
-  embs = np.zeros((len(embs_list), max(lens.max(), 1), dim), np.float64)
+  dtype = np.result_type(np.float32, *[e.dtype for e in embs_list])
+  embs = np.zeros((len(embs_list), max(lens.max(), 1), dim), dtype)
   for n, e in enumerate(embs_list):
     embs[n, :len(e)] = e
   return embs, lens
 
 
-def _augmented_embeddings(embs, lens, distance):
-  """Rows whose dot products are the distances, padded frames excluded.
+def _augmented_embeddings(embs, valid, distance, dtype):
+  """Rows whose dot products are the distances, invalid frames excluded.
 
   `distance(a, b) = scale * (u_a . v_b) + norm_term_a + norm_term_b`, so with
   `query_rows = [u_a, 1, norm_term_a]` and `key_rows = [scale * v_b,
   norm_term_b, 1]` one matrix product gives all distances:
   sqeuclidean `|a|^2 + |b|^2 - 2 a.b`; cosine `1 - a.b / (|a| |b|)` (a zero
   vector gets norm 1, so its distance to anything is 1 instead of NaN).
-  Padded frames get a huge norm term, so they are never a nearest neighbour
-  in either direction.
+  Invalid (padded) frames get a huge norm term, so they are never a nearest
+  neighbour in either direction. Norms are computed in float64 whatever
+  `dtype`, then rounded once.
 
   Args:
-    embs: [N, T, D] float64 padded videos.
-    lens: [N] valid lengths.
+    embs: [..., D] float embeddings.
+    valid: bool [...], False for padding.
     distance: 'sqeuclidean' or 'cosine'.
+    dtype: float type of the rows.
 
   Returns:
-    (query_rows [N, T, D + 2], key_rows [N, T, D + 2]) float64.
+    (query_rows [..., D + 2], key_rows [..., D + 2]) of `dtype`.
   """
-  length = embs.shape[1]
+  squares = np.einsum('...d,...d->...', embs, embs, dtype=np.float64)
   if distance == 'sqeuclidean':
-    vectors, scale = embs, -2.0
-    norm_terms = np.sum(embs ** 2, axis=-1)
+    vectors, scale, norm_terms = embs, -2.0, squares
   else:
-    norms = np.linalg.norm(embs, axis=-1, keepdims=True)
+    norms = np.sqrt(squares)
     norms[norms == 0] = 1.0
-    vectors, scale = embs / norms, -1.0
-    norm_terms = np.full(embs.shape[:2], 0.5)
-  valid = np.arange(length)[None, :] < lens[:, None]
+    vectors, scale = (embs / norms[..., None]).astype(dtype), -1.0
+    norm_terms = np.full(squares.shape, 0.5)
   norm_terms = np.where(valid, norm_terms, _PADDED_DISTANCE)[..., None]
   ones = np.ones_like(norm_terms)
-  query_rows = np.concatenate([vectors, ones, norm_terms], axis=-1)
-  key_rows = np.concatenate([scale * vectors, norm_terms, ones], axis=-1)
+  query_rows = np.concatenate([vectors, ones, norm_terms], axis=-1,
+                              dtype=dtype)
+  key_rows = np.concatenate([scale * vectors, norm_terms, ones], axis=-1,
+                            dtype=dtype)
   return query_rows, key_rows
 
 
-def _exact_nearest(query_rows, key_rows, videos, frames, key_videos):
+def _exact_nearest(embs, lens, distance, videos, frames, key_videos):
   """float64 nearest neighbours of a few frames, one key video at a time.
 
   Args:
-    query_rows: [N, T, D + 2] float64 augmented query rows.
-    key_rows: [N, T, D + 2] float64 augmented key rows.
+    embs: [N, T, D] padded videos.
+    lens: [N] valid lengths.
+    distance: 'sqeuclidean' or 'cosine'.
     videos: [U] video of each query frame.
     frames: [U] index of each query frame in its video.
-    key_videos: [U] video in which to find each one's nearest frame.
+    key_videos: [U] video (of length > 0) in which to find each one's
+      nearest frame.
 
   Returns:
-    [U] int32: `argmin_t query_rows[videos[u], frames[u]] .
-    key_rows[key_videos[u], t]`.
+    [U] int32: the frame of `key_videos[u]` nearest, in float64 distances,
+    to frame `frames[u]` of video `videos[u]`.
   """
   result = np.zeros(len(videos), np.int32)
   order = np.argsort(key_videos, kind='stable')
-  starts = np.searchsorted(key_videos[order], np.arange(len(key_rows) + 1))
+  starts = np.searchsorted(key_videos[order], np.arange(len(embs) + 1))
   # Rows of one product, to bound memory whatever the number of frames.
-  chunk = max(1, _MAX_BLOCK_ELEMENTS // key_rows.shape[1])
+  chunk = max(1, _MAX_BLOCK_ELEMENTS // embs.shape[1])
   for key_video in np.unique(key_videos):
     members = order[starts[key_video]:starts[key_video + 1]]
+    length = lens[key_video]
+    _, keys = _augmented_embeddings(embs[key_video, :length],
+                                    np.ones(length, bool), distance,
+                                    np.float64)
     for begin in range(0, len(members), chunk):
       rows = members[begin:begin + chunk]
-      dists = query_rows[videos[rows], frames[rows]] @ key_rows[key_video].T
-      result[rows] = np.argmin(dists, axis=1)
+      queries, _ = _augmented_embeddings(embs[videos[rows], frames[rows]],
+                                         np.ones(len(rows), bool), distance,
+                                         np.float64)
+      result[rows] = np.argmin(queries @ keys.T, axis=1)
   return result
 
 
-def _float32_tolerance(query_rows, key_rows, lens):
+def _float32_tolerance(query_rows, key_rows, valid):
   """Bound on the float32 error of any query-key distance, times 2.
 
   A float32 dot product of n terms (inputs rounded too) is off by at most
@@ -128,21 +145,26 @@ def _float32_tolerance(query_rows, key_rows, lens):
   bound of the float32 minimum might be the true nearest one.
 
   Args:
-    query_rows: [N, T, D + 2] float64 augmented query rows.
-    key_rows: [N, T, D + 2] float64 augmented key rows.
-    lens: [N] valid lengths.
+    query_rows: [N, T, D + 2] float32 augmented query rows.
+    key_rows: [N, T, D + 2] float32 augmented key rows.
+    valid: [N, T] bool, False for padding.
 
   Returns:
     float32 scalar.
   """
   width = query_rows.shape[2]
-  valid = np.arange(query_rows.shape[1])[None, :] < lens[:, None]
-  queries, keys = query_rows[valid], key_rows[valid]
   dim = width - 2
-  abs_sum = (np.max(np.linalg.norm(queries[:, :dim], axis=1), initial=0.0) *
-             np.max(np.linalg.norm(keys[:, :dim], axis=1), initial=0.0) +
-             np.max(np.abs(queries[:, dim + 1]), initial=0.0) +
-             np.max(np.abs(keys[:, dim]), initial=0.0))
+
+  def largest(values):
+    return np.max(values[valid], initial=0.0)
+
+  query_norms = np.sqrt(np.einsum('ntd,ntd->nt', query_rows[..., :dim],
+                                  query_rows[..., :dim], dtype=np.float64))
+  key_norms = np.sqrt(np.einsum('ntd,ntd->nt', key_rows[..., :dim],
+                                key_rows[..., :dim], dtype=np.float64))
+  abs_sum = (largest(query_norms) * largest(key_norms) +
+             largest(np.abs(query_rows[..., dim + 1])) +
+             largest(np.abs(key_rows[..., dim])))
   return np.float32(2.0 * (width + 2) * 2.0 ** -24 * abs_sum)
 
 
@@ -210,26 +232,27 @@ def _tile_nearest_neighbours(query_rows32, key_rows32, tolerance, video,
   unsure[first:last, video] = (counts > 1).reshape(num_keys, length)
 
 
-def _nearest_neighbours(query_rows, key_rows, lens):
+def _nearest_neighbours(embs, lens, distance):
   """Nearest frame of every video to every frame of every other video.
 
   Each video is compared with every later one in tiles of a few videos, on
-  all cores; the entries float32 rounding leaves unsure are recomputed in
-  float64.
+  all cores, in float32; the entries float32 rounding leaves unsure are
+  recomputed in float64.
 
   Args:
-    query_rows: [N, T, D + 2] float64 augmented query rows.
-    key_rows: [N, T, D + 2] float64 augmented key rows.
+    embs: [N, T, D] padded videos.
     lens: [N] valid lengths.
+    distance: 'sqeuclidean' or 'cosine'.
 
   Returns:
     [N, N, T] int32: entry (i, j, a) is the frame of video j nearest to frame
     a of video i (the diagonal i = j is not computed).
   """
-  num_videos, length, _ = query_rows.shape
-  query_rows32 = query_rows.astype(np.float32)
-  key_rows32 = key_rows.astype(np.float32)
-  tolerance = _float32_tolerance(query_rows, key_rows, lens)
+  num_videos, length, _ = embs.shape
+  valid = np.arange(length)[None, :] < lens[:, None]
+  query_rows32, key_rows32 = _augmented_embeddings(embs, valid, distance,
+                                                   np.float32)
+  tolerance = _float32_tolerance(query_rows32, key_rows32, valid)
   nns = np.zeros((num_videos, num_videos, length), np.int32)
   unsure = np.zeros(nns.shape, bool)
   keys_per_tile = max(1, _TILE_ELEMENTS // (length * length))
@@ -249,17 +272,18 @@ def _nearest_neighbours(query_rows, key_rows, lens):
   # threads competing with them make it several times slower.
   with threadpoolctl.threadpool_limits(1, user_api='blas'):
     _parallel_map(run_group, range(num_groups))
-  unsure &= np.arange(length)[None, None, :] < lens[:, None, None]
-  unsure &= lens[None, :, None] > 0
+  unsure &= valid[:, None, :] & (lens[None, :, None] > 0)
   i, j, a = np.nonzero(unsure)
-  nns[i, j, a] = _exact_nearest(query_rows, key_rows, i, a, j)
+  nns[i, j, a] = _exact_nearest(embs, lens, distance, i, a, j)
   return nns
 
 
 def _count_inversions(values):
   """Number of pairs a < b with values[a] > values[b], per row.
 
-  Bottom-up merge sort. At each level, the two sorted halves of every block
+  Blocks of `_COMPARED_BLOCK` values count their inversions by comparing all
+  their pairs (cheaper than the first levels of merging), then a bottom-up
+  merge sort takes over: at each level, the two sorted halves of every block
   of width 2w are sorted together with the side in the lowest bit (0 left,
   1 right, so that a right value equal to a left one sorts after it); every
   left element then counts the right elements sorted before it, which are
@@ -272,9 +296,13 @@ def _count_inversions(values):
     [P] int64 inversion counts.
   """
   num_rows, length = values.shape
-  merged = values.astype(np.int32)
-  inversions = np.zeros(num_rows, np.int64)
-  width = 1
+  block = min(_COMPARED_BLOCK, length)
+  blocks = values.astype(np.int32).reshape(num_rows, length // block, block)
+  later = np.triu(np.ones((block, block), bool), 1)  # later[a, b]: a < b.
+  inversions = np.sum((blocks[..., :, None] > blocks[..., None, :]) & later,
+                      axis=(1, 2, 3), dtype=np.int64)
+  merged = np.sort(blocks, axis=-1).reshape(num_rows, length)
+  width = block
   while width < length:
     halves = merged.reshape(-1, 2, width) * 2
     halves[:, 1] += 1
@@ -297,8 +325,8 @@ def kendall_tau_b_batch(ranks, lens):
   is what `scipy.stats.kendalltau` computes per row.
 
   Args:
-    ranks: [P, T] non-negative integers; only the first `lens[p]` of row p
-      count.
+    ranks: [P, T] non-negative integers below 2^30; only the first
+      `lens[p]` of row p count.
     lens: [P] valid lengths.
 
   Returns:
@@ -312,10 +340,13 @@ def kendall_tau_b_batch(ranks, lens):
     return np.zeros(0)
   valid = np.arange(length)[None, :] < lens[:, None]
   key_range = int(ranks[valid].max()) + 1 if valid.any() else 1
+  if key_range >= 2 ** 30:
+    raise ValueError('Kendall\'s tau ranks must be below 2^30, got %d.'
+                     % (key_range - 1))
   # Padding with a value above every valid one, at the end of each row, adds
   # no inversion.
   padded_length = 1 << max(0, int(length - 1).bit_length())
-  padded = np.full((num_rows, padded_length), key_range, np.int64)
+  padded = np.full((num_rows, padded_length), key_range, np.int32)
   padded[:, :length] = np.where(valid, ranks, key_range)
   discordant = _count_inversions(padded)
   row_ids = np.broadcast_to(np.arange(num_rows)[:, None], ranks.shape)
@@ -354,18 +385,17 @@ def pairwise_kendalls_tau(embs_list, stride=1, distance='sqeuclidean'):
   if len(embs_list) < 2:
     raise ValueError('Kendall\'s tau needs at least 2 videos, got %d.'
                      % len(embs_list))
-  strided = [np.asarray(e, np.float64)[::stride] for e in embs_list]
+  strided = [np.asarray(e)[::stride] for e in embs_list]
   if any(e.ndim != 2 for e in strided):
     raise ValueError('Kendall\'s tau expects one [T, D] array per video.')
   embs, lens = _pad(strided)
   num_videos, length, _ = embs.shape
-  query_rows, key_rows = _augmented_embeddings(embs, lens, distance)
-  nns = _nearest_neighbours(query_rows, key_rows, lens)
+  nns = _nearest_neighbours(embs, lens, distance)
   # Tau rows of a few videos at a time, on all cores, bound the memory of
   # the inversion counting.
   num_chunks = min(num_videos, max(
       2 * _num_cores(),
-      num_videos * num_videos * length // _MAX_BLOCK_ELEMENTS + 1))
+      num_videos * num_videos * length // _MAX_TAU_ELEMENTS + 1))
 
   def tau_rows(videos):
     return kendall_tau_b_batch(

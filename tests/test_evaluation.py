@@ -61,6 +61,16 @@ def test_kendalls_tau_matches_per_pair_scipy(distance, stride):
       np.nanmean(expected), abs=1e-6)
 
 
+@pytest.mark.parametrize('distance', ['sqeuclidean', 'cosine'])
+def test_kendalls_tau_of_float32_embeddings_matches_scipy(distance):
+  # float32 inputs are not copied to float64: the float64 recheck reads them.
+  rng = np.random.RandomState(8)
+  embs = [e.astype(np.float32) for e in random_videos(rng, 6, 20, 40, 16)]
+  expected = reference_pair_taus(embs, 1, distance)
+  np.testing.assert_allclose(pairwise_kendalls_tau(embs, 1, distance),
+                             expected, atol=1e-6)
+
+
 def test_kendalls_tau_matches_scipy_with_many_ties():
   # Low-dimensional, few distinct embeddings: many frames share a nearest
   # neighbour, exercising the tie correction of tau-b.
@@ -135,13 +145,37 @@ def test_kendalls_tau_bad_input():
     kendalls_tau([np.zeros((5, 2))] * 2, 1, 'manhattan')
 
 
-def test_kendalls_tau_blocks_agree(monkeypatch):
+@pytest.mark.parametrize('setting, value', [
+    ('_MAX_BLOCK_ELEMENTS', 1), ('_TILE_ELEMENTS', 1),
+    ('_MAX_TAU_ELEMENTS', 1), ('_COMPARED_BLOCK', 1), ('_COMPARED_BLOCK', 4)])
+def test_kendalls_tau_blocks_agree(monkeypatch, setting, value):
   rng = np.random.RandomState(5)
-  embs = random_videos(rng, 7, 10, 20, 3)
+  embs = random_videos(rng, 7, 10, 40, 3)
   whole = pairwise_kendalls_tau(embs, 1)
-  monkeypatch.setattr('evaluation.kendall._MAX_BLOCK_ELEMENTS', 1)
-  monkeypatch.setattr('evaluation.kendall._TILE_ELEMENTS', 1)
+  monkeypatch.setattr('evaluation.kendall.' + setting, value)
   np.testing.assert_array_equal(pairwise_kendalls_tau(embs, 1), whole)
+
+
+def test_kendalls_tau_single_core_agrees(monkeypatch):
+  rng = np.random.RandomState(6)
+  embs = random_videos(rng, 9, 10, 30, 4)
+  threaded = pairwise_kendalls_tau(embs, 1)
+  monkeypatch.setattr('evaluation.kendall._num_cores', lambda: 1)
+  np.testing.assert_array_equal(pairwise_kendalls_tau(embs, 1), threaded)
+
+
+@pytest.mark.parametrize('compared_block', [1, 2, 16])
+def test_tau_b_batch_long_rows_match_scipy(monkeypatch, compared_block):
+  # Rows of 100 values (padded to 128): several merge levels above the
+  # compared blocks.
+  monkeypatch.setattr('evaluation.kendall._COMPARED_BLOCK', compared_block)
+  rng = np.random.RandomState(7)
+  ranks = rng.randint(0, 40, size=(12, 100))
+  lens = rng.randint(2, 101, size=12)
+  got = kendall_tau_b_batch(ranks, lens)
+  for p in range(12):
+    want = scipy.stats.kendalltau(np.arange(lens[p]), ranks[p, :lens[p]])[0]
+    assert got[p] == pytest.approx(want, abs=1e-12)
 
 
 # ----------------------------------------------------------------------------
