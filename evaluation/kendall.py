@@ -192,7 +192,7 @@ def _tile_nearest_neighbours(query_rows32, key_rows32, tolerance, video,
   """Nearest neighbours both ways between one video and videos first:last.
 
   One float32 matrix product gives the tile of distances [T_a, J * T_b]
-  (J = last - first); the tile is small enough to stay in a core's cache for
+  (J = last - first); the tile is small enough to stay in cache for
   the reductions that follow. A nearest neighbour is unsure when another
   frame lies within `tolerance` of the minimum (float32 rounding could have
   swapped them). Along the rows, argmin and a count of the close frames;
