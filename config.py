@@ -359,6 +359,11 @@ _C.SVTCN.EMBEDDING_L2 = True
 # alignment_mvtcn: w * TCC + (1 - w) * multi-view TCN.
 _C.ALIGNMENT_MVTCN = edict()
 _C.ALIGNMENT_MVTCN.ALIGNMENT_LOSS_WEIGHT = 0.5
+
+# alignment_svtcn: w * TCC + (1 - w) * single-view TCN, on svtcn's windows.
+_C.ALIGNMENT_SVTCN = edict()
+_C.ALIGNMENT_SVTCN.ALIGNMENT_LOSS_WEIGHT = 0.5
+
 # ----------------------------------------------------------------------------
 # Sequence-alignment methods after TCC (the seqalign/ library): LAV, SCL of
 # CARL, GTA; CARL's Transformer embedder; the training protocol of a run.

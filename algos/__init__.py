@@ -14,6 +14,7 @@ import tensorflow as tf
 from algos.alignment import Alignment
 from algos.alignment_mvtcn import AlignmentMVTCN
 from algos.alignment_sal_tcn import AlignmentSaLTCN
+from algos.alignment_svtcn import AlignmentSVTCN
 from algos.base import Algorithm
 from algos.classification import Classification
 from algos.crw import CRW
@@ -38,6 +39,7 @@ ALGORITHMS = {
     'mvtcn': MVTCN,
     'svtcn': SVTCN,
     'alignment_mvtcn': AlignmentMVTCN,
+    'alignment_svtcn': AlignmentSVTCN,
     'lav': LAV,
     'scl': SCL,
     'gta': GTA,

@@ -221,6 +221,8 @@ def test_batch_specs():
   assert algos.get_batch_spec('alignment_mvtcn') == algos.get_batch_spec(
       'mvtcn')
   assert algos.num_steps_per_batch('svtcn') == CONFIG.TRAIN.NUM_FRAMES
+  assert algos.get_batch_spec('alignment_svtcn') == algos.get_batch_spec(
+      'svtcn')
 
 
 @pytest.mark.parametrize('loss', ['npairs', 'triplet'])
@@ -282,16 +284,46 @@ def test_alignment_mvtcn_is_the_weighted_sum(tiny):
                              rtol=1e-5)
 
 
-@pytest.mark.parametrize('name', ['mvtcn', 'svtcn', 'alignment_mvtcn'])
+@pytest.mark.parametrize('weight', [0.3, 0.0, 1.0])
+def test_alignment_svtcn_is_the_weighted_sum(tiny, weight):
+  CONFIG.ALIGNMENT_SVTCN.ALIGNMENT_LOSS_WEIGHT = weight
+  CONFIG.SVTCN.POS_RADIUS, CONFIG.SVTCN.NEG_RADIUS = 2, 5
+  algo = algos.get_algo('alignment_svtcn')
+  rng = np.random.default_rng(12)
+  embs = tf.constant(rng.normal(size=[2, 16, 4]).astype(np.float32))
+  steps = tf.constant(np.stack([np.arange(16), np.arange(5, 21)]), tf.int32)
+  batch = {'steps': steps, 'seq_lens': tf.fill([2], 30)}
+  out = algo.compute_loss(embs, batch, training=True)
+  tcc = float(alignment_loss(embs, steps, batch['seq_lens']))
+  sv = np.mean([_svtcn_reference(e, s, 2, 5, 0.2)
+                for e, s in zip(embs.numpy(), steps.numpy())])
+  assert ('alignment' in out) == (weight > 0)
+  assert ('svtcn' in out) == (weight < 1)
+  if weight > 0:
+    np.testing.assert_allclose(float(out['alignment']), tcc, rtol=1e-5)
+  if weight < 1:
+    np.testing.assert_allclose(float(out['svtcn']), sv, rtol=1e-5)
+  np.testing.assert_allclose(float(out['loss']),
+                             weight * tcc + (1 - weight) * sv, rtol=1e-5)
+
+
+def test_alignment_svtcn_weight_out_of_range(tiny):
+  CONFIG.ALIGNMENT_SVTCN.ALIGNMENT_LOSS_WEIGHT = 1.5
+  with pytest.raises(ValueError, match='ALIGNMENT_SVTCN'):
+    algos.get_algo('alignment_svtcn')
+
+
+@pytest.mark.parametrize('name', ['mvtcn', 'svtcn', 'alignment_mvtcn',
+                                  'alignment_svtcn'])
 def test_train_step_runs(tiny, name):
   algo = algos.get_algo(name)
   num_steps = algos.num_steps_per_batch(name)
+  views = algos.get_batch_spec(name).views
   rng = np.random.default_rng(11)
   batch = {
       'frames': tf.constant(rng.uniform(-1, 1, [2, num_steps * 2, 16, 16, 3]),
                             tf.float32),
-      'steps': tf.constant(np.tile(np.arange(num_steps // (
-          2 if name != 'svtcn' else 1)), [2, 2 if name != 'svtcn' else 1]),
+      'steps': tf.constant(np.tile(np.arange(num_steps // views), [2, views]),
                            tf.int32),
       'seq_lens': tf.fill([2], 20),
   }
