@@ -168,8 +168,10 @@ def multiview_videos_to_tfrecords(
     expected_views=DEFAULT_EXPECTED_VIEWS,
     max_views_discrepancy=DEFAULT_MAX_VIEWS_DISCREPANCY, split=None,
     val_fraction=0.0, seed=0, target_fps=None, resize=None,
-    shorter_side=None, jpeg_quality=95, num_shards=1, num_workers=1,
-    annotation_path=None, annotation_unit='seconds', default_fps=None):
+    shorter_side=None, rotate=False, jpeg_quality=95, num_shards=1,
+    num_workers=1, annotation_path=None, annotation_unit='seconds',
+    expected_segments=None, action_label=0, default_fps=None,
+    file_pattern=None):
   """Converts every take of `input_dir`.
 
   Args:
@@ -182,25 +184,39 @@ def multiview_videos_to_tfrecords(
     max_views_discrepancy: takes whose view lengths differ by more frames
       are dropped.
     split, val_fraction, seed: see `conversion.assign_splits`.
-    target_fps, resize, shorter_side, jpeg_quality, default_fps: frame
-      options of `conversion.read_video`.
+    target_fps, resize, shorter_side, rotate, jpeg_quality, default_fps:
+      frame options of `conversion.read_video`.
     num_shards: shards per split.
     num_workers: reader processes (1 reads in this process).
-    annotation_path, annotation_unit: key events per take (times of view 0).
+    annotation_path, annotation_unit, expected_segments: key events per take
+      (times of view 0), as `conversion.load_annotations` reads them.
+    action_label: take-level class written in every record (context
+      `label`).
+    file_pattern: glob of the first-view file names whose takes are
+      converted (e.g. "pour_*"); default every take.
 
   Returns:
     dict: 'written' {split: takes}, 'frames' {split: frames per view},
     'skipped' list of (take, reason).
   """
   takes = find_takes(input_dir, view_pattern)
+  if file_pattern:
+    takes = {name: views for name, views in takes.items()
+             if conversion.select_sources([os.path.basename(views[0])],
+                                          file_pattern)}
   if not takes:
-    raise ValueError('%s: no first-view video matches --view_pattern %r '
-                     '(e.g. NAME_view0.mp4).' % (input_dir, view_pattern))
+    raise ValueError('%s: no first-view video matches --view_pattern %r%s '
+                     '(e.g. NAME_view0.mp4).' % (
+                         input_dir, view_pattern,
+                         ' and --file_pattern %r' % file_pattern
+                         if file_pattern else ''))
   conversion.parse_resize(resize)
-  annotations = (conversion.load_annotations(annotation_path)
+  annotations = (conversion.load_annotations(annotation_path,
+                                             expected_segments)
                  if annotation_path else None)
   options = {'target_fps': target_fps, 'resize': resize,
-             'shorter_side': shorter_side, 'jpeg_quality': jpeg_quality,
+             'shorter_side': shorter_side, 'rotate': rotate,
+             'jpeg_quality': jpeg_quality,
              'annotation_unit': annotation_unit, 'default_fps': default_fps}
   summary = {'written': {}, 'frames': {}, 'skipped': []}
   context = multiprocessing.get_context('spawn')
@@ -221,7 +237,7 @@ def multiview_videos_to_tfrecords(
       results = (pool.imap(_read_job, jobs) if pool is not None
                  else map(_read_job, jobs))
       _write_split(results, len(jobs), output_dir, dataset_name, split_name,
-                   num_shards, summary)
+                   num_shards, action_label, summary)
   finally:
     if pool is not None:
       pool.terminate()
@@ -239,7 +255,7 @@ def _read_job(job):
 
 
 def _write_split(results, num_takes, output_dir, dataset_name, split,
-                 num_shards, summary):
+                 num_shards, action_label, summary):
   """Writes the read takes of one split and its dataset_info entry."""
   written = frames = 0
   max_label = -1
@@ -252,7 +268,8 @@ def _write_split(results, num_takes, output_dir, dataset_name, split,
         summary['skipped'].append((name, error))
         continue
       writer.write(make_multiview_example(
-          name, result['views'], result['frame_labels']).SerializeToString())
+          name, result['views'], result['frame_labels'],
+          action_label).SerializeToString())
       written += 1
       frames += len(result['views'][0])
       shapes.add(result['shape'])
@@ -302,7 +319,8 @@ def main(argv):
         FLAGS.input_dir, view_pattern=FLAGS.view_pattern,
         expected_views=FLAGS.expected_views,
         max_views_discrepancy=FLAGS.max_views_discrepancy,
-        default_fps=FLAGS.default_fps, **conversion.common_kwargs(FLAGS))
+        default_fps=FLAGS.default_fps, file_pattern=FLAGS.file_pattern,
+        **conversion.common_kwargs(FLAGS))
   except ValueError as e:
     quiet_tf.fail(e)
   print('Wrote %s to %s; dropped %d take(s)%s' % (
