@@ -71,6 +71,11 @@ def run_one(logdir, algo, overrides, steps):
               max_iters=steps)
   seconds = time.time() - start
   record = evaluate.evaluate_once(logdir, log=lambda message: None)
+  if record['step'] != steps:
+    # train.train() stops early on SIGTERM / Ctrl-C after saving: never
+    # report such a run as one of `steps` steps.
+    sys.exit('%s: training stopped at step %d of %d; run the benchmark '
+             'again to resume it.' % (logdir, record['step'], steps))
   return record, seconds
 
 

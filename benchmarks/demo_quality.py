@@ -43,6 +43,21 @@ def run(cmd, log_path):
                                                proc.returncode, log_path))
 
 
+def last_record(logdir, steps):
+  """The last results.jsonl record of `logdir`; exits unless at `steps`.
+
+  A run whose training stopped early (SIGTERM, Ctrl-C: train.py saves and
+  stops) is never reported as one of `steps` steps.
+  """
+  with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
+    records = [json.loads(line) for line in f if line.strip()]
+  if records[-1]['step'] != steps:
+    sys.exit('%s: scored at step %d, not %d (training stopped early?); '
+             'run the benchmark again.' % (logdir, records[-1]['step'],
+                                            steps))
+  return records[-1]
+
+
 def train_and_evaluate(method, steps, root, overrides):
   """Returns (last results record, training seconds) of one method."""
   logdir = os.path.join(root, method)
@@ -57,9 +72,7 @@ def train_and_evaluate(method, steps, root, overrides):
   seconds = time.time() - start
   run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once'],
       os.path.join(root, method + '_eval.log'))
-  with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
-    records = [json.loads(line) for line in f if line.strip()]
-  return records[-1], seconds
+  return last_record(logdir, 0 if method == 'untrained' else steps), seconds
 
 
 def format_row(name, record, seconds):

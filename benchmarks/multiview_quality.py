@@ -17,11 +17,11 @@ tau and phase accuracy, and beats svtcn on alignment error.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
 
+from demo_quality import last_record  # pylint: disable=g-import-not-at-top (script dir)
 from demo_quality import run  # pylint: disable=g-import-not-at-top (script dir)
 import numpy as np
 
@@ -68,9 +68,7 @@ def train_and_evaluate(method, seed, steps, steps_per_take, root,
   seconds = time.time() - start
   run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once'],
       os.path.join(root, name + '_eval.log'))
-  with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
-    records = [json.loads(line) for line in f if line.strip()]
-  return records[-1], seconds
+  return last_record(logdir, 0 if method == 'untrained' else steps), seconds
 
 
 def summarize(records):
