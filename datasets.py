@@ -1060,10 +1060,34 @@ def create_dataset(split, mode='train', batch_spec=None, input_context=None):
     batches = tf.data.Dataset.choose_from_datasets(per_dataset, order).batch(
         batch_size, drop_remainder=True)
   else:
-    batches = tf.data.Dataset.sample_from_datasets(
+    batches = tf.data.Dataset.choose_from_datasets(
         [d.batch(batch_size, drop_remainder=True) for d in per_dataset],
-        weights=[1.0 / len(per_dataset)] * len(per_dataset))
+        _dataset_draws(len(per_dataset), input_context))
   return batches.prefetch(max(1, CONFIG.DATA.NUM_PREFETCH_BATCHES))
+
+
+def _dataset_draws(num_datasets, input_context):
+  """Endless int64 dataset indices, uniform, one draw per training step.
+
+  A pipeline feeds its replicas consecutive batches in every step, so each
+  draw is repeated once per replica of the pipeline; every pipeline draws the
+  same sequence (from TensorFlow's global seed, the same on every worker).
+  All replicas of a step therefore hold batches of one dataset, and a loss
+  gathered across replicas still never mixes datasets.
+
+  Args:
+    num_datasets: number of datasets.
+    input_context: a `tf.distribute.InputContext` or None (one replica).
+  """
+  draws = tf.data.Dataset.random().map(lambda x: x % num_datasets)
+  replicas = 1
+  if input_context is not None:
+    replicas = max(1, input_context.num_replicas_in_sync //
+                   input_context.num_input_pipelines)
+  if replicas > 1:
+    draws = draws.flat_map(
+        lambda d: tf.data.Dataset.from_tensors(d).repeat(replicas))
+  return draws
 
 
 def shard_records(records, num_videos, input_context, dataset):

@@ -1,6 +1,7 @@
 """Tests of train.py: resume, stops, schedules, optimizers, configs, CLI."""
 
 import glob
+import json
 import os
 import shutil
 import signal
@@ -439,6 +440,54 @@ def test_training_on_two_datasets_draws_each_batch_from_one(tmp_path,
   assert all(len(s) == 1 for s in sources), batch_lengths
   # Both datasets are drawn (one only has probability 2 * 0.5^8).
   assert set().union(*sources) == {"alpha", "beta"}, batch_lengths
+
+
+_TWO_REPLICAS_SCRIPT = r"""
+import sys
+import tensorflow as tf
+cpu = tf.config.list_physical_devices('CPU')[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests']
+import config
+import datasets
+import test_train
+config.load_config((), test_train.TINY + [
+    'PATH_TO_TFRECORDS=%s/%%s' % sys.argv[2], 'DATASETS=[alpha, beta]',
+    'TRAIN.NUM_FRAMES=5', 'TRAIN.BATCH_SIZE=4'])
+tf.random.set_seed(3)
+strategy = tf.distribute.MirroredStrategy(['/cpu:0', '/cpu:1'])
+batches = iter(strategy.distribute_datasets_from_function(
+    lambda context: datasets.create_dataset('train', input_context=context)))
+for _ in range(12):
+  batch = next(batches)
+  print('STEP', [t.numpy().tolist() for t in
+                 strategy.experimental_local_results(batch['seq_lens'])])
+"""
+
+
+def test_two_replicas_of_a_step_hold_batches_of_one_dataset(tmp_path):
+  """One dataset per step across replicas, so cross-replica TCC never mixes
+  actions (a pipeline feeds its replicas consecutive batches)."""
+  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
+  for name, min_frames, seed in (('alpha', 12, 0), ('beta', 16, 1)):
+    synthetic.generate_dataset(
+        str(tmp_path / name), name, num_train=4, num_val=1, image_size=32,
+        min_frames=min_frames, max_frames=min_frames + 1, num_views=1,
+        seed=seed, variation=0.5, mirror=True, fps=10, jpeg_quality=90,
+        num_shards=1)
+  result = subprocess.run(
+      [sys.executable, '-c', _TWO_REPLICAS_SCRIPT, REPO, str(tmp_path)],
+      capture_output=True, text=True, timeout=300, check=False,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL='3'))
+  assert result.returncode == 0, result.stderr[-3000:]
+  steps = [json.loads(line[5:]) for line in result.stdout.splitlines()
+           if line.startswith('STEP ')]
+  assert len(steps) == 12
+  sources = [{'alpha' if n < 15 else 'beta' for replica in step
+              for n in replica} for step in steps]
+  assert all(len(s) == 1 for s in sources), steps
+  assert set().union(*sources) == {'alpha', 'beta'}, steps
 
 
 def _summary_values(logdir, tag):
