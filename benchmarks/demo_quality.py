@@ -58,21 +58,36 @@ def last_record(logdir, steps):
   return records[-1]
 
 
-def train_and_evaluate(method, steps, root, overrides):
-  """Returns (last results record, training seconds) of one method."""
-  logdir = os.path.join(root, method)
-  algo = 'alignment' if method == 'untrained' else method
-  args = ['--override=TRAINING_ALGO=%s' % algo,
-          '--override=TRAIN.MAX_ITERS=%d' % (0 if method == 'untrained'
-                                             else steps)]
-  args += ['--override=%s' % o for o in overrides]
+def train_and_score(logdir, train_args, steps, log_prefix):
+  """`train.py` then `evaluate.py --once` in subprocesses.
+
+  Args:
+    logdir: the run's logdir.
+    train_args: train.py arguments besides --logdir.
+    steps: training steps the run must reach (0: untrained).
+    log_prefix: `<log_prefix>_train.log` / `_eval.log` get the output.
+
+  Returns:
+    (last results record, training seconds).
+  """
   start = time.time()
-  run([sys.executable, 'train.py', '--logdir', logdir] + args,
-      os.path.join(root, method + '_train.log'))
+  run([sys.executable, 'train.py', '--logdir', logdir] + train_args,
+      log_prefix + '_train.log')
   seconds = time.time() - start
   run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once'],
-      os.path.join(root, method + '_eval.log'))
-  return last_record(logdir, 0 if method == 'untrained' else steps), seconds
+      log_prefix + '_eval.log')
+  return last_record(logdir, steps), seconds
+
+
+def train_and_evaluate(method, steps, root, overrides):
+  """Returns (last results record, training seconds) of one method."""
+  steps = 0 if method == 'untrained' else steps
+  algo = 'alignment' if method == 'untrained' else method
+  args = ['--override=TRAINING_ALGO=%s' % algo,
+          '--override=TRAIN.MAX_ITERS=%d' % steps]
+  args += ['--override=%s' % o for o in overrides]
+  return train_and_score(os.path.join(root, method), args, steps,
+                         os.path.join(root, method))
 
 
 def format_row(name, record, seconds):

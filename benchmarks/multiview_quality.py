@@ -19,10 +19,8 @@ tau and phase accuracy, and beats svtcn on alignment error.
 import argparse
 import os
 import sys
-import time
 
-from demo_quality import last_record  # pylint: disable=g-import-not-at-top (script dir)
-from demo_quality import run  # pylint: disable=g-import-not-at-top (script dir)
+from demo_quality import train_and_score  # pylint: disable=g-import-not-at-top (script dir)
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -52,23 +50,17 @@ def train_and_evaluate(method, seed, steps, steps_per_take, root,
                        overrides):
   """Returns (last results record, training seconds) of one run."""
   name = '%s_seed%d' % (method, seed)
-  logdir = os.path.join(root, name)
   algo, extra = METHODS[method]
+  steps = 0 if method == 'untrained' else steps
   args = ['--config_path', CONFIG_PATH,
           '--override=TRAINING_ALGO=%s' % algo,
           '--override=TRAIN.NUM_FRAMES=%d' % (steps_per_take // VIEWS[algo]),
-          '--override=TRAIN.MAX_ITERS=%d' % (0 if method == 'untrained'
-                                             else steps),
+          '--override=TRAIN.MAX_ITERS=%d' % steps,
           '--override=SEED=%d' % seed,
           '--override=EVAL.TASKS=[classification, multiview]']
   args += ['--override=%s' % o for o in extra + overrides]
-  start = time.time()
-  run([sys.executable, 'train.py', '--logdir', logdir] + args,
-      os.path.join(root, name + '_train.log'))
-  seconds = time.time() - start
-  run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once'],
-      os.path.join(root, name + '_eval.log'))
-  return last_record(logdir, 0 if method == 'untrained' else steps), seconds
+  return train_and_score(os.path.join(root, name), args, steps,
+                         os.path.join(root, name))
 
 
 def summarize(records):
