@@ -483,6 +483,15 @@ _C.CRW.EDGE_DROPOUT = 0.1
 # 256 px frames = 7 x 7 nodes).
 _C.CRW.PATCH_SIZE = 64
 _C.CRW.PATCH_STRIDE = 32
+# Training augmentation of the published command (--frame-transforms crop
+# --frame-aug grid): every frame of a clip gets its own random resized crop
+# (area fraction FRAME_CROP_SCALE, aspect ratio FRAME_CROP_RATIO, resized
+# back to IMAGE_SIZE), then every patch its own spatial jitter (area
+# fraction PATCH_JITTER_SCALE, aspect ratio 3/4 .. 4/3, resized back to
+# PATCH_SIZE). A scale of [1.0, 1.0] turns that crop off.
+_C.CRW.FRAME_CROP_SCALE = [0.8, 0.95]
+_C.CRW.FRAME_CROP_RATIO = [0.7, 1.3]
+_C.CRW.PATCH_JITTER_SCALE = [0.7, 0.9]
 # Node embedding: mean-pooled patch features -> HEAD_DEPTH hidden layers
 # (0 = one linear layer) -> EMBEDDING_SIZE, L2-normalised.
 _C.CRW.HEAD_DEPTH = 0

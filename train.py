@@ -508,18 +508,13 @@ def run_summary(logdir, step, max_steps, seconds):
             if step >= max_steps else
             'Stopped at step %d of TRAIN.MAX_ITERS=%d (run the same command '
             'to resume)' % (step, max_steps))
-  embeddings = os.path.join(logdir, 'val_embeddings.npz')
+  commands = (['python evaluate.py --logdir %s --once' % logdir] +
+              algos.next_commands(logdir) +
+              ['tensorboard --logdir %s' % logdir])
   return '\n'.join([
       '%s in %s.' % (status, datetime.timedelta(seconds=int(seconds))),
-      'Last checkpoint: %s' % checkpoint,
-      'Next:',
-      '  python evaluate.py --logdir %s --once' % logdir,
-      '  python extract_embeddings.py --logdir %s --split val --output %s'
-      % (logdir, embeddings),
-      '  python visualize_alignment.py --embs_path %s --logdir %s '
-      '--video_path %s' % (embeddings, logdir,
-                           os.path.join(logdir, 'alignment.mp4')),
-      '  tensorboard --logdir %s' % logdir])
+      'Last checkpoint: %s' % checkpoint, 'Next:'] +
+                    ['  ' + command for command in commands])
 
 
 def main(argv):

@@ -48,7 +48,7 @@ ALGORITHMS = {
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',
-           'num_steps_per_batch', 'restore_algo', 'make_checkpoint']
+           'next_commands', 'num_steps_per_batch', 'restore_algo', 'make_checkpoint']
 
 
 def _algo_class(name):
@@ -62,6 +62,11 @@ def _algo_class(name):
 def get_batch_spec(name=None):
   """The `datasets.BatchSpec` of algorithm `name` (default TRAINING_ALGO)."""
   return _algo_class(name).batch_spec
+
+
+def next_commands(logdir, name=None):
+  """Commands to run after training algorithm `name` into `logdir`."""
+  return _algo_class(name).next_commands(logdir)
 
 
 def num_steps_per_batch(name=None):

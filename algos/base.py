@@ -1,5 +1,7 @@
 """Base class of the training algorithms: model, embedding, one train step."""
 
+import os
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -37,6 +39,17 @@ class Algorithm(keras.Model):
     self.grad_clip_norm = CONFIG.OPTIMIZER.GRAD_CLIP_NORM
     self.cross_replica_loss = (self.pairwise_loss and
                                CONFIG.TRAIN.CROSS_REPLICA_ALIGNMENT)
+
+  @classmethod
+  def next_commands(cls, logdir):
+    """Command lines worth running after training into `logdir`."""
+    embeddings = os.path.join(logdir, 'val_embeddings.npz')
+    return [
+        'python extract_embeddings.py --logdir %s --split val --output %s'
+        % (logdir, embeddings),
+        'python visualize_alignment.py --embs_path %s --logdir %s '
+        '--video_path %s' % (embeddings, logdir,
+                             os.path.join(logdir, 'alignment.mp4'))]
 
   def call(self, frames, training=False):
     return self.embed(frames, training)

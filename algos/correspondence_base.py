@@ -5,6 +5,8 @@ base network's feature maps, which label propagation uses directly; they
 have no per-frame embedder.
 """
 
+import os
+
 from algos.base import Algorithm
 
 EMBEDDING_TASKS_MESSAGE = (
@@ -20,6 +22,15 @@ class CorrespondenceAlgorithm(Algorithm):
     # Clips carry no context frames; the embedder of the base class is unused.
     self.num_context_steps = 1
     self.embedder = None
+
+  @classmethod
+  def next_commands(cls, logdir):
+    """Propagation and its pictures, on the run's DAVIS folder."""
+    return [
+        'python propagate_labels.py --logdir %s --output_dir %s' % (
+            logdir, os.path.join(logdir, 'propagated_masks')),
+        'python visualize_correspondence.py --logdir %s --output_dir %s' % (
+            logdir, os.path.join(logdir, 'pictures'))]
 
   def embed_video(self, frames, stride=1, frames_per_batch=40):
     """Not defined: there are no per-frame embeddings (raises ValueError)."""

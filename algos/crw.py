@@ -2,11 +2,13 @@
 
 Training batches are clips of CRW.CLIP_LENGTH consecutive frames
 (CRW.FRAME_STRIDE apart). Each frame is cut into a grid of CRW.PATCH_SIZE
-patches every CRW.PATCH_STRIDE pixels; every patch goes through the base
-network (MODEL.BASE_MODEL.NETWORK, e.g. FCResNet18), is mean-pooled, mapped by
-a linear head (CRW.HEAD_DEPTH hidden layers) to CRW.EMBEDDING_SIZE and
-L2-normalised: the nodes of the walk. The loss is `correspondence.crw.crw_loss`.
-The learned representation is the base network's feature map (label
+patches every CRW.PATCH_STRIDE pixels (while training, as the published code,
+after a random resized crop of its own, and every patch with its own spatial
+jitter: CRW.FRAME_CROP_*, CRW.PATCH_JITTER_SCALE); every patch goes through
+the base network (MODEL.BASE_MODEL.NETWORK, e.g. FCResNet18), is
+mean-pooled, mapped by a linear head (CRW.HEAD_DEPTH hidden layers) to
+CRW.EMBEDDING_SIZE and L2-normalised: the nodes of the walk. The loss is
+`correspondence.crw.crw_loss`. The learned representation is the base network's feature map (label
 propagation uses it directly, without the head).
 """
 
@@ -18,6 +20,9 @@ from config import CONFIG
 from correspondence import crw
 import datasets
 import models
+
+# Aspect ratios of the per-patch spatial jitter (torchvision's default).
+PATCH_JITTER_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 
 
 def crw_clip():
@@ -47,6 +52,9 @@ class CRW(CorrespondenceAlgorithm):
     self.patch_size = cfg.PATCH_SIZE
     self.patch_stride = cfg.PATCH_STRIDE
     self.min_walk_length = cfg.MIN_WALK_LENGTH
+    self.frame_crop_scale = tuple(cfg.FRAME_CROP_SCALE)
+    self.frame_crop_ratio = tuple(cfg.FRAME_CROP_RATIO)
+    self.patch_jitter_scale = tuple(cfg.PATCH_JITTER_SCALE)
     if CONFIG.IMAGE_SIZE < self.patch_size:
       raise ValueError('CRW.PATCH_SIZE %d is larger than IMAGE_SIZE %d.' % (
           self.patch_size, CONFIG.IMAGE_SIZE))
@@ -67,9 +75,17 @@ class CRW(CorrespondenceAlgorithm):
       float32 [B, T, N, EMBEDDING_SIZE], L2-normalised.
     """
     frames = tf.convert_to_tensor(frames)
+    if training:
+      shape = tf.shape(frames)
+      frames = tf.reshape(crw.random_resized_crops(
+          tf.reshape(frames, tf.concat([[-1], shape[2:]], 0)),
+          self.frame_crop_scale, self.frame_crop_ratio), shape)
     patches = crw.grid_patches(frames, self.patch_size, self.patch_stride)
     shape = tf.shape(patches)
     flat = tf.reshape(patches, [-1, self.patch_size, self.patch_size, 3])
+    if training:
+      flat = crw.random_resized_crops(flat, self.patch_jitter_scale,
+                                      PATCH_JITTER_RATIO)
     features = self.base_features(flat, training)
     pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2])
     for layer in self.head_layers:

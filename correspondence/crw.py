@@ -12,8 +12,13 @@ its loss is the cross-entropy of ending on the node it started from:
 -mean_i log (A_walk[i, i] + 1e-20). The loss is the mean over the walk lengths
 k = min_walk_length .. T - 1 (the published code scores k >= 2).
 
+Training augmentation as the published code: `random_resized_crops` gives
+every frame its own crop, then every patch its own spatial jitter.
+
 TensorFlow only; imports no config.
 """
+
+import math
 
 import tensorflow as tf
 
@@ -138,3 +143,50 @@ def grid_patches(frames, patch_size, stride):
   channels = frames.shape[-1]
   return tf.reshape(patches, [batch, num_frames, -1, patch_size, patch_size,
                               channels])
+
+
+def random_resized_boxes(num_boxes, scale, ratio):
+  """Normalised boxes of random resized crops (torchvision's RandomResizedCrop).
+
+  Each box covers a fraction U(scale) of the image area with aspect ratio
+  (width / height) exp(U(log ratio)), at a uniform position. A side that
+  would exceed the image is clipped to it (torchvision draws again instead).
+  Ratios are in normalised units, i.e. in pixels for square images.
+
+  Args:
+    num_boxes: int N.
+    scale: (min, max) area fraction.
+    ratio: (min, max) aspect ratio.
+
+  Returns:
+    float32 [N, 4] (y0, x0, y1, x1) in [0, 1], for `tf.image.crop_and_resize`.
+  """
+  area = tf.random.uniform([num_boxes], scale[0], scale[1])
+  aspect = tf.exp(tf.random.uniform([num_boxes], math.log(ratio[0]),
+                                    math.log(ratio[1])))
+  width = tf.minimum(tf.sqrt(area * aspect), 1.0)
+  height = tf.minimum(tf.sqrt(area / aspect), 1.0)
+  y0 = tf.random.uniform([num_boxes]) * (1.0 - height)
+  x0 = tf.random.uniform([num_boxes]) * (1.0 - width)
+  return tf.stack([y0, x0, y0 + height, x0 + width], axis=1)
+
+
+def random_resized_crops(images, scale, ratio):
+  """Every image its own random resized crop, resized back to its size.
+
+  Args:
+    images: float [N, H, W, C].
+    scale, ratio: as `random_resized_boxes`; scale (1, 1) returns `images`
+      unchanged (as torchvision for ratios around 1: the whole image).
+
+  Returns:
+    float [N, H, W, C], the dtype of `images`.
+  """
+  if tuple(scale) == (1, 1):
+    return images
+  shape = tf.shape(images)
+  boxes = random_resized_boxes(shape[0], scale, ratio)
+  crops = tf.image.crop_and_resize(
+      tf.cast(images, tf.float32), boxes, tf.range(shape[0]),
+      [images.shape[1], images.shape[2]])
+  return tf.cast(crops, images.dtype)

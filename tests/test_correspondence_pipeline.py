@@ -116,6 +116,26 @@ def test_timecycle_step_reaches_every_part():
   assert np.isfinite(float(algo.train_one_iter(batch, optimizer)['loss']))
 
 
+@pytest.mark.parametrize('jitter', [True, False])
+def test_crw_training_embeddings_use_the_published_crops(jitter):
+  """With CRW.FRAME_CROP_SCALE / PATCH_JITTER_SCALE (the default) every
+  training pass crops afresh; with both [1, 1] training embeddings are a
+  function of the frames; inference never crops."""
+  import algos  # pylint: disable=g-import-not-at-top
+  off = [] if jitter else ['CRW.FRAME_CROP_SCALE=[1.0, 1.0]',
+                           'CRW.PATCH_JITTER_SCALE=[1.0, 1.0]']
+  config.load_config([], TINY + ['TRAINING_ALGO=crw'] + off)
+  algo = algos.get_algo()
+  algo.build_all()
+  frames = tf.random.stateless_uniform([2, 3, 32, 32, 3], [4, 5], -1, 1)
+  train_a = algo.embed(frames, training=True).numpy()
+  train_b = algo.embed(frames, training=True).numpy()
+  assert train_a.shape == (2, 3, 9, CONFIG.CRW.EMBEDDING_SIZE)
+  assert (np.abs(train_a - train_b).max() > 1e-3) == jitter
+  np.testing.assert_array_equal(algo.embed(frames, training=False).numpy(),
+                                algo.embed(frames, training=False).numpy())
+
+
 def test_crw_trains_then_label_propagation_task(tmp_path):
   algo = 'crw'
   import algos  # pylint: disable=g-import-not-at-top
@@ -125,6 +145,14 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   logdir = str(tmp_path / 'logdir')
   losses = train.train(logdir, [], overrides, max_iters=2)
   assert losses['step'] == 2 and np.isfinite(losses['total_loss'])
+  # train.py's closing lines suggest propagation, not per-frame embeddings
+  # (run below, as suggested).
+  summary_lines = train.run_summary(logdir, 2, 2, 1.0).splitlines()
+  assert ('  python propagate_labels.py --logdir %s --output_dir %s' % (
+      logdir, os.path.join(logdir, 'propagated_masks'))) in summary_lines
+  assert ('  python visualize_correspondence.py --logdir %s --output_dir %s'
+          % (logdir, os.path.join(logdir, 'pictures'))) in summary_lines
+  assert not any('extract_embeddings' in l for l in summary_lines)
   restored, step, run_config = algos.restore_algo(logdir)
   assert step == 2
   task = evaluation.get_tasks(['label_propagation'])[0]

@@ -104,3 +104,55 @@ def test_grid_patches_layout():
   # Patch 4 is row 1, column 1 of the 3 x 3 grid: origin (2, 2).
   np.testing.assert_array_equal(patches[1, 0, 4], frames[1, 0, 2:6, 2:6])
   np.testing.assert_array_equal(patches[0, 0, 2], frames[0, 0, 0:4, 4:8])
+
+
+def test_random_resized_boxes_follow_scale_and_ratio():
+  tf.random.set_seed(3)
+  boxes = crw.random_resized_boxes(4000, (0.7, 0.9), (3 / 4, 4 / 3)).numpy()
+  y0, x0, y1, x1 = boxes.T
+  assert (y0 >= 0).all() and (x0 >= 0).all()
+  assert (y1 <= 1 + 1e-6).all() and (x1 <= 1 + 1e-6).all()
+  height, width = y1 - y0, x1 - x0
+  inside = (height < 1 - 1e-6) & (width < 1 - 1e-6)
+  # Sides that fit: area and aspect ratio in range; clipped ones are rare.
+  assert inside.mean() > 0.6
+  area, aspect = (height * width)[inside], (width / height)[inside]
+  assert area.min() >= 0.7 - 1e-5 and area.max() <= 0.9 + 1e-5
+  assert aspect.min() >= 3 / 4 - 1e-5 and aspect.max() <= 4 / 3 + 1e-5
+  # Uniform positions: both ends of the free range are reached.
+  free = 1 - width[inside]
+  offset = x0[inside] / np.maximum(free, 1e-6)
+  assert offset.min() < 0.05 and offset.max() > 0.95
+
+
+def test_random_resized_crops_resample_a_window_of_each_image():
+  # Channel 0 holds the pixel's x, channel 1 its y: every crop resized back
+  # to 16 x 16 must be an affine ramp in each, with slope = the box side (as
+  # a fraction of the image; crop_and_resize samples the box ends at the
+  # first and last output pixel), inside the image.
+  size, num = 16, 50
+  ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+  images = np.repeat(np.stack([xs, ys], -1)[None], num, 0)
+  tf.random.set_seed(0)
+  crops = crw.random_resized_crops(tf.constant(images), (0.5, 0.9),
+                                   (0.7, 1.3)).numpy()
+  assert crops.shape == (num, size, size, 2)
+  slopes_x = np.diff(crops[..., 0], axis=2)
+  slopes_y = np.diff(crops[..., 1], axis=1)
+  widths, heights = [], []
+  for i in range(num):
+    assert np.ptp(slopes_x[i]) < 1e-3 and np.ptp(slopes_y[i]) < 1e-3
+    assert np.abs(np.diff(crops[i, ..., 0], axis=0)).max() < 1e-3
+    assert np.abs(np.diff(crops[i, ..., 1], axis=1)).max() < 1e-3
+    width, height = slopes_x[i].mean(), slopes_y[i].mean()
+    if max(width, height) < 1 - 1e-3:
+      assert 0.5 - 1e-3 <= width * height <= 0.9 + 1e-3
+      assert 0.7 - 1e-3 <= width / height <= 1.3 + 1e-3
+    assert crops[i].min() >= -1e-3 and crops[i].max() <= size - 1 + 1e-3
+    widths.append(width)
+    heights.append(height)
+  # Every image gets its own crop.
+  assert len({round(float(w), 4) for w in widths}) > num // 2
+  # Scale (1, 1): the images themselves.
+  same = crw.random_resized_crops(tf.constant(images), (1.0, 1.0), (0.7, 1.3))
+  np.testing.assert_array_equal(same.numpy(), images)
