@@ -466,6 +466,12 @@ _C.PROPAGATION.TEMPERATURE = 0.05
 # Encoder stages whose output is propagated (CRW drops ResNet stage 4 at test
 # time: 3); 0 = the whole base network.
 _C.PROPAGATION.ENCODER_STAGES = 3
+# Frames are resized by this factor (bilinear) before their features are
+# computed; masks and keypoints are scored at the stored size. 1.0 = the
+# frames as stored (the published DAVIS protocol: 480p). The CPU demo configs
+# use 2.0: the published models train on 256 px frames and propagate on 480p
+# ones (about 1.9x); the demo trains on 96 px frames.
+_C.PROPAGATION.FRAME_SCALE = 1.0
 # Score only the first N sequences (0 = all).
 _C.PROPAGATION.MAX_SEQUENCES = 0
 

@@ -56,23 +56,23 @@ def propagate_labels(logdir, features, davis_root, split, output_dir,
     score: whether to score against the annotations.
   """
   import config  # pylint: disable=g-import-not-at-top
-  from correspondence import evaluate  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   if features == 'model':
     if not logdir:
       raise ValueError('--features model needs --logdir (a training logdir).')
     import algos  # pylint: disable=g-import-not-at-top
     algo, step, run_config = algos.restore_algo(logdir, overrides=overrides)
-    feature_fn = label_propagation.encoder_feature_fn(
-        algo.base_model, run_config.PROPAGATION.ENCODER_STAGES)
+    base_model = algo.base_model
     logging.info('Features of %s at step %d.', logdir, step)
   else:
     run_config = config.build_config((), overrides)
-    feature_fn = evaluate.pixel_features
+    base_model = None
   # The features and the propagation settings read CONFIG: the run's (the
   # defaults plus overrides for 'pixels'), for this call only.
   with config.use_config(run_config):
-    return _propagate_split(feature_fn, davis_root, split, output_dir, score)
+    return _propagate_split(
+        label_propagation.feature_fn_from_config(base_model), davis_root,
+        split, output_dir, score)
 
 
 def _propagate_split(feature_fn, davis_root, split, output_dir, score):

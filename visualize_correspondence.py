@@ -84,7 +84,6 @@ def main(argv):
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   import config  # pylint: disable=g-import-not-at-top
   from correspondence import davis_io  # pylint: disable=g-import-not-at-top
-  from correspondence import evaluate  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   try:
     if FLAGS.features == 'model':
@@ -92,13 +91,13 @@ def main(argv):
         raise ValueError('--features model needs --logdir.')
       import algos  # pylint: disable=g-import-not-at-top
       algo, _, run_config = algos.restore_algo(FLAGS.logdir)
-      feature_fn = label_propagation.encoder_feature_fn(
-          algo.base_model, run_config.PROPAGATION.ENCODER_STAGES)
+      base_model = algo.base_model
     else:
       run_config = config.build_config()  # No run: the defaults.
-      feature_fn = evaluate.pixel_features
+      base_model = None
     # The features and the propagation settings read CONFIG: the run's.
     with config.use_config(run_config):
+      feature_fn = label_propagation.feature_fn_from_config(base_model)
       root = FLAGS.davis_root or label_propagation.davis_root_from_config()
       sequence = FLAGS.sequence or davis_io.list_sequences(root,
                                                            FLAGS.split)[0]

@@ -1,18 +1,22 @@
 r"""Label-propagation quality on the synthetic moving-objects videos.
 
     python benchmarks/correspondence_quality.py [--steps N] [--seeds 0,1,2] \
-        [--methods crw,timecycle,untrained,pixels] [--root DIR] \
-        [--override KEY.SUB=VALUE ...]
+        [--methods crw,timecycle,untrained,pixels] [--frame_scales 1,2] \
+        [--root DIR] [--override KEY.SUB=VALUE ...]
 
 For each seed: trains `crw` (configs/crw_demo.yml) and `timecycle`
 (configs/timecycle_demo.yml) for the same number of steps, saves the same
 encoder untrained (the CRW demo config with TRAIN.MAX_ITERS=0), and scores
 each with `evaluate.py --once` (task label_propagation: DAVIS-2017 J&F and
 PCK@0.1/0.2 on the validation videos, propagation defaults n=20, k=10,
-radius 12, temperature 0.05). The raw-colour baseline (`pixels`) propagates
-RGB averaged over 8 x 8 cells (no training, no randomness). Prints one table,
+radius 12, temperature 0.05) once per frame scale
+(PROPAGATION.FRAME_SCALE: frames resized by this factor before their
+features are computed; the demo configs use 2). The raw-colour baseline
+(`pixels`) propagates RGB averaged over 8 x 8 cells of the same resized
+frames (no training, no randomness). Prints one table per frame scale,
 mean +- standard deviation over seeds. Every run is a subprocess, exactly
-what a user runs; logs are under --root.
+what a user runs; a trained run is not trained again (train.py resumes and
+stops at its step count); logs are under --root.
 """
 
 import argparse
@@ -36,8 +40,9 @@ METRICS = (('J&F', 'JF_mean'), ('J', 'J_mean'), ('F', 'F_mean'),
            ('PCK@0.1', 'PCK@0.1'), ('PCK@0.2', 'PCK@0.2'))
 
 
-def train_and_score(method, seed, steps, root, overrides):
-  """{metric: value} of one trained (or untrained) encoder, and seconds."""
+def train_and_score(method, seed, steps, root, overrides, frame_scales):
+  """{frame scale: {metric: value}} of one trained (or untrained) encoder,
+  and its training seconds."""
   name = '%s_seed%d' % (method, seed)
   logdir = os.path.join(root, name)
   args = ['--config_path', CONFIGS[method], '--override=SEED=%d' % seed]
@@ -52,23 +57,35 @@ def train_and_score(method, seed, steps, root, overrides):
   seconds = time.time() - start
   eval_overrides = ['--override=EVAL.TASKS=[label_propagation]']
   eval_overrides += ['--override=%s' % o for o in overrides
-                     if o.startswith(('PATH_TO_TFRECORDS', 'EVAL.'))]
-  run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once',
-       '--force'] + eval_overrides, os.path.join(root, name + '_eval.log'))
-  with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
-    record = [json.loads(line) for line in f if line.strip()][-1]
-  return {key: record['label_propagation/' + key] for _, key in METRICS}, \
-      seconds
+                     if o.startswith(('PATH_TO_TFRECORDS', 'EVAL.',
+                                      'PROPAGATION.'))]
+  scores = {}
+  for scale in frame_scales:
+    run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once',
+         '--force', '--override=PROPAGATION.FRAME_SCALE=%g' % scale] +
+        eval_overrides, os.path.join(root, '%s_eval_x%g.log' % (name, scale)))
+    with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
+      record = [json.loads(line) for line in f if line.strip()][-1]
+    scores[scale] = {key: record['label_propagation/' + key]
+                     for _, key in METRICS}
+  return scores, seconds
 
 
-def score_pixels(overrides):
-  """The raw-colour baseline on the same validation videos."""
+def score_pixels(overrides, frame_scales):
+  """{frame scale: {metric: value}} of the raw-colour baseline on the same
+  validation videos."""
+  return {scale: _score_pixels(overrides + [
+      'PROPAGATION.FRAME_SCALE=%g' % scale]) for scale in frame_scales}
+
+
+def _score_pixels(overrides):
   import config  # pylint: disable=g-import-not-at-top
   from correspondence import evaluate  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   config.load_config([os.path.join(ROOT, CONFIGS['crw'])], overrides)
   summary = evaluate.evaluate_davis_root(
-      evaluate.pixel_features, label_propagation.davis_root_from_config(),
+      label_propagation.feature_fn_from_config(),
+      label_propagation.davis_root_from_config(),
       config.CONFIG.PROPAGATION.SPLIT, log=lambda m: None,
       **label_propagation.propagation_args_from_config())
   summary.pop('per_object')
@@ -84,36 +101,42 @@ def main():
   parser.add_argument('--methods', default=','.join(METHODS))
   parser.add_argument('--root', default='/tmp/correspondence_quality')
   parser.add_argument('--override', action='append', default=[])
+  parser.add_argument('--frame_scales', default='1,2',
+                      help='PROPAGATION.FRAME_SCALE values to score at')
   args = parser.parse_args()
   os.makedirs(args.root, exist_ok=True)
   seeds = [int(s) for s in args.seeds.split(',')]
   methods = args.methods.split(',')
+  scales = [float(s) for s in args.frame_scales.split(',')]
   results = {}
   for method in methods:
     if method == 'pixels':
-      results[method] = ([score_pixels(args.override)], [0.0])
+      results[method] = ([score_pixels(args.override, scales)], [0.0])
       print('pixels: %s' % results[method][0][0], flush=True)
       continue
     scores, times = [], []
     for seed in seeds:
       score, seconds = train_and_score(method, seed, args.steps, args.root,
-                                       args.override)
+                                       args.override, scales)
       print('%s seed %d (%.0f s): %s' % (method, seed, seconds, score),
             flush=True)
       scores.append(score)
       times.append(seconds)
     results[method] = (scores, times)
-  print('\nLabel propagation on the synthetic validation videos '
-        '(mean +- std over seeds %s; pixels: deterministic)' % args.seeds)
-  print('%-10s ' % 'method' + ' '.join('%15s' % t for t, _ in METRICS) +
-        ' %9s' % 'train s')
-  for method in methods:
-    scores, times = results[method]
-    cells = []
-    for _, key in METRICS:
-      values = np.array([s[key] for s in scores])
-      cells.append('%15s' % ('%.3f +- %.3f' % (values.mean(), values.std())))
-    print('%-10s ' % method + ' '.join(cells) + ' %9.0f' % np.mean(times))
+  for scale in scales:
+    print('\nLabel propagation on the synthetic validation videos, frames x%g '
+          '(mean +- std over seeds %s; pixels: deterministic)' % (
+              scale, args.seeds))
+    print('%-10s ' % 'method' + ' '.join('%15s' % t for t, _ in METRICS) +
+          ' %9s' % 'train s')
+    for method in methods:
+      scores, times = results[method]
+      cells = []
+      for _, key in METRICS:
+        values = np.array([s[scale][key] for s in scores])
+        cells.append('%15s' % ('%.3f +- %.3f' % (values.mean(),
+                                                 values.std())))
+      print('%-10s ' % method + ' '.join(cells) + ' %9.0f' % np.mean(times))
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@
 encoder; `pixel_features` is the raw-colour baseline). Imports no config.
 """
 
+import cv2
 import numpy as np
 
 from correspondence import davis_io
@@ -28,6 +29,27 @@ def pixel_features(frames, stride=8):
   sums = padded.reshape(num, out_h, stride, out_w, stride, 3).sum((2, 4))
   cells = counts.reshape(1, out_h, stride, out_w, stride, 1).sum((2, 4))
   return sums / cells
+
+
+def scaled_feature_fn(feature_fn, frame_scale):
+  """`feature_fn` applied to frames resized by `frame_scale` (bilinear).
+
+  The feature maps then have frame_scale times more cells per side, and
+  everything downstream (propagation, keypoint strides, pictures) reads the
+  cell size from the shapes. frame_scale 1 returns `feature_fn` itself.
+  """
+  if frame_scale == 1:
+    return feature_fn
+
+  def scaled(frames):
+    frames = np.asarray(frames)
+    height, width = frames.shape[1:3]
+    size = (max(1, int(round(width * frame_scale))),
+            max(1, int(round(height * frame_scale))))
+    return feature_fn(np.stack([
+        cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR)
+        for frame in frames]))
+  return scaled
 
 
 def evaluate_davis_root(feature_fn, root, split='val', output_dir=None,

@@ -73,6 +73,26 @@ def encoder_feature_fn(base_model, num_stages=0, frames_per_batch=8):
   return feature_fn
 
 
+def feature_fn_from_config(base_model=None):
+  """The features propagation uses under CONFIG.PROPAGATION.
+
+  Args:
+    base_model: a trained base network (its first ENCODER_STAGES stages), or
+      None for the raw-colour baseline (`correspondence.evaluate.
+      pixel_features`).
+
+  Returns:
+    uint8 frames [T, H, W, 3] -> features [T, h, w, C], computed on frames
+    resized by PROPAGATION.FRAME_SCALE.
+  """
+  from config import CONFIG  # pylint: disable=g-import-not-at-top
+  from correspondence import evaluate  # pylint: disable=g-import-not-at-top
+  cfg = CONFIG.PROPAGATION
+  feature_fn = (evaluate.pixel_features if base_model is None else
+                encoder_feature_fn(base_model, cfg.ENCODER_STAGES))
+  return evaluate.scaled_feature_fn(feature_fn, cfg.FRAME_SCALE)
+
+
 class LabelPropagation(Task):
   """J&F (DAVIS-2017) and PCK@0.1/0.2 of propagated labels."""
 
@@ -84,10 +104,9 @@ class LabelPropagation(Task):
     from config import CONFIG  # pylint: disable=g-import-not-at-top
     from correspondence import evaluate  # pylint: disable=g-import-not-at-top
     cfg = CONFIG.PROPAGATION
-    feature_fn = encoder_feature_fn(context.algo.base_model,
-                                    cfg.ENCODER_STAGES)
     summary = evaluate.evaluate_davis_root(
-        feature_fn, davis_root_from_config(), cfg.SPLIT,
+        feature_fn_from_config(context.algo.base_model),
+        davis_root_from_config(), cfg.SPLIT,
         max_sequences=cfg.MAX_SEQUENCES or None, log=context.log,
         **propagation_args_from_config())
     summary.pop('per_object')

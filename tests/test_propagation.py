@@ -122,6 +122,34 @@ def test_pixel_features_average_cells():
   np.testing.assert_allclose(feats[0, 1, 1], -1.0)
 
 
+def test_scaled_feature_fn_resizes_frames_first():
+  rng = np.random.default_rng(1)
+  frames = rng.integers(0, 255, size=(2, 10, 12, 3), dtype=np.uint8)
+  seen = []
+
+  def record(batch):
+    seen.append(batch)
+    return evaluate.pixel_features(batch, stride=2)
+  assert evaluate.scaled_feature_fn(record, 1.0) is record
+  feats = evaluate.scaled_feature_fn(record, 2.0)(frames)
+  assert seen[0].shape == (2, 20, 24, 3) and seen[0].dtype == np.uint8
+  # Bilinear, independently: the centre of output pixel (i, j) samples the
+  # input at ((i + 0.5) / 2 - 0.5, (j + 0.5) / 2 - 0.5), clamped.
+  def bilinear(image, out_h, out_w):
+    ys = np.clip((np.arange(out_h) + 0.5) / 2 - 0.5, 0, image.shape[0] - 1)
+    xs = np.clip((np.arange(out_w) + 0.5) / 2 - 0.5, 0, image.shape[1] - 1)
+    y0, x0 = np.floor(ys).astype(int), np.floor(xs).astype(int)
+    y1 = np.minimum(y0 + 1, image.shape[0] - 1)
+    x1 = np.minimum(x0 + 1, image.shape[1] - 1)
+    wy, wx = (ys - y0)[:, None, None], (xs - x0)[None, :, None]
+    image = image.astype(np.float64)
+    top = image[y0][:, x0] * (1 - wx) + image[y0][:, x1] * wx
+    bottom = image[y1][:, x0] * (1 - wx) + image[y1][:, x1] * wx
+    return top * (1 - wy) + bottom * wy
+  np.testing.assert_allclose(seen[0][1], bilinear(frames[1], 20, 24), atol=1)
+  assert feats.shape == (2, 10, 12, 3)
+
+
 def test_davis_layout_round_trip_and_scoring(tmp_path):
   root = str(tmp_path / 'davis')
   rng = np.random.default_rng(0)
@@ -172,5 +200,14 @@ def test_propagate_labels_cli_function_pixels(tmp_path):
   assert summary['J-Mean'] > 0.5
   assert sorted(os.listdir(os.path.join(out, 's'))) == [
       '00000.png', '00001.png', '00002.png']
+  # Frames resized x2 before the features: cells of 4 stored pixels, masks
+  # still written and scored at the stored 48 x 48; the 4-px steps of the
+  # square are followed more closely than with 8-px cells.
+  finer = propagate_labels.propagate_labels(
+      None, 'pixels', root, 'val', out, ['PROPAGATION.NUM_CONTEXT=2',
+                                         'PROPAGATION.FRAME_SCALE=2'])
+  assert davis_io.read_palette_png(
+      os.path.join(out, 's', '00002.png')).shape == (48, 48)
+  assert finer['J-Mean'] > summary['J-Mean']
   assert propagate_labels.propagate_labels(
       None, 'pixels', root, 'val', out, [], score=False) == {}
