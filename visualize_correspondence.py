@@ -37,6 +37,9 @@ def define_flags():
   flags.DEFINE_integer('target_frame', -1, 'Frame of the affinity map '
                        '(negative: from the end).')
   flags.DEFINE_string('output_dir', None, 'Where to write the PNGs.')
+  flags.DEFINE_multi_string('override', [], 'KEY.SUB=VALUE config overrides '
+                            'on top of the run\'s config (e.g. '
+                            'PROPAGATION.FRAME_SCALE=1).')
   flags.mark_flag_as_required('output_dir')
 
 
@@ -90,10 +93,12 @@ def main(argv):
       if not FLAGS.logdir:
         raise ValueError('--features model needs --logdir.')
       import algos  # pylint: disable=g-import-not-at-top
-      algo, _, run_config = algos.restore_algo(FLAGS.logdir)
+      algo, _, run_config = algos.restore_algo(FLAGS.logdir,
+                                               overrides=FLAGS.override)
       base_model = algo.base_model
     else:
-      run_config = config.build_config()  # No run: the defaults.
+      # No run: the defaults.
+      run_config = config.build_config((), FLAGS.override)
       base_model = None
     # The features and the propagation settings read CONFIG: the run's.
     with config.use_config(run_config):

@@ -14,8 +14,9 @@ over the seeds. `untrained` is the same network with no training step.
 
 Runs are in-process (train.train, evaluate.evaluate_once), one after the
 other (seed by seed), each in <root>/<render>/<method>/seed<k>; a run whose
-results exist is not trained again, so an interrupted benchmark resumes where
-it stopped.
+results exist is not trained again, and a stopped run resumes from its last
+checkpoint (every 250 steps), so an interrupted benchmark resumes where it
+stopped.
 """
 
 import argparse
@@ -124,7 +125,9 @@ def main():
             'SYNTHETIC.TIME_SYMMETRIC=%s' % str(RENDERS[render]).lower(),
             'PATH_TO_TFRECORDS=%s' % os.path.join(args.root, 'data', render,
                                                   '%s'),
-            'CHECKPOINT.SAVE_INTERVAL=%d' % max(1, steps)] + args.override
+            # A checkpoint every 250 steps: a stopped run resumes there.
+            'CHECKPOINT.SAVE_INTERVAL=%d' % max(1, min(steps, 250))
+        ] + args.override
         record, seconds = run_one(logdir, algo, overrides,
                                   0 if method == 'untrained' else steps)
         tables[(render, method)].append(record)

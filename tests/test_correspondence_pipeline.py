@@ -180,7 +180,8 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   pictures = str(tmp_path / 'pictures')
   result = subprocess.run(
       [sys.executable, os.path.join(REPO, 'visualize_correspondence.py'),
-       '--logdir', logdir, '--output_dir', pictures], capture_output=True,
+       '--logdir', logdir, '--output_dir', pictures,
+       '--override', 'PROPAGATION.FRAME_SCALE=2'], capture_output=True,
       text=True, cwd=REPO, timeout=180, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
   sequence = davis_io.list_sequences(root, 'val')[0]
