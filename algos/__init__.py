@@ -48,7 +48,8 @@ ALGORITHMS = {
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',
-           'next_commands', 'num_steps_per_batch', 'restore_algo', 'make_checkpoint']
+           'next_commands', 'num_steps_per_batch', 'restore_algo',
+           'make_checkpoint']
 
 
 def _algo_class(name):

@@ -16,7 +16,8 @@ features are computed; the demo configs use 2). The raw-colour baseline
 frames (no training, no randomness). Prints one table per frame scale,
 mean +- standard deviation over seeds. Every run is a subprocess, exactly
 what a user runs; a trained run is not trained again (train.py resumes and
-stops at its step count); logs are under --root.
+stops at its step count), so its `train s` column is then only that check;
+logs are under --root.
 """
 
 import argparse
