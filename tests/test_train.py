@@ -406,17 +406,22 @@ def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
   assert np.all(np.isfinite(embs))
 
 
+def _two_datasets_by_length(root, num_train):
+  """Datasets 'alpha' and 'beta' under `root`, told apart by their video
+  lengths: 12-13 and 16-17 frames."""
+  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
+  for name, min_frames, seed in (('alpha', 12, 0), ('beta', 16, 1)):
+    synthetic.generate_dataset(
+        str(root / name), name, num_train=num_train, num_val=1,
+        image_size=32, min_frames=min_frames, max_frames=min_frames + 1,
+        num_views=1, seed=seed, variation=0.5, mirror=True, fps=10,
+        jpeg_quality=90, num_shards=1)
+
+
 def test_training_on_two_datasets_draws_each_batch_from_one(tmp_path,
                                                            monkeypatch):
   """As published: TCC never aligns videos of two datasets in one batch."""
-  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
-  # Two datasets told apart by their video lengths: 12-13 and 16-17 frames.
-  for name, min_frames, seed in (('alpha', 12, 0), ('beta', 16, 1)):
-    synthetic.generate_dataset(
-        str(tmp_path / name), name, num_train=3, num_val=1, image_size=32,
-        min_frames=min_frames, max_frames=min_frames + 1, num_views=1,
-        seed=seed, variation=0.5, mirror=True, fps=10, jpeg_quality=90,
-        num_shards=1)
+  _two_datasets_by_length(tmp_path, num_train=3)
   batch_lengths = []
 
   def recording_create_dataset(*args, **kwargs):
@@ -469,13 +474,7 @@ for _ in range(12):
 def test_two_replicas_of_a_step_hold_batches_of_one_dataset(tmp_path):
   """One dataset per step across replicas, so cross-replica TCC never mixes
   actions (a pipeline feeds its replicas consecutive batches)."""
-  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
-  for name, min_frames, seed in (('alpha', 12, 0), ('beta', 16, 1)):
-    synthetic.generate_dataset(
-        str(tmp_path / name), name, num_train=4, num_val=1, image_size=32,
-        min_frames=min_frames, max_frames=min_frames + 1, num_views=1,
-        seed=seed, variation=0.5, mirror=True, fps=10, jpeg_quality=90,
-        num_shards=1)
+  _two_datasets_by_length(tmp_path, num_train=4)
   result = subprocess.run(
       [sys.executable, '-c', _TWO_REPLICAS_SCRIPT, REPO, str(tmp_path)],
       capture_output=True, text=True, timeout=300, check=False,
