@@ -517,12 +517,18 @@ _C.TIMECYCLE.FRAME_STRIDE = 1
 _C.TIMECYCLE.PATCH_FRACTION = 0.3333
 # Channels of the feature projection (1x1 convolution + ReLU; paper 512).
 _C.TIMECYCLE.FEATURE_DIM = 512
-# Affinity temperature; 0 = 1 / sqrt(FEATURE_DIM) as in the paper.
-_C.TIMECYCLE.TEMPERATURE = 0.0
-# Weights of the long-cycle, skip-cycle and feature-similarity losses.
-_C.TIMECYCLE.LONG_WEIGHT = 1.0
-_C.TIMECYCLE.SKIP_WEIGHT = 1.0
-_C.TIMECYCLE.SIMILARITY_WEIGHT = 0.1
+# Affinity temperature (on cosine similarities): the official --T, 512**-0.5.
+_C.TIMECYCLE.TEMPERATURE = 512 ** -0.5
+# Feature-similarity term: 'inlier' (the official code's weak inlier count:
+# affinity mass within one cell of where the tracker puts each patch cell) or
+# 'cosine' (the paper's formula, -<x^p_t, T(x^I_{t-i}, x^p_t)>).
+_C.TIMECYCLE.SIMILARITY = 'inlier'
+# Weights of the long-cycle, skip-cycle and feature-similarity losses: the
+# official training loss, inlier + lamda * skip + 0.2 * lamda * long with
+# lamda = 0.1 (train_video_cycle_simple.py).
+_C.TIMECYCLE.LONG_WEIGHT = 0.02
+_C.TIMECYCLE.SKIP_WEIGHT = 0.1
+_C.TIMECYCLE.SIMILARITY_WEIGHT = 1.0
 
 # Synthetic textured objects over moving textured backgrounds.
 _C.SYNTHETIC_OBJECTS = edict()

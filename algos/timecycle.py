@@ -6,13 +6,13 @@ side (a multiple of the base network's stride 8) is cut at a random place
 (a function of the batch's pixels) from the target frame and encoded on its
 own. Features are the base network's
 maps followed by a 1x1 convolution to TIMECYCLE.FEATURE_DIM and a ReLU. The
-losses are those of `correspondence.timecycle.timecycle_losses`, weighted by
-TIMECYCLE.LONG_WEIGHT, SKIP_WEIGHT and SIMILARITY_WEIGHT. Label propagation
+losses are those of `correspondence.timecycle.timecycle_losses` (similarity
+TIMECYCLE.SIMILARITY), weighted by TIMECYCLE.LONG_WEIGHT, SKIP_WEIGHT and
+SIMILARITY_WEIGHT. Label propagation
 uses the base network's feature maps.
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from algos.correspondence_base import CorrespondenceAlgorithm
@@ -86,7 +86,14 @@ class TimeCycle(CorrespondenceAlgorithm):
         cfg.FEATURE_DIM, 1, use_bias=False, name='timecycle_projection',
         kernel_initializer=keras.initializers.HeNormal())
     self.localizer = timecycle.Localizer(name='timecycle_localizer')
-    temperature = cfg.TEMPERATURE or 1.0 / np.sqrt(cfg.FEATURE_DIM)
+    if cfg.TEMPERATURE <= 0:
+      raise ValueError('TIMECYCLE.TEMPERATURE must be > 0, got %r.' %
+                       cfg.TEMPERATURE)
+    if cfg.SIMILARITY not in timecycle.SIMILARITIES:
+      raise ValueError('TIMECYCLE.SIMILARITY must be one of %s, got %r.' % (
+          ', '.join(timecycle.SIMILARITIES), cfg.SIMILARITY))
+    self.similarity = cfg.SIMILARITY
+    temperature = float(cfg.TEMPERATURE)
     scale = self.patch_side / float(CONFIG.IMAGE_SIZE)
     self.tracker = timecycle.Tracker(self.localizer, temperature, scale,
                                      scale)
@@ -116,7 +123,7 @@ class TimeCycle(CorrespondenceAlgorithm):
     patch_feats = self.features(patches, training)
     theta_true = timecycle.crop_theta(boxes, image_size, image_size)
     losses = timecycle.timecycle_losses(embs, patch_feats, theta_true,
-                                        self.tracker)
+                                        self.tracker, self.similarity)
     total = tf.add_n([self.weights_by_loss[k] * v for k, v in losses.items()])
     return {'loss': total, 'long_cycle': losses['long'],
             'skip_cycle': losses['skip'],

@@ -16,8 +16,14 @@ Losses (i = 1 .. T, T preceding frames):
 - skip cycle: t-i directly, then back to t;
 both scored by the transformed-grid loss between the final transform and
 the one that cut the patch (mean over a 20 x 20 grid of squared distances);
-- feature similarity: -<x^p_t, T(x^I_{t-i}, x^p_t)> (cosine, mean over
-  cells).
+- feature similarity, with the tracker's step from the target patch into
+  frame t-i: either `inlier` (the official code's weak inlier count: the
+  share of each patch cell's affinity that falls within one image cell of
+  where the regressed transform puts that cell; loss = -score), or `cosine`
+  (the paper's formula -<x^p_t, T(x^I_{t-i}, x^p_t)>, mean over cells).
+
+The official training loss (xiaolonw/TimeCycle, train_video_cycle_simple.py,
+lamda = 0.1) is inlier + 0.1 * skip + 0.02 * long.
 
 Coordinates are normalised to [-1, 1] over the image (pixel edges: -1 is the
 left edge of the first pixel). A transform theta [2, 3] maps patch-grid
@@ -128,6 +134,42 @@ def transformed_grid_loss(theta, theta_true, grid_size=GRID_LOSS_SIZE):
   return tf.reduce_mean(tf.reduce_sum(tf.square(diff), -1))
 
 
+def inlier_score(affinity, theta, image_height, image_width):
+  """The weak inlier count of the official TimeCycle code.
+
+  For patch cell (i, j), the transform maps its centre to a point p_ij of the
+  image grid; the cell's inliers are the image cells within one cell
+  (Chebyshev distance, the 3 x 3 dilation of an identity mask) of p_ij,
+  weighted bilinearly. The score is the affinity mass on inliers, summed
+  over patch cells and divided by the summed inlier weights (the official
+  normalisation: 1/9 of a cell's mass inside the image).
+
+  Args:
+    affinity: float [B, hp, wp, h * w], softmax over image cells.
+    theta: float [B, 2, 3] patch-grid -> image transform.
+    image_height, image_width: h, w (ints).
+
+  Returns:
+    float32 [B] scores in [0, 1].
+  """
+  affinity = tf.cast(affinity, tf.float32)
+  patch_height, patch_width = affinity.shape[1], affinity.shape[2]
+  box = tf.ones([3, 3, 1, 1])
+  # Affinity mass and number of image cells within one cell of each cell.
+  mass = tf.nn.conv2d(tf.reshape(affinity, [-1, image_height, image_width, 1]),
+                      box, 1, 'SAME')
+  counts = tf.nn.conv2d(tf.ones([1, image_height, image_width, 1]), box, 1,
+                        'SAME')
+  points = tf.reshape(affine_grid(theta, patch_height, patch_width),
+                      [-1, 1, 1, 2])
+  inliers = bilinear_sample(mass, points)
+  weights = bilinear_sample(
+      tf.tile(counts, [tf.shape(points)[0], 1, 1, 1]), points)
+  batch_size = tf.shape(affinity)[0]
+  return (tf.reduce_sum(tf.reshape(inliers, [batch_size, -1]), -1) /
+          tf.reduce_sum(tf.reshape(weights, [batch_size, -1]), -1))
+
+
 def patch_affinity(image_feats_norm, patch_feats_norm, temperature):
   """softmax over image cells of <image cell, patch cell> / temperature.
 
@@ -148,8 +190,9 @@ def patch_affinity(image_feats_norm, patch_feats_norm, temperature):
 class Localizer(keras.layers.Layer):
   """Affinity [B, hp, wp, h*w] -> (angle, tx, ty) [B, 3].
 
-  Two 3x3 convolutions (leaky ReLU 0.1), flatten, a linear layer initialised
-  to zero (the first guess is the centred, unrotated patch).
+  Two 3x3 convolutions (leaky ReLU 0.1), flatten, a linear layer with
+  weights N(0, 0.01) and zero bias as in the official code (the first guess
+  is close to the centred, unrotated patch).
   """
 
   def __init__(self, filters=(128, 64), **kwargs):
@@ -161,8 +204,9 @@ class Localizer(keras.layers.Layer):
     for i, conv in enumerate(self.convs):
       setattr(self, 'conv_%d' % i, conv)
     self.flatten = keras.layers.Flatten()
-    self.linear = keras.layers.Dense(3, kernel_initializer='zeros',
-                                     name='linear')
+    self.linear = keras.layers.Dense(
+        3, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+        name='linear')
 
   def call(self, affinity):
     x = affinity
@@ -192,7 +236,7 @@ class Tracker:
 
     Returns:
       (theta [B, 2, 3], patch features [B, hp, wp, C] sampled from
-      image_feats, unnormalised).
+      image_feats, unnormalised, affinity [B, hp, wp, h * w]).
     """
     image_norm = tf.math.l2_normalize(image_feats, axis=-1)
     affinity = patch_affinity(image_norm, query_norm, self.temperature)
@@ -201,10 +245,14 @@ class Tracker:
     out_h, out_w = query_norm.shape[1], query_norm.shape[2]
     sampled = bilinear_sample(image_feats,
                               affine_grid(theta, out_h, out_w))
-    return theta, sampled
+    return theta, sampled, affinity
 
 
-def timecycle_losses(frame_feats, patch_feats, theta_true, tracker):
+SIMILARITIES = ('inlier', 'cosine')
+
+
+def timecycle_losses(frame_feats, patch_feats, theta_true, tracker,
+                     similarity='inlier'):
   """Long-cycle, skip-cycle and feature-similarity losses.
 
   Args:
@@ -213,12 +261,17 @@ def timecycle_losses(frame_feats, patch_feats, theta_true, tracker):
     patch_feats: [B, hp, wp, C] features of the patch cut from the target.
     theta_true: [B, 2, 3] transform that cut the patch.
     tracker: a `Tracker`.
+    similarity: 'inlier' (official code) or 'cosine' (the paper's formula).
 
   Returns:
     dict of float32 scalars: 'long', 'skip', 'similarity' (each a mean over
     i = 1 .. T).
   """
+  if similarity not in SIMILARITIES:
+    raise ValueError('similarity must be one of %s, got %r.' % (
+        SIMILARITIES, similarity))
   num_past = frame_feats.shape[1] - 1
+  image_height, image_width = frame_feats.shape[2], frame_feats.shape[3]
   target = frame_feats[:, -1]
   patch_norm = tf.math.l2_normalize(patch_feats, axis=-1)
   long_losses, skip_losses, similarities = [], [], []
@@ -228,17 +281,22 @@ def timecycle_losses(frame_feats, patch_feats, theta_true, tracker):
     path += path[-2::-1]
     query = patch_norm
     for t in path:
-      _, sampled = tracker(frame_feats[:, t], query)
+      _, sampled, _ = tracker(frame_feats[:, t], query)
       query = tf.math.l2_normalize(sampled, axis=-1)
-    theta, _ = tracker(target, query)
+    theta, _, _ = tracker(target, query)
     long_losses.append(transformed_grid_loss(theta, theta_true))
     # Skip cycle and similarity through frame t-i.
-    _, sampled = tracker(frame_feats[:, num_past - i], patch_norm)
+    theta_back, sampled, affinity = tracker(frame_feats[:, num_past - i],
+                                            patch_norm)
     sampled_norm = tf.math.l2_normalize(sampled, axis=-1)
-    theta_skip, _ = tracker(target, sampled_norm)
+    theta_skip, _, _ = tracker(target, sampled_norm)
     skip_losses.append(transformed_grid_loss(theta_skip, theta_true))
-    similarities.append(tf.reduce_mean(tf.reduce_sum(
-        sampled_norm * patch_norm, -1)))
+    if similarity == 'inlier':
+      similarities.append(tf.reduce_mean(inlier_score(
+          affinity, theta_back, image_height, image_width)))
+    else:
+      similarities.append(tf.reduce_mean(tf.reduce_sum(
+          sampled_norm * patch_norm, -1)))
   return {'long': tf.add_n(long_losses) / num_past,
           'skip': tf.add_n(skip_losses) / num_past,
           'similarity': -tf.add_n(similarities) / num_past}

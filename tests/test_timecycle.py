@@ -143,7 +143,9 @@ class _RecordingTracker:
   def __call__(self, image_feats, query_norm):
     self.visited.append(int(round(float(image_feats[0, 0, 0, 0]))))
     theta = tf.constant([[[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]])
-    return theta, query_norm
+    height, width = image_feats.shape[1], image_feats.shape[2]
+    affinity = tf.fill([1, 1, 1, height * width], 1.0 / (height * width))
+    return theta, query_norm, affinity
 
 
 def test_cycles_visit_frames_in_order():
@@ -152,7 +154,8 @@ def test_cycles_visit_frames_in_order():
   tracker = _RecordingTracker()
   theta_true = tf.constant([[[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]])
   losses = timecycle.timecycle_losses(tf.constant(frames[None]),
-                                      tf.constant(patch), theta_true, tracker)
+                                      tf.constant(patch), theta_true, tracker,
+                                      similarity='cosine')
   # 3 past frames (0, 1, 2), target 3. Per i: long cycle, then skip cycle.
   assert tracker.visited == [
       2, 3, 2, 3,                      # i=1: long 2->3; skip 2->3
@@ -160,3 +163,103 @@ def test_cycles_visit_frames_in_order():
       2, 1, 0, 1, 2, 3, 0, 3]          # i=3
   assert float(losses['long']) == 0 and float(losses['skip']) == 0
   assert float(losses['similarity']) == pytest.approx(-1.0)
+
+
+def _np_inlier_score(affinity, theta, height, width):
+  """The official weak inlier count, built as the official code does: a
+  [h*w, h, w] identity mask (image cell c marks its own position), dilated
+  by a 3 x 3 square, sampled at each patch cell's mapped centre, normalised
+  to sum 1, multiplied with the affinity and summed."""
+  patch_h, patch_w = affinity.shape[:2]
+  identity = np.zeros((height * width, height, width))
+  for c in range(height * width):
+    cy, cx = divmod(c, width)
+    identity[c, max(cy - 1, 0):cy + 2, max(cx - 1, 0):cx + 2] = 1.0
+  grid = _np_grid(theta, patch_h, patch_w)  # [hp, wp, 2] (x, y)
+  mask = np.zeros((patch_h, patch_w, height * width))
+  for c in range(height * width):
+    mask[..., c] = _np_sample(identity[c][None, ..., None],
+                              grid[None])[0, ..., 0]
+  mask /= mask.sum()
+  return float((mask * affinity).sum())
+
+
+def test_inlier_score_matches_the_official_construction():
+  rng = np.random.default_rng(7)
+  height, width, patch_h, patch_w = 5, 6, 2, 3
+  logits = rng.normal(size=(2, patch_h, patch_w, height * width)) * 3
+  affinity = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+  thetas = np.stack([_np_theta(rng.uniform([-0.5, -0.8, -0.8],
+                                           [0.5, 0.8, 0.8]), 0.4)
+                     for _ in range(2)])
+  got = timecycle.inlier_score(tf.constant(affinity, tf.float32),
+                               tf.constant(thetas, tf.float32), height,
+                               width).numpy()
+  expected = [_np_inlier_score(affinity[b], thetas[b], height, width)
+              for b in range(2)]
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+  # All of each cell's mass on the cell its centre maps to: the score is
+  # the mean of 1 / (inlier weight) there, above the uniform affinity's.
+  peaked = np.zeros_like(affinity[:1])
+  grid = _np_grid(thetas[0], patch_h, patch_w)
+  for i in range(patch_h):
+    for j in range(patch_w):
+      x = (grid[i, j, 0] + 1) * width / 2 - 0.5
+      y = (grid[i, j, 1] + 1) * height / 2 - 0.5
+      peaked[0, i, j, int(round(y)) * width + int(round(x))] = 1.0
+  uniform = np.full_like(peaked, 1.0 / (height * width))
+  scores = [timecycle.inlier_score(tf.constant(a, tf.float32),
+                                   tf.constant(thetas[:1], tf.float32),
+                                   height, width).numpy()[0]
+            for a in (peaked, uniform)]
+  assert scores[0] == pytest.approx(
+      _np_inlier_score(peaked[0], thetas[0], height, width), rel=1e-5)
+  assert scores[0] > 3 * scores[1]
+
+
+def test_inlier_score_gradient_in_theta_matches_finite_differences():
+  rng = np.random.default_rng(8)
+  height, width = 5, 5
+  logits = rng.normal(size=(1, 2, 2, height * width)) * 2
+  affinity = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+  params = np.array([0.3, 0.1, -0.2])
+
+  def np_score(p):
+    return _np_inlier_score(affinity[0], _np_theta(p, 0.4), height, width)
+
+  params_tf = tf.Variable(params[None], dtype=tf.float64)
+  with tf.GradientTape() as tape:
+    theta = timecycle.params_to_theta(params_tf, 0.4, 0.4)
+    score = timecycle.inlier_score(tf.constant(affinity), theta, height,
+                                   width)
+  got = tape.gradient(score, params_tf).numpy()[0]
+  assert float(score[0]) == pytest.approx(np_score(params), rel=1e-4)
+  eps = 1e-5
+  expected = [(np_score(params + eps * e) - np_score(params - eps * e)) /
+              (2 * eps) for e in np.eye(3)]
+  np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-6)
+
+
+def test_inlier_similarity_rewards_affinity_where_the_tracker_looks():
+  frames = np.zeros((1, 3, 4, 4, 2), np.float32)
+  patch = np.ones((1, 2, 2, 2), np.float32)
+  theta_true = tf.constant([[[0.5, 0.0, 0.0], [0.0, 0.5, 0.0]]])
+
+  class FixedTracker:
+
+    def __init__(self, affinity):
+      self.affinity = tf.constant(affinity, tf.float32)
+
+    def __call__(self, image_feats, query_norm):
+      return theta_true, query_norm, self.affinity
+
+  uniform = np.full((1, 2, 2, 16), 1.0 / 16)
+  centred = np.zeros((1, 2, 2, 16))
+  centred[..., [5, 6, 9, 10]] = 0.25  # the 4 central cells of the 4 x 4
+  values = [float(timecycle.timecycle_losses(
+      tf.constant(frames), tf.constant(patch), theta_true,
+      FixedTracker(a))['similarity']) for a in (uniform, centred)]
+  assert values[1] < values[0] < 0
+  with pytest.raises(ValueError, match='similarity'):
+    timecycle.timecycle_losses(tf.constant(frames), tf.constant(patch),
+                               theta_true, FixedTracker(uniform), 'dot')
