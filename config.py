@@ -508,9 +508,19 @@ _C.CRW.MIN_WALK_LENGTH = 2
 
 # TimeCycle (Wang, Jabri and Efros, CVPR 2019).
 _C.TIMECYCLE = edict()
-# Frames per training clip: the target frame last, CLIP_LENGTH - 1 before it.
+# A training sample, as the official code: the patch is tracked through
+# CLIP_LENGTH frames FRAME_STRIDE apart (official videoLen 4, frame_gap 2);
+# it is cut from a target frame (CLIP_LENGTH + TARGET_DISTANCE) *
+# FRAME_STRIDE - 1 frames after the first (official predDistance 4: 15
+# frames), and the frame FRAME_STRIDE after the target is read for motion.
 _C.TIMECYCLE.CLIP_LENGTH = 4
-_C.TIMECYCLE.FRAME_STRIDE = 1
+_C.TIMECYCLE.FRAME_STRIDE = 2
+_C.TIMECYCLE.TARGET_DISTANCE = 4
+# The patch is centred on one of the 10 most-moving windows of 3 x 3 cells
+# of a MOTION_GRID x MOTION_GRID grid (official gridSize 9), rotated by up
+# to MAX_ROTATION degrees either way (official 45).
+_C.TIMECYCLE.MOTION_GRID = 9
+_C.TIMECYCLE.MAX_ROTATION = 45.0
 # Side of the patch cropped from the target frame, as a fraction of the frame
 # (the image features are 30 x 30 and the patch features 10 x 10 in the paper,
 # so 1/3).

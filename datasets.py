@@ -25,7 +25,7 @@ import dataclasses
 import glob
 import os
 import struct
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 from absl import logging
 import numpy as np
@@ -74,9 +74,9 @@ class BatchSpec:
       a function (seq_len int32 [], num_frames int) -> steps int32
       [num_crops, num_frames] (called inside tf.data), each row the sorted
       frames of one crop; `steps` holds crop 0's steps, then crop 1's, ...
-    clip: None, or a function () -> (length, stride), called when the
-      pipeline is built: each video then gives `length` consecutive frames
-      `stride` apart from a random start (a clip), without context frames,
+    clip: None, or a function () -> frame offsets (increasing ints from 0),
+      called when the pipeline is built: each video then gives the frames
+      start + offsets from a random start (a clip), without context frames,
       instead of NUM_FRAMES frames sampled by DATA.SAMPLING_STRATEGY.
   """
   positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
@@ -86,7 +86,7 @@ class BatchSpec:
   sampler: Optional[Callable[[tf.Tensor, int, tf.Tensor], tf.Tensor]] = None
   num_crops: int = 1
   crop_steps: Optional[Callable[[tf.Tensor, int], tf.Tensor]] = None
-  clip: Optional[Callable[[], tuple]] = None
+  clip: Optional[Callable[[], Sequence[int]]] = None
 
   def __post_init__(self):
     if self.views < 1:
@@ -98,7 +98,7 @@ class BatchSpec:
   def steps_per_video(self, num_frames):
     """Sampled steps per video (all view slots) for `num_frames` anchors."""
     if self.clip is not None:
-      return self.clip()[0]
+      return len(self.clip())
     if self.crop_steps is not None:
       return num_frames * self.num_crops
     return num_frames * (2 if self.positives is not None else 1) * self.views
@@ -809,22 +809,28 @@ def _sample_record(video, frames, steps, num_context, image_size):
   }
 
 
-def clip_steps(seq_len, length, stride, name=''):
-  """`length` frame indices `stride` apart from a uniform random start.
+def clip_steps(seq_len, offsets, name=''):
+  """Frame indices start + offsets from a uniform random start.
 
-  A video shorter than (length - 1) * stride + 1 frames gets evenly spread
-  indices with repetitions (and a warning, once).
+  Args:
+    seq_len: int32 [] frames in the video.
+    offsets: increasing ints, the first 0 (e.g. range(0, 8, 2)).
+    name: the video's name, for the warning.
+
+  A video shorter than offsets[-1] + 1 frames gets evenly spread indices
+  with repetitions (and a warning, once).
 
   Returns:
-    int32 [length].
+    int32 [len(offsets)].
   """
-  needed = (length - 1) * stride + 1
+  offsets = [int(o) for o in offsets]
+  needed = offsets[-1] + 1
 
   def sample():
     start = tf.random.uniform([], 0, seq_len - needed + 1, dtype=tf.int32)
-    return start + tf.range(length) * stride
+    return start + tf.constant(offsets, tf.int32)
 
-  return _sample_or_spread(seq_len, length, needed, sample, name)
+  return _sample_or_spread(seq_len, len(offsets), needed, sample, name)
 
 
 def context_indices(steps, num_context, frame_stride):
@@ -920,7 +926,7 @@ def _make_sample_fn(mode, batch_spec, num_record_views=0):
                             tf.reshape(crop_steps, [-1]), num_context,
                             image_size)
     if clip is not None:
-      steps = clip_steps(video['seq_len'], clip[0], clip[1], video['name'])
+      steps = clip_steps(video['seq_len'], clip, video['name'])
     elif batch_spec.sampler is not None:
       steps = batch_spec.sampler(video['seq_len'], num_frames, video['name'])
     else:

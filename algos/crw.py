@@ -26,8 +26,10 @@ PATCH_JITTER_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 
 
 def crw_clip():
-  """(length, stride) of CRW training clips."""
-  return CONFIG.CRW.CLIP_LENGTH, CONFIG.CRW.FRAME_STRIDE
+  """Frame offsets of CRW training clips: CLIP_LENGTH frames FRAME_STRIDE
+  apart."""
+  return list(range(0, CONFIG.CRW.CLIP_LENGTH * CONFIG.CRW.FRAME_STRIDE,
+                    CONFIG.CRW.FRAME_STRIDE))
 
 
 def make_head(depth, hidden_units, embedding_size, name):

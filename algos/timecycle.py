@@ -1,16 +1,22 @@
 """TimeCycle: cycle-consistent tracking in time (Wang, Jabri and Efros, 2019).
 
-Training batches are clips of TIMECYCLE.CLIP_LENGTH consecutive frames; the
-last is the target. A square patch of TIMECYCLE.PATCH_FRACTION of the frame
-side (a multiple of the base network's stride 8) is cut at a random place
-(a function of the batch's pixels) from the target frame and encoded on its
-own. Features are the base network's
-maps followed by a 1x1 convolution to TIMECYCLE.FEATURE_DIM and a ReLU. The
+Training samples follow the official code (xiaolonw/TimeCycle): the patch
+is tracked through TIMECYCLE.CLIP_LENGTH frames FRAME_STRIDE apart and comes
+from a target frame (CLIP_LENGTH + TARGET_DISTANCE) * FRAME_STRIDE - 1
+frames after the first; the frame FRAME_STRIDE after the target is read
+only to find motion. The patch, a square of PATCH_FRACTION of the frame side
+(a multiple of the base network's stride 8), is cut by bilinear sampling on
+a rotated grid (angle up to MAX_ROTATION degrees) centred on one of the 10
+most-moving windows of a MOTION_GRID x MOTION_GRID grid
+(`correspondence.timecycle.motion_patch_params`; the draws are a function
+of the batch's pixels), and encoded on its own. Features are the base
+network's maps followed by a 1x1 convolution to FEATURE_DIM and a ReLU. The
 losses are those of `correspondence.timecycle.timecycle_losses` (similarity
-TIMECYCLE.SIMILARITY), weighted by TIMECYCLE.LONG_WEIGHT, SKIP_WEIGHT and
-SIMILARITY_WEIGHT. Label propagation
-uses the base network's feature maps.
+TIMECYCLE.SIMILARITY), weighted by LONG_WEIGHT, SKIP_WEIGHT and
+SIMILARITY_WEIGHT. Label propagation uses the base network's feature maps.
 """
+
+import math
 
 import keras
 import tensorflow as tf
@@ -24,8 +30,12 @@ FEATURE_STRIDE = 8
 
 
 def timecycle_clip():
-  """(length, stride) of TimeCycle training clips."""
-  return CONFIG.TIMECYCLE.CLIP_LENGTH, CONFIG.TIMECYCLE.FRAME_STRIDE
+  """Frame offsets of a training sample: CLIP_LENGTH frames FRAME_STRIDE
+  apart, the target, and the frame FRAME_STRIDE after the target."""
+  cfg = CONFIG.TIMECYCLE
+  target = (cfg.CLIP_LENGTH + cfg.TARGET_DISTANCE) * cfg.FRAME_STRIDE - 1
+  return ([i * cfg.FRAME_STRIDE for i in range(cfg.CLIP_LENGTH)] +
+          [target, target + cfg.FRAME_STRIDE])
 
 
 def patch_side(image_size, fraction, stride=FEATURE_STRIDE):
@@ -44,27 +54,6 @@ def batch_seed(frames):
                    tf.bitcast(tf.reduce_sum(tf.abs(frames)), tf.int32)])
 
 
-def random_boxes(batch_size, image_size, side, seed):
-  """float32 [B, 4] (y0, x0, side, side), integer origins uniform over the
-  frame, drawn from the stateless seed [2]."""
-  origins = tf.random.stateless_uniform(
-      [batch_size, 2], seed, 0, image_size - side + 1, dtype=tf.int32)
-  origins = tf.cast(origins, tf.float32)
-  sides = tf.fill([batch_size, 2], float(side))
-  return tf.concat([origins, sides], -1)
-
-
-def crop_patches(images, boxes, side):
-  """Exact pixel crops: images [B, S, S, 3], boxes [B, 4] -> [B, side, side,
-  3]."""
-  size = tf.cast(tf.shape(images)[1] - 1, tf.float32)
-  y0, x0 = boxes[:, 0], boxes[:, 1]
-  normalized = tf.stack([y0 / size, x0 / size, (y0 + side - 1) / size,
-                         (x0 + side - 1) / size], -1)
-  return tf.image.crop_and_resize(images, normalized,
-                                  tf.range(tf.shape(images)[0]), [side, side])
-
-
 class TimeCycle(CorrespondenceAlgorithm):
   """Track a patch backward and forward in time; come back where it was."""
 
@@ -73,9 +62,14 @@ class TimeCycle(CorrespondenceAlgorithm):
   def __init__(self, **kwargs):
     super().__init__(**kwargs)
     cfg = CONFIG.TIMECYCLE
-    if cfg.CLIP_LENGTH < 2:
-      raise ValueError('TIMECYCLE.CLIP_LENGTH must be >= 2 (frames before '
-                       'the target), got %d.' % cfg.CLIP_LENGTH)
+    offsets = timecycle_clip()
+    if cfg.CLIP_LENGTH < 1 or cfg.FRAME_STRIDE < 1 or (
+        offsets[-2] <= offsets[-3]):
+      raise ValueError(
+          'TIMECYCLE: need CLIP_LENGTH >= 1, FRAME_STRIDE >= 1 and a target '
+          'after the clip ((CLIP_LENGTH + TARGET_DISTANCE) * FRAME_STRIDE - 1 '
+          '> (CLIP_LENGTH - 1) * FRAME_STRIDE); got %d, %d, %d.' % (
+              cfg.CLIP_LENGTH, cfg.FRAME_STRIDE, cfg.TARGET_DISTANCE))
     self.patch_side = patch_side(CONFIG.IMAGE_SIZE, cfg.PATCH_FRACTION)
     if self.patch_side >= CONFIG.IMAGE_SIZE:
       raise ValueError('TIMECYCLE.PATCH_FRACTION %.3f of IMAGE_SIZE %d gives '
@@ -95,6 +89,9 @@ class TimeCycle(CorrespondenceAlgorithm):
     self.similarity = cfg.SIMILARITY
     temperature = float(cfg.TEMPERATURE)
     scale = self.patch_side / float(CONFIG.IMAGE_SIZE)
+    self.patch_scale = scale
+    self.motion_grid = int(cfg.MOTION_GRID)
+    self.max_rotation = math.radians(cfg.MAX_ROTATION)
     self.tracker = timecycle.Tracker(self.localizer, temperature, scale,
                                      scale)
     self.weights_by_loss = {'long': cfg.LONG_WEIGHT, 'skip': cfg.SKIP_WEIGHT,
@@ -106,8 +103,9 @@ class TimeCycle(CorrespondenceAlgorithm):
     return tf.nn.relu(self.projection(base))
 
   def embed(self, frames, training):
-    """frames [B, L, S, S, 3] -> feature maps [B, L, S/8, S/8, FEATURE_DIM]."""
-    frames = tf.convert_to_tensor(frames)
+    """frames [B, L + 2, S, S, 3] (clip, target, motion frame) -> feature
+    maps of the clip and target [B, L + 1, S/8, S/8, FEATURE_DIM]."""
+    frames = tf.convert_to_tensor(frames)[:, :-1]
     shape = tf.shape(frames)
     images = tf.reshape(frames, tf.concat([[-1], shape[2:]], 0))
     feats = self.features(images, training)
@@ -115,13 +113,16 @@ class TimeCycle(CorrespondenceAlgorithm):
 
   def compute_loss(self, embs, batch, training):
     frames = tf.convert_to_tensor(batch['frames'])
-    batch_size = tf.shape(frames)[0]
-    image_size = frames.shape[2]
-    boxes = random_boxes(batch_size, image_size, self.patch_side,
-                         batch_seed(frames))
-    patches = crop_patches(frames[:, -1], boxes, self.patch_side)
+    target = frames[:, -2]
+    params = timecycle.motion_patch_params(
+        target, frames[:, -1], self.patch_scale, batch_seed(frames),
+        grid_size=self.motion_grid, max_rotation=self.max_rotation)
+    theta_true = timecycle.params_to_theta(params, self.patch_scale,
+                                           self.patch_scale)
+    patches = timecycle.bilinear_sample(
+        target, timecycle.affine_grid(theta_true, self.patch_side,
+                                      self.patch_side))
     patch_feats = self.features(patches, training)
-    theta_true = timecycle.crop_theta(boxes, image_size, image_size)
     losses = timecycle.timecycle_losses(embs, patch_feats, theta_true,
                                         self.tracker, self.similarity)
     total = tf.add_n([self.weights_by_loss[k] * v for k, v in losses.items()])
@@ -130,4 +131,4 @@ class TimeCycle(CorrespondenceAlgorithm):
             'similarity': losses['similarity']}
 
   def min_num_steps(self):
-    return CONFIG.TIMECYCLE.CLIP_LENGTH
+    return len(timecycle_clip())

@@ -30,30 +30,62 @@ left edge of the first pixel). A transform theta [2, 3] maps patch-grid
 coordinates (u, v, 1) to image coordinates. TensorFlow only; no config.
 """
 
+import math
+
 import keras
 import tensorflow as tf
 
 GRID_LOSS_SIZE = 20
 
 
-def crop_theta(boxes, image_height, image_width):
-  """Transforms of axis-aligned pixel boxes.
+def motion_patch_params(target, next_frame, patch_scale, seed, grid_size=9,
+                        num_top=10, max_rotation=math.pi / 4):
+  """Where the official TimeCycle code cuts the training patch.
+
+  The frame is divided into grid_size x grid_size cells. Of the
+  (grid_size - 2)^2 windows of 3 x 3 cells, one of the `num_top` with the
+  most motion (sum of |target - next_frame|) is drawn uniformly. Its
+  position, (column, row) / (grid_size - 3) in [0, 1]^2, is jittered by
+  uniform(-1/12, 1/12), clipped to [0, 1], and mapped to the patch centre
+  (2 * position - 1) * (1 - patch_scale), so that an unrotated patch lies
+  inside the frame. The angle is uniform in [-max_rotation, max_rotation].
 
   Args:
-    boxes: float [B, 4] (y0, x0, height, width) in pixels.
-    image_height, image_width: image size in pixels.
+    target, next_frame: float [B, H, W, C], H and W >= grid_size (static).
+    patch_scale: patch side / frame side.
+    seed: int32 [2] stateless random seed.
+    grid_size, num_top, max_rotation: as the official code (9, 10, pi / 4).
 
   Returns:
-    float32 [B, 2, 3]: (u, v) in [-1, 1]^2 over the box -> image coords.
+    float32 [B, 3] (angle, tx, ty), for `params_to_theta`.
   """
-  boxes = tf.cast(boxes, tf.float32)
-  y0, x0, h, w = tf.unstack(boxes, axis=-1)
-  sx, sy = w / image_width, h / image_height
-  cx = 2.0 * (x0 + w / 2.0) / image_width - 1.0
-  cy = 2.0 * (y0 + h / 2.0) / image_height - 1.0
-  zeros = tf.zeros_like(sx)
-  return tf.stack([tf.stack([sx, zeros, cx], -1),
-                   tf.stack([zeros, sy, cy], -1)], 1)
+  target = tf.cast(target, tf.float32)
+  motion = tf.reduce_sum(tf.abs(target - tf.cast(next_frame, tf.float32)),
+                         -1, keepdims=True)
+  cell_h, cell_w = target.shape[1] // grid_size, target.shape[2] // grid_size
+  motion = motion[:, :grid_size * cell_h, :grid_size * cell_w]
+  windows = tf.nn.avg_pool2d(motion, [3 * cell_h, 3 * cell_w],
+                             [cell_h, cell_w], 'VALID')
+  side = grid_size - 2
+  batch_size = tf.shape(target)[0]
+  seeds = tf.random.experimental.stateless_split(seed, 4)
+  # Ties (a still frame) are broken at random rather than by position.
+  scores = tf.reshape(windows, [batch_size, side * side]) + 1e-6 * (
+      tf.random.stateless_uniform([batch_size, side * side], seeds[0]))
+  num_top = min(num_top, side * side)
+  _, top = tf.math.top_k(scores, k=num_top)
+  pick = tf.random.stateless_uniform([batch_size], seeds[1], 0, num_top,
+                                     dtype=tf.int32)
+  window = tf.gather(top, pick, batch_dims=1)
+  position = tf.cast(tf.stack([window % side, window // side], -1),
+                     tf.float32) / float(max(grid_size - 3, 1))
+  position += tf.random.stateless_uniform([batch_size, 2], seeds[2],
+                                          -1.0 / 12, 1.0 / 12)
+  centre = (2.0 * tf.clip_by_value(position, 0.0, 1.0) - 1.0) * (
+      1.0 - patch_scale)
+  angle = tf.random.stateless_uniform([batch_size, 1], seeds[3],
+                                      -max_rotation, max_rotation)
+  return tf.concat([angle, centre], -1)
 
 
 def params_to_theta(params, scale_x, scale_y):

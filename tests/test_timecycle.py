@@ -54,16 +54,48 @@ def test_bilinear_sample_matches_loop():
                              atol=1e-10)
 
 
-def test_crop_theta_samples_exactly_the_crop():
+def test_unrotated_theta_samples_exactly_the_crop():
   rng = np.random.default_rng(1)
   image = rng.normal(size=(1, 12, 12, 2)).astype(np.float32)
-  theta = timecycle.crop_theta(tf.constant([[3.0, 5.0, 4.0, 4.0]]), 12, 12)
+  # A 4 x 4 box at rows 3..6, columns 5..8: centre (7, 5) px, side 4/12.
+  centre = [2 * 7 / 12 - 1, 2 * 5 / 12 - 1]
+  theta = timecycle.params_to_theta(tf.constant([[0.0] + centre]), 4 / 12,
+                                    4 / 12)
   crop = timecycle.bilinear_sample(image, timecycle.affine_grid(theta, 4, 4))
   np.testing.assert_allclose(crop.numpy()[0], image[0, 3:7, 5:9], atol=1e-5)
-  # Sides of a box are its scale, its centre the translation.
-  np.testing.assert_allclose(theta.numpy()[0],
-                             [[4 / 12, 0, 2 * 7 / 12 - 1],
-                              [0, 4 / 12, 2 * 5 / 12 - 1]], atol=1e-6)
+
+
+def test_motion_patch_params_follow_the_most_moving_windows():
+  grid, size, scale = 9, 36, 1 / 3
+  rng = np.random.default_rng(9)
+  target = rng.uniform(size=(size, size, 3)).astype(np.float32)
+  moved = target.copy()
+  moved[20:32, 4:16] = rng.uniform(size=(12, 12, 3))  # cells rows 5-7, cols 1-3
+  moved[0:4, 28:36] += 0.5  # a little motion elsewhere (cells row 0, 7-8)
+  # Independent window scores: sum of |diff| over 3 x 3 cells of 4 px.
+  diff = np.abs(target - moved).sum(-1)
+  scores = {(col, row): diff[row * 4:row * 4 + 12, col * 4:col * 4 + 12].sum()
+            for row in range(grid - 2) for col in range(grid - 2)}
+  top = sorted(scores, key=scores.get)[-10:]
+  count = 600
+  params = timecycle.motion_patch_params(
+      tf.constant(np.repeat(target[None], count, 0)),
+      tf.constant(np.repeat(moved[None], count, 0)), scale,
+      tf.constant([3, 4]), grid_size=grid).numpy()
+  assert np.all(np.abs(params[:, 0]) <= np.pi / 4)
+  assert params[:, 0].std() > 0.3  # uniform on [-pi/4, pi/4]: 0.45
+  positions = (params[:, 1:] / (1 - scale) + 1) / 2
+  nominal = np.array(top, float) / (grid - 3)
+  distance = np.abs(positions[:, None] - nominal[None]).max(-1)  # [N, 10]
+  assert np.all(distance.min(-1) <= 1 / 12 + 1e-5)
+  assert len(set(distance.argmin(-1))) == 10  # every top window is drawn
+  # Same seed, same draws; another seed, others.
+  def draw(seed):
+    return timecycle.motion_patch_params(
+        tf.constant(target[None]), tf.constant(moved[None]), scale,
+        tf.constant(seed), grid_size=grid).numpy()
+  np.testing.assert_array_equal(draw([5, 6]), draw([5, 6]))
+  assert not np.array_equal(draw([5, 6]), draw([5, 7]))
 
 
 def test_localisation_gradients_match_finite_differences():
