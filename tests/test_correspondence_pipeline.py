@@ -93,6 +93,33 @@ def test_clip_batches_are_consecutive_frames(tmp_path):
   assert os.path.isdir(tmp_path / 'synthetic_objects' / 'davis')
 
 
+def test_clip_steps_follow_the_offsets_from_a_random_start():
+  offsets = [0, 2, 4, 6, 15, 17]  # the official TimeCycle sample
+  starts = set()
+  for _ in range(40):
+    steps = datasets.clip_steps(tf.constant(30), offsets).numpy()
+    np.testing.assert_array_equal(steps - steps[0], offsets)
+    assert 0 <= steps[0] <= 30 - 18
+    starts.add(int(steps[0]))
+  assert len(starts) > 5
+  # A video too short for the offsets: spread indices inside it.
+  short = datasets.clip_steps(tf.constant(10), offsets).numpy()
+  assert len(short) == 6 and short.min() >= 0 and short.max() <= 9
+  assert np.all(np.diff(short) >= 0)
+
+
+def test_timecycle_sample_offsets():
+  config.load_config([], ['TRAINING_ALGO=timecycle'])
+  import algos  # pylint: disable=g-import-not-at-top
+  spec = algos.get_batch_spec('timecycle')
+  assert spec.clip() == [0, 2, 4, 6, 15, 17]  # official defaults
+  config.load_config([], ['TIMECYCLE.CLIP_LENGTH=2',
+                          'TIMECYCLE.FRAME_STRIDE=1',
+                          'TIMECYCLE.TARGET_DISTANCE=0'])
+  with pytest.raises(ValueError, match='target after the clip'):
+    algos.get_algo('timecycle')
+
+
 def test_timecycle_step_reaches_every_part():
   """One eager training step: finite losses, and the encoder, projection
   and localiser all get gradients (the cycles are differentiable)."""
