@@ -174,7 +174,8 @@ def inlier_score(affinity, theta, image_height, image_width):
   (Chebyshev distance, the 3 x 3 dilation of an identity mask) of p_ij,
   weighted bilinearly. The score is the affinity mass on inliers, summed
   over patch cells and divided by the summed inlier weights (the official
-  normalisation: 1/9 of a cell's mass inside the image).
+  normalisation; away from the border, a patch whose every cell puts all
+  its affinity on its inliers scores 1/9).
 
   Args:
     affinity: float [B, hp, wp, h * w], softmax over image cells.
