@@ -88,12 +88,11 @@ class TimeCycle(CorrespondenceAlgorithm):
           ', '.join(timecycle.SIMILARITIES), cfg.SIMILARITY))
     self.similarity = cfg.SIMILARITY
     temperature = float(cfg.TEMPERATURE)
-    scale = self.patch_side / float(CONFIG.IMAGE_SIZE)
-    self.patch_scale = scale
+    self.patch_scale = self.patch_side / float(CONFIG.IMAGE_SIZE)
     self.motion_grid = int(cfg.MOTION_GRID)
     self.max_rotation = math.radians(cfg.MAX_ROTATION)
-    self.tracker = timecycle.Tracker(self.localizer, temperature, scale,
-                                     scale)
+    self.tracker = timecycle.Tracker(self.localizer, temperature,
+                                     self.patch_scale, self.patch_scale)
     self.weights_by_loss = {'long': cfg.LONG_WEIGHT, 'skip': cfg.SKIP_WEIGHT,
                             'similarity': cfg.SIMILARITY_WEIGHT}
 
