@@ -43,56 +43,99 @@ def context_frames(t, num_context):
   return [0] + [max(0, t - num_context + i) for i in range(num_context)]
 
 
-def spatial_bias(height, width, radius, rows=None):
-  """float32 [Q, h*w]: 0 where a query cell and a key cell are closer than
-  `radius` cells (Euclidean, strict), -1e10 elsewhere.
+def neighbour_cells(height, width, radius):
+  """The cells within `radius` of each cell of a feature map.
 
   Args:
     height, width: feature-map size.
-    radius: in cells.
-    rows: slice of query cells (default all h*w).
-  """
-  ys, xs = np.meshgrid(np.arange(height), np.arange(width), indexing='ij')
-  ys, xs = ys.reshape(-1), xs.reshape(-1)
-  rows = slice(None) if rows is None else rows
-  dist2 = ((ys[rows, None] - ys[None, :]) ** 2 +
-           (xs[rows, None] - xs[None, :]) ** 2)
-  return np.where(dist2 < radius ** 2, 0.0, _MASKED).astype(np.float32)
-
-
-def topk_attention(query, keys, topk, temperature, key_bias=None,
-                   chunk_size=None):
-  """Top-k softmax attention weights of each query over all keys.
-
-  Args:
-    query: float32 [Q, C] (L2-normalised).
-    keys: float32 [K, C] (L2-normalised).
-    topk: keys kept per query.
-    temperature: affinities are divided by it before the top-k softmax.
-    key_bias: None, or a function (slice of query rows) -> float32 [q, K]
-      added to those rows' affinities (0 or -1e10).
-    chunk_size: queries per block; default about 2^24 affinities a block
-      (64 MB), whatever the number of keys (e.g. 21 frames of 60 x 107 cells
-      at DAVIS 480p).
+    radius: in cells; a cell is a neighbour when its Euclidean distance is
+      strictly less.
 
   Returns:
-    (weights float32 [Q, k], indices int64 [Q, k]); rows sum to 1.
+    (neighbours int64 [h*w, O], inside bool [h*w, O]): for each query cell
+    (row-major), the flat ids of the cells at the O offsets (dy, dx) with
+    dy^2 + dx^2 < radius^2; where an offset leaves the map, `inside` is False
+    (and the id is clipped to the map).
   """
-  topk = min(topk, keys.shape[0])
-  chunk_size = chunk_size or max(1, 2 ** 24 // keys.shape[0])
+  reach = int(np.ceil(radius))
+  dy, dx = np.meshgrid(np.arange(-reach, reach + 1),
+                       np.arange(-reach, reach + 1), indexing='ij')
+  near = dy ** 2 + dx ** 2 < radius ** 2
+  dy, dx = dy[near], dx[near]
+  ys, xs = np.meshgrid(np.arange(height), np.arange(width), indexing='ij')
+  ys = ys.reshape(-1, 1) + dy[None]
+  xs = xs.reshape(-1, 1) + dx[None]
+  inside = (ys >= 0) & (ys < height) & (xs >= 0) & (xs < width)
+  neighbours = (np.clip(ys, 0, height - 1) * width +
+                np.clip(xs, 0, width - 1))
+  return neighbours.astype(np.int64), inside
+
+
+def topk_softmax(scores, topk):
+  """Softmax over the top-k scores of each row.
+
+  Args:
+    scores: float32 [Q, K] (affinities already divided by the temperature).
+    topk: entries kept per row (at most K).
+
+  Returns:
+    (weights float32 [Q, k], positions int64 [Q, k]); rows sum to 1.
+  """
+  topk = min(topk, scores.shape[1])
+  positions = np.argpartition(scores, -topk, axis=1)[:, -topk:]
+  values = np.take_along_axis(scores, positions, axis=1)
+  values = values - values.max(axis=1, keepdims=True)
+  weights = np.exp(values)
+  weights /= weights.sum(axis=1, keepdims=True)
+  return weights.astype(np.float32), positions
+
+
+def context_attention(query, context_feats, topk, temperature, radius,
+                      height, width, chunk_size=None):
+  """Top-k attention of a frame's cells over its context frames.
+
+  The first context frame is attended over all its cells (long-term
+  memory); the others only within `radius` cells of the query cell. Only
+  those keys are scored (not all cells, masked), which is what makes this
+  fast on large feature maps.
+
+  Args:
+    query: float32 [h*w, C] L2-normalised features of the query frame.
+    context_feats: float32 [N, h*w, C] L2-normalised features of the
+      context frames (a frame may appear more than once; each appearance is
+      its own set of keys).
+    topk: keys kept per query cell.
+    temperature: affinities are divided by it before the top-k softmax.
+    radius: spatial radius in cells for context frames 1..N-1.
+    height, width: feature-map size (h*w cells, row-major).
+    chunk_size: query cells per block; default about 2^24 scores a block
+      (64 MB), whatever the map size (e.g. 60 x 107 cells at DAVIS 480p).
+
+  Returns:
+    (weights float32 [h*w, k], indices int64 [h*w, k]): indices into the
+    context keys flattened as [N * h*w]; rows sum to 1.
+  """
+  num_context, cells, _ = context_feats.shape
+  neighbours, inside = neighbour_cells(height, width, radius)
+  window = neighbours.shape[1]
+  num_scores = cells + (num_context - 1) * window
+  chunk_size = chunk_size or max(1, 2 ** 24 // num_scores)
   all_weights, all_indices = [], []
-  for start in range(0, query.shape[0], chunk_size):
-    rows = slice(start, min(start + chunk_size, query.shape[0]))
-    affinity = query[rows] @ keys.T
-    if key_bias is not None:
-      affinity += key_bias(rows)
-    affinity /= temperature
-    indices = np.argpartition(-affinity, topk - 1, axis=1)[:, :topk]
-    values = np.take_along_axis(affinity, indices, axis=1)
-    values -= values.max(axis=1, keepdims=True)
-    weights = np.exp(values)
-    weights /= weights.sum(axis=1, keepdims=True)
-    all_weights.append(weights.astype(np.float32))
+  for start in range(0, cells, chunk_size):
+    rows = slice(start, min(start + chunk_size, cells))
+    blocks = [query[rows] @ context_feats[0].T]
+    near, near_inside = neighbours[rows], inside[rows]
+    for position in range(1, num_context):
+      local = np.take_along_axis(query[rows] @ context_feats[position].T,
+                                 near, axis=1)
+      blocks.append(np.where(near_inside, local, _MASKED))
+    scores = np.concatenate(blocks, axis=1) / temperature
+    weights, positions = topk_softmax(scores, topk)
+    local_positions = np.maximum(positions - cells, 0)
+    frame = 1 + local_positions // window
+    cell = np.take_along_axis(near, local_positions % window, axis=1)
+    indices = np.where(positions < cells, positions, frame * cells + cell)
+    all_weights.append(weights)
     all_indices.append(indices)
   return np.concatenate(all_weights), np.concatenate(all_indices)
 
@@ -123,19 +166,12 @@ def propagate(feats, first_labels, num_context=DEFAULT_NUM_CONTEXT,
         first_labels.shape, feats.shape))
   cells = height * width
   flat = feats.reshape(num_frames, cells, channels)
-
-  def bias(rows):
-    # Frame 0 as long-term memory is not restricted in space.
-    local = spatial_bias(height, width, radius, rows)
-    return np.concatenate([np.zeros_like(local)] + [local] * num_context, 1)
-
   labels = np.zeros((num_frames, cells, first_labels.shape[-1]), np.float32)
   labels[0] = first_labels.reshape(cells, -1)
   for t in range(1, num_frames):
     context = context_frames(t, num_context)
-    keys = flat[context].reshape(-1, channels)
-    weights, indices = topk_attention(flat[t], keys, topk, temperature,
-                                      bias)
+    weights, indices = context_attention(flat[t], flat[context], topk,
+                                         temperature, radius, height, width)
     context_labels = labels[context].reshape(len(context) * cells, -1)
     labels[t] = np.einsum('qk,qkl->ql', weights, context_labels[indices])
   return labels.reshape(num_frames, height, width, -1)

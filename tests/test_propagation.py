@@ -64,28 +64,62 @@ def test_context_frames():
   assert propagation.context_frames(5, 3) == [0, 2, 3, 4]
 
 
-def test_topk_attention_matches_direct_softmax():
-  rng = np.random.default_rng(0)
-  query = propagation.l2_normalize(rng.normal(size=(7, 5)))
-  keys = propagation.l2_normalize(rng.normal(size=(30, 5)))
-  bias = np.where(rng.random((7, 30)) < 0.3, -1e10, 0.0).astype(np.float32)
-  weights, indices = propagation.topk_attention(
-      query, keys, 4, 0.07, key_bias=lambda rows: bias[rows], chunk_size=3)
-  for q in range(7):
-    scores = (query[q] @ keys.T + bias[q]) / 0.07
-    order = np.argsort(-scores)[:4]
+def _dense_context_attention(query, context, topk, temperature, radius,
+                             height, width):
+  """Every context key scored, far keys of frames 1.. masked: the direct
+  definition, one query cell at a time."""
+  ys, xs = np.divmod(np.arange(height * width), width)
+  weights, keys = [], []
+  for q in range(height * width):
+    near = (ys - ys[q]) ** 2 + (xs - xs[q]) ** 2 < radius ** 2
+    scores = []
+    for position, frame in enumerate(context):
+      frame_scores = frame @ query[q] / temperature
+      if position > 0:
+        frame_scores = np.where(near, frame_scores, -np.inf)
+      scores.append(frame_scores)
+    scores = np.concatenate(scores)
+    order = np.argsort(-scores)[:topk]
     exp = np.exp(scores[order] - scores[order].max())
-    dense = dict(zip(order, exp / exp.sum()))
-    got = dict(zip(indices[q], weights[q]))
-    assert set(got) == set(dense)
-    for key in dense:
-      assert got[key] == pytest.approx(dense[key], rel=1e-5)
+    weights.append(exp / exp.sum())
+    keys.append(order)
+  return weights, keys
 
 
-def test_spatial_bias_is_strict_euclidean():
-  bias = propagation.spatial_bias(3, 4, 2.0)
-  # cell (0, 0) vs (0, 2): distance 2, not < 2 -> masked; (1, 1): sqrt 2.
-  assert bias[0, 2] < -1e9 and bias[0, 5] == 0 and bias[0, 0] == 0
+@pytest.mark.parametrize('radius', [1.0, 2.0, 2.5, 30.0])
+def test_context_attention_matches_dense_definition(radius):
+  rng = np.random.default_rng(0)
+  height, width = 5, 7
+  query = propagation.l2_normalize(rng.normal(size=(height * width, 6)))
+  frames = propagation.l2_normalize(rng.normal(size=(3, height * width, 6)))
+  context = frames[[0, 0, 1, 2]]  # frame 0 again as padding, as at t < n
+  weights, indices = propagation.context_attention(
+      query, context, 4, 0.07, radius, height, width, chunk_size=4)
+  dense_weights, dense_keys = _dense_context_attention(
+      query, context, 4, 0.07, radius, height, width)
+  frame_ids = np.array([0, 0, 1, 2])
+
+  def frame_cells(keys, key_weights):
+    # Frame 0 twice gives tied keys; compare (frame, cell) -> weight.
+    pairs = sorted(zip(frame_ids[keys // (height * width)],
+                       keys % (height * width), key_weights))
+    return [(f, c) for f, c, _ in pairs], np.array([w for _, _, w in pairs])
+
+  for q in range(height * width):
+    got_keys, got_weights = frame_cells(indices[q], weights[q])
+    want_keys, want_weights = frame_cells(dense_keys[q], dense_weights[q])
+    assert got_keys == want_keys
+    np.testing.assert_allclose(got_weights, want_weights, rtol=1e-5)
+
+
+def test_neighbour_cells_are_strict_euclidean():
+  neighbours, inside = propagation.neighbour_cells(3, 4, 2.0)
+  near_origin = set(neighbours[0][inside[0]])
+  # cell (0, 0) vs (0, 2): distance 2, not < 2; (1, 1): sqrt 2 is.
+  assert near_origin == {0, 1, 4, 5}
+  # 3 x 3 offsets minus none: every offset with dy^2 + dx^2 < 4 is listed.
+  assert neighbours.shape == (12, 9)
+  assert inside[5].all() and not inside[0].all()
 
 
 def test_keypoint_heatmaps_round_trip():
