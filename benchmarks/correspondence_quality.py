@@ -1,7 +1,7 @@
 r"""Label-propagation quality on the synthetic moving-objects videos.
 
     python benchmarks/correspondence_quality.py [--steps N] [--seeds 0,1,2] \
-        [--methods crw,timecycle,untrained,pixels] [--frame_scales 1,2] \
+        [--methods crw,timecycle,untrained,pixels] [--frame_scales 1,2,4] \
         [--root DIR] [--override KEY.SUB=VALUE ...]
 
 For each seed: trains `crw` (configs/crw_demo.yml) and `timecycle`
@@ -102,7 +102,7 @@ def main():
   parser.add_argument('--methods', default=','.join(METHODS))
   parser.add_argument('--root', default='/tmp/correspondence_quality')
   parser.add_argument('--override', action='append', default=[])
-  parser.add_argument('--frame_scales', default='1,2',
+  parser.add_argument('--frame_scales', default='1,2,4',
                       help='PROPAGATION.FRAME_SCALE values to score at')
   args = parser.parse_args()
   os.makedirs(args.root, exist_ok=True)
