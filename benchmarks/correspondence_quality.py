@@ -1,7 +1,8 @@
 r"""Label-propagation quality on the synthetic moving-objects videos.
 
     python benchmarks/correspondence_quality.py [--steps N] [--seeds 0,1,2] \
-        [--methods crw,timecycle,untrained,pixels] [--frame_scales 1,2,4] \
+        [--methods crw,timecycle,untrained,pixels,static] \
+        [--frame_scales 1,2,4] \
         [--root DIR] [--override KEY.SUB=VALUE ...]
 
 For each seed: trains `crw` (configs/crw_demo.yml) and `timecycle`
@@ -13,7 +14,9 @@ radius 12, temperature 0.05) once per frame scale
 (PROPAGATION.FRAME_SCALE: frames resized by this factor before their
 features are computed; the demo configs use 2). The raw-colour baseline
 (`pixels`) propagates RGB averaged over 8 x 8 cells of the same resized
-frames (no training, no randomness). Prints one table per frame scale,
+frames (no training, no randomness). `static` holds the first frame's masks
+and keypoints still in every frame (no features: the same at every scale),
+which says how much there is to track. Prints one table per frame scale,
 mean +- standard deviation over seeds. Every run is a subprocess, exactly
 what a user runs; a trained run is not trained again (train.py resumes and
 stops at its step count), so its `train s` column is then only that check;
@@ -33,7 +36,7 @@ sys.path.insert(0, ROOT)
 
 from benchmarks.demo_quality import run  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-METHODS = ('crw', 'timecycle', 'untrained', 'pixels')
+METHODS = ('crw', 'timecycle', 'untrained', 'pixels', 'static')
 CONFIGS = {'crw': 'configs/crw_demo.yml',
            'timecycle': 'configs/timecycle_demo.yml',
            'untrained': 'configs/crw_demo.yml'}
@@ -72,20 +75,22 @@ def train_and_score(method, seed, steps, root, overrides, frame_scales):
   return scores, seconds
 
 
-def score_pixels(overrides, frame_scales):
-  """{frame scale: {metric: value}} of the raw-colour baseline on the same
-  validation videos."""
-  return {scale: _score_pixels(overrides + [
+def score_baseline(method, overrides, frame_scales):
+  """{frame scale: {metric: value}} of a baseline with nothing to train on
+  the same validation videos: `pixels` (raw colours) or `static` (the first
+  frame's labels held still)."""
+  return {scale: _score_baseline(method, overrides + [
       'PROPAGATION.FRAME_SCALE=%g' % scale]) for scale in frame_scales}
 
 
-def _score_pixels(overrides):
+def _score_baseline(method, overrides):
   import config  # pylint: disable=g-import-not-at-top
   from correspondence import evaluate  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   config.load_config([os.path.join(ROOT, CONFIGS['crw'])], overrides)
   summary = evaluate.evaluate_davis_root(
-      label_propagation.feature_fn_from_config(),
+      label_propagation.feature_fn_from_config() if method == 'pixels'
+      else None,
       label_propagation.davis_root_from_config(),
       config.CONFIG.PROPAGATION.SPLIT, log=lambda m: None,
       **label_propagation.propagation_args_from_config())
@@ -111,9 +116,10 @@ def main():
   scales = [float(s) for s in args.frame_scales.split(',')]
   results = {}
   for method in methods:
-    if method == 'pixels':
-      results[method] = ([score_pixels(args.override, scales)], [0.0])
-      print('pixels: %s' % results[method][0][0], flush=True)
+    if method in ('pixels', 'static'):
+      results[method] = ([score_baseline(method, args.override, scales)],
+                         [0.0])
+      print('%s: %s' % (method, results[method][0][0]), flush=True)
       continue
     scores, times = [], []
     for seed in seeds:
@@ -126,7 +132,7 @@ def main():
     results[method] = (scores, times)
   for scale in scales:
     print('\nLabel propagation on the synthetic validation videos, frames x%g '
-          '(mean +- std over seeds %s; pixels: deterministic)' % (
+          '(mean +- std over seeds %s; pixels, static: deterministic)' % (
               scale, args.seeds))
     print('%-10s ' % 'method' + ' '.join('%15s' % t for t, _ in METRICS) +
           ' %9s' % 'train s')

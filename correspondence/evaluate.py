@@ -57,7 +57,9 @@ def evaluate_davis_root(feature_fn, root, split='val', output_dir=None,
   """Propagates each sequence's first mask (and keypoints) and scores them.
 
   Args:
-    feature_fn: uint8 [T, H, W, 3] -> float [T, h, w, C].
+    feature_fn: uint8 [T, H, W, 3] -> float [T, h, w, C]; None holds the
+      first frame's mask and keypoints still in every frame (the no-motion
+      baseline: what a tracker scores that never moves anything).
     root: a DAVIS-layout folder (see `davis_io`).
     split: name of the ImageSets/2017/<split>.txt list.
     output_dir: when set, predicted masks are written there as palette PNGs
@@ -81,10 +83,13 @@ def evaluate_davis_root(feature_fn, root, split='val', output_dir=None,
       raise ValueError('%s: %d frames but %d annotations; scoring needs one '
                        'mask per frame.' % (name, frames.shape[0],
                                             gt.shape[0]))
-    feats = np.asarray(feature_fn(frames))
     first = np.where(gt[0] == 255, 0, gt[0])
-    pred = propagation.propagate_mask(feats, first, gt.shape[1:],
-                                      **propagation_args)
+    if feature_fn is None:
+      pred = np.repeat(first[None], len(gt), axis=0)
+    else:
+      feats = np.asarray(feature_fn(frames))
+      pred = propagation.propagate_mask(feats, first, gt.shape[1:],
+                                        **propagation_args)
     if output_dir:
       davis_io.write_masks(output_dir, name, davis_io.frame_paths(root, name),
                            pred)
@@ -92,9 +97,12 @@ def evaluate_davis_root(feature_fn, root, split='val', output_dir=None,
     keypoints = davis_io.read_keypoints(root, name)
     if keypoints is not None:
       coords, visible = keypoints
-      stride = frames.shape[1] / float(feats.shape[1])
-      pred_coords = propagation.propagate_keypoints(
-          feats, coords[0], stride, **propagation_args)
+      if feature_fn is None:
+        pred_coords = np.repeat(coords[:1], len(coords), axis=0)
+      else:
+        stride = frames.shape[1] / float(feats.shape[1])
+        pred_coords = propagation.propagate_keypoints(
+            feats, coords[0], stride, **propagation_args)
       for j, d in enumerate(davis.pck_normalized_distances(
           pred_coords, coords, visible)):
         joint_distances.setdefault(j, []).append(d)

@@ -215,6 +215,33 @@ def test_davis_layout_round_trip_and_scoring(tmp_path):
              ) == '0o644'
 
 
+def test_no_feature_fn_holds_first_labels_still(tmp_path):
+  """feature_fn=None scores the first frame's mask and keypoints copied to
+  every frame: J is the IoU of each mask with the first one."""
+  root = str(tmp_path / 'davis')
+  frames = np.zeros((3, 20, 20, 3), np.uint8)
+  masks = np.zeros((3, 20, 20), np.uint8)
+  coords = np.zeros((3, 2, 2))
+  for t in range(3):
+    masks[t, 4:12, 2 + 2 * t:10 + 2 * t] = 1  # an 8 x 8 square moving right
+    # (x, y): keypoint 0 moves 2 px a frame with the square, 1 stays put.
+    coords[t] = [(6.0 + 2 * t, 4.0), (2.0, 18.0)]
+    davis_io.write_jpeg(os.path.join(root, 'JPEGImages', '480p', 's',
+                                     '%05d.jpg' % t), frames[t])
+    davis_io.write_palette_png(os.path.join(root, 'Annotations', '480p', 's',
+                                            '%05d.png' % t), masks[t])
+  davis_io.write_keypoints(root, 's', coords, np.ones((3, 2), bool))
+  davis_io.write_sequence_list(root, 'val', ['s'])
+  summary = evaluate.evaluate_davis_root(None, root, 'val', log=lambda m: None)
+  # DAVIS scores frames 1..T-2 (the first and last are left out): frame 1
+  # only, where the square has moved 2 px: IoU 48 / 80.
+  assert summary['J-Mean'] == pytest.approx(48 / 80)
+  # Keypoint 0 is 2 and 4 px off (over 0.2 x a box size of about 9 px),
+  # keypoint 1 exact: PCK is 0.5 at both thresholds.
+  assert summary['PCK@0.1'] == pytest.approx(0.5)
+  assert summary['PCK@0.2'] == pytest.approx(0.5)
+
+
 def test_propagate_labels_cli_function_pixels(tmp_path):
   import propagate_labels  # pylint: disable=g-import-not-at-top
   root = str(tmp_path / 'davis')
