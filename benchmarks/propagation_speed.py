@@ -7,8 +7,9 @@ For one query frame and its n + 1 context frames (the propagation defaults:
 n = 20, k = 10, radius 12, temperature 0.05), the baseline scores the query
 against every cell of every context frame, masks the cells of frames 1..n
 farther than the radius with -1e10 and takes the top k of each row (how
-`correspondence.propagation` worked before); `context_attention` scores
-only frame 0's cells and each frame's cells within the radius. Both run on
+`correspondence.propagation` worked before); `context_attention` takes
+the top k over frame 0's cells and each frame's cells within the radius
+only (gathered from the same similarities). Both run on
 the same random features; their weights, gathered per (frame, cell), must
 agree. Prints the median seconds per query frame and ratio = dense /
 windowed. 60 x 107 is a DAVIS 480p frame at stride 8; 24 x 24 and 48 x 48

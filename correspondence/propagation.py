@@ -96,8 +96,10 @@ def context_attention(query, context_feats, topk, temperature, radius,
 
   The first context frame is attended over all its cells (long-term
   memory); the others only within `radius` cells of the query cell. Only
-  those keys are scored (not all cells, masked), which is what makes this
-  fast on large feature maps.
+  those keys enter the top-k and the softmax (the similarities of each
+  context frame are one matrix product, from which the cells within the
+  radius are gathered), not every cell of every frame with the far ones
+  masked: that is what makes this fast on large feature maps.
 
   Args:
     query: float32 [h*w, C] L2-normalised features of the query frame.
