@@ -2,7 +2,8 @@ r"""Quality of TCC, LAV, SCL, GTA, TCC+TCN and the untrained network.
 
     python benchmarks/alignment_methods_quality.py [--steps N] [--seeds 0,1,2] \
         [--methods a,b,...] [--renders default,time_symmetric] \
-        [--root /tmp/alignment_methods_quality] [--override KEY.SUB=VALUE ...]
+        [--root /tmp/alignment_methods_quality] [--override KEY.SUB=VALUE ...] \
+        [--records FILE] [--table]
 
 Every method trains with the demo config (the defaults) for the same number
 of steps on the synthetic pouring data, once per seed (CONFIG.SEED: weights,
@@ -17,15 +18,25 @@ other (seed by seed), each in <root>/<render>/<method>/seed<k>; a run whose
 results exist is not trained again, and a stopped run resumes from its last
 checkpoint (every 250 steps), so an interrupted benchmark resumes where it
 stopped.
+
+Every scored run is also kept as one line of --records (by default
+benchmarks/results/alignment_methods_quality.jsonl, in the repository): its
+render, method, seed, steps, extra overrides, commit, date and metrics. The
+tables are made from all the records of the same steps and overrides, so
+seeds measured on other machines or in other sessions count; --table prints
+them without training anything.
 """
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECORDS = os.path.join(ROOT, 'benchmarks', 'results',
+                       'alignment_methods_quality.jsonl')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # name -> (TRAINING_ALGO, extra overrides)
@@ -80,6 +91,36 @@ def run_one(logdir, algo, overrides, steps):
   return record, seconds
 
 
+def commit():
+  try:
+    return subprocess.run(
+        ['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, check=True,
+        capture_output=True, text=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return None
+
+
+def read_records(path):
+  if not os.path.isfile(path):
+    return []
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def run_key(entry):
+  return (entry['render'], entry['method'], entry['seed'], entry['steps'],
+          tuple(entry['overrides']))
+
+
+def save_record(path, entry):
+  """Adds `entry` to the records file, replacing one of the same run."""
+  from atomic_files import atomic_open  # pylint: disable=g-import-not-at-top
+  entries = [e for e in read_records(path) if run_key(e) != run_key(entry)]
+  with atomic_open(path) as f:
+    for e in sorted(entries + [entry], key=run_key):
+      f.write(json.dumps(e, sort_keys=True) + '\n')
+
+
 def summary(values):
   import numpy as np  # pylint: disable=g-import-not-at-top
   values = [v for v in values if v is not None]
@@ -97,6 +138,11 @@ def main():
   parser.add_argument('--renders', default=','.join(RENDERS))
   parser.add_argument('--root', default='/tmp/alignment_methods_quality')
   parser.add_argument('--override', action='append', default=[])
+  parser.add_argument('--records', default=RECORDS,
+                      help='JSON-lines file of every scored run (default %s)'
+                      % os.path.relpath(RECORDS, ROOT))
+  parser.add_argument('--table', action='store_true',
+                      help='print the tables from --records; train nothing')
   args = parser.parse_args()
   sys.path.insert(0, ROOT)
   import config  # pylint: disable=g-import-not-at-top
@@ -113,9 +159,8 @@ def main():
         'validation split; mean+-std over seeds.' % (steps, seeds))
   print('extra overrides: %s' % (' '.join(args.override) or 'none'),
         flush=True)
-  tables = {(render, method): [] for render in renders for method in methods}
   # Seed-major, so that an interrupted benchmark has every method and render.
-  for seed in seeds:
+  for seed in [] if args.table else seeds:
     for method in methods:
       algo, extra = METHODS[method]
       for render in renders:
@@ -128,24 +173,38 @@ def main():
             # A checkpoint every 250 steps: a stopped run resumes there.
             'CHECKPOINT.SAVE_INTERVAL=%d' % max(1, min(steps, 250))
         ] + args.override
-        record, seconds = run_one(logdir, algo, overrides,
-                                  0 if method == 'untrained' else steps)
-        tables[(render, method)].append(record)
+        run_steps = 0 if method == 'untrained' else steps
+        record, seconds = run_one(logdir, algo, overrides, run_steps)
+        save_record(args.records, {
+            'render': render, 'method': method, 'seed': seed,
+            'steps': run_steps, 'overrides': args.override,
+            # The commit that trained it, if this process did.
+            'commit': None if seconds is None else commit(),
+            'measured': record.get('time'),
+            'train_seconds': seconds and round(seconds),
+            'metrics': {key: record.get(key) for _, key in METRICS}})
         print('... %s %s seed %d: %s%s' % (
             render, method, seed, ', '.join(
                 '%s %.3f' % (title, record[key]) for title, key in METRICS
                 if record.get(key) is not None),
             '' if seconds is None else ' (train %.0f s)' % seconds),
               flush=True)
-  header = ' '.join(['%-10s' % 'method'] + ['%13s' % t for t, _ in METRICS])
+  tables = {}
+  for entry in read_records(args.records):
+    if (entry['overrides'] == args.override and entry['seed'] in seeds and
+        entry['steps'] == (0 if entry['method'] == 'untrained' else steps)):
+      tables.setdefault((entry['render'], entry['method']), {})[
+          entry['seed']] = entry['metrics']
+  header = ' '.join(['%-10s' % 'method', 'seeds'] +
+                    ['%13s' % t for t, _ in METRICS])
   for render in renders:
     print('\n%s render:' % render)
     print(header)
     print('-' * len(header))
     for method in methods:
-      records = tables[(render, method)]
-      print(' '.join(['%-10s' % method] + [
-          '%13s' % summary([r.get(key) for r in records])
+      by_seed = tables.get((render, method), {})
+      print(' '.join(['%-10s' % method, '%5d' % len(by_seed)] + [
+          '%13s' % summary([m.get(key) for m in by_seed.values()])
           for _, key in METRICS]))
 
 
