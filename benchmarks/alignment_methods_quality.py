@@ -30,13 +30,15 @@ them without training anything.
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECORDS = os.path.join(ROOT, 'benchmarks', 'results',
-                       'alignment_methods_quality.jsonl')
+sys.path.insert(0, ROOT)
+
+from benchmarks import records  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+RECORDS = os.path.join(records.RESULTS_DIR, 'alignment_methods_quality.jsonl')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 # name -> (TRAINING_ALGO, extra overrides)
@@ -91,42 +93,9 @@ def run_one(logdir, algo, overrides, steps):
   return record, seconds
 
 
-def commit():
-  try:
-    return subprocess.run(
-        ['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT, check=True,
-        capture_output=True, text=True).stdout.strip()
-  except (OSError, subprocess.CalledProcessError):
-    return None
-
-
-def read_records(path):
-  if not os.path.isfile(path):
-    return []
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
-
-
 def run_key(entry):
   return (entry['render'], entry['method'], entry['seed'], entry['steps'],
           tuple(entry['overrides']))
-
-
-def save_record(path, entry):
-  """Adds `entry` to the records file, replacing one of the same run."""
-  from atomic_files import atomic_open  # pylint: disable=g-import-not-at-top
-  entries = [e for e in read_records(path) if run_key(e) != run_key(entry)]
-  with atomic_open(path) as f:
-    for e in sorted(entries + [entry], key=run_key):
-      f.write(json.dumps(e, sort_keys=True) + '\n')
-
-
-def summary(values):
-  import numpy as np  # pylint: disable=g-import-not-at-top
-  values = [v for v in values if v is not None]
-  if not values:
-    return 'n/a'
-  return '%.3f+-%.3f' % (np.mean(values), np.std(values))
 
 
 def main():
@@ -144,7 +113,6 @@ def main():
   parser.add_argument('--table', action='store_true',
                       help='print the tables from --records; train nothing')
   args = parser.parse_args()
-  sys.path.insert(0, ROOT)
   import config  # pylint: disable=g-import-not-at-top
   steps = args.steps or config.CONFIG.TRAIN.MAX_ITERS
   seeds = [int(s) for s in args.seeds.split(',') if s]
@@ -175,14 +143,15 @@ def main():
         ] + args.override
         run_steps = 0 if method == 'untrained' else steps
         record, seconds = run_one(logdir, algo, overrides, run_steps)
-        save_record(args.records, {
+        records.save_record(args.records, {
             'render': render, 'method': method, 'seed': seed,
             'steps': run_steps, 'overrides': args.override,
             # The commit that trained it, if this process did.
-            'commit': None if seconds is None else commit(),
+            'commit': None if seconds is None else records.commit(),
             'measured': record.get('time'),
             'train_seconds': seconds and round(seconds),
-            'metrics': {key: record.get(key) for _, key in METRICS}})
+            'metrics': {key: record.get(key) for _, key in METRICS}},
+            run_key)
         print('... %s %s seed %d: %s%s' % (
             render, method, seed, ', '.join(
                 '%s %.3f' % (title, record[key]) for title, key in METRICS
@@ -190,7 +159,7 @@ def main():
             '' if seconds is None else ' (train %.0f s)' % seconds),
               flush=True)
   tables = {}
-  for entry in read_records(args.records):
+  for entry in records.read_records(args.records):
     if (entry['overrides'] == args.override and entry['seed'] in seeds and
         entry['steps'] == (0 if entry['method'] == 'untrained' else steps)):
       tables.setdefault((entry['render'], entry['method']), {})[
@@ -204,7 +173,7 @@ def main():
     for method in methods:
       by_seed = tables.get((render, method), {})
       print(' '.join(['%-10s' % method, '%5d' % len(by_seed)] + [
-          '%13s' % summary([m.get(key) for m in by_seed.values()])
+          records.mean_std([m.get(key) for m in by_seed.values()], 13)
           for _, key in METRICS]))
 
 

@@ -3,7 +3,7 @@ r"""Label-propagation quality on the synthetic moving-objects videos.
     python benchmarks/correspondence_quality.py [--steps N] [--seeds 0,1,2] \
         [--methods crw,timecycle,untrained,pixels,static] \
         [--frame_scales 1,2,4] \
-        [--root DIR] [--override KEY.SUB=VALUE ...]
+        [--root DIR] [--override KEY.SUB=VALUE ...] [--records FILE] [--table]
 
 For each seed: trains `crw` (configs/crw_demo.yml) and `timecycle`
 (configs/timecycle_demo.yml) for the same number of steps, saves the same
@@ -19,8 +19,15 @@ and keypoints still in every frame (no features: the same at every scale),
 which says how much there is to track. Prints one table per frame scale,
 mean +- standard deviation over seeds. Every run is a subprocess, exactly
 what a user runs; a trained run is not trained again (train.py resumes and
-stops at its step count), so its `train s` column is then only that check;
-logs are under --root.
+stops at its step count); logs are under --root.
+
+Every score is also kept as one line of --records (by default
+benchmarks/results/correspondence_quality.jsonl, in the repository): method,
+seed, steps, extra overrides, frame scale, the commit that scored it, the
+commit that trained it (None when the run was trained before), the training
+seconds and the metrics. The tables are made from all the records of the
+same steps and overrides, so runs measured in other sessions count; --table
+prints them without training or scoring anything.
 """
 
 import argparse
@@ -29,12 +36,15 @@ import os
 import sys
 import time
 
-import numpy as np
+import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from benchmarks import records  # pylint: disable=g-import-not-at-top,wrong-import-position
 from benchmarks.demo_quality import run  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+RECORDS = os.path.join(records.RESULTS_DIR, 'correspondence_quality.jsonl')
 
 METHODS = ('crw', 'timecycle', 'untrained', 'pixels', 'static')
 CONFIGS = {'crw': 'configs/crw_demo.yml',
@@ -46,9 +56,11 @@ METRICS = (('J&F', 'JF_mean'), ('J', 'J_mean'), ('F', 'F_mean'),
 
 def train_and_score(method, seed, steps, root, overrides, frame_scales):
   """{frame scale: {metric: value}} of one trained (or untrained) encoder,
-  and its training seconds."""
+  its training seconds and whether this call trained it (False: resumed a
+  finished run)."""
   name = '%s_seed%d' % (method, seed)
   logdir = os.path.join(root, name)
+  trained_before = os.path.isdir(logdir)
   args = ['--config_path', CONFIGS[method], '--override=SEED=%d' % seed]
   if method == 'untrained':
     args.append('--override=TRAIN.MAX_ITERS=0')
@@ -72,7 +84,7 @@ def train_and_score(method, seed, steps, root, overrides, frame_scales):
       record = [json.loads(line) for line in f if line.strip()][-1]
     scores[scale] = {key: record['label_propagation/' + key]
                      for _, key in METRICS}
-  return scores, seconds
+  return scores, seconds, not trained_before
 
 
 def score_baseline(method, overrides, frame_scales):
@@ -99,6 +111,20 @@ def _score_baseline(method, overrides):
   return {key: scores[key] for _, key in METRICS}
 
 
+def demo_steps(method):
+  """TRAIN.MAX_ITERS of the method's demo config (0: untrained)."""
+  if method == 'untrained':
+    return 0
+  with open(os.path.join(ROOT, CONFIGS[method])) as f:
+    return yaml.safe_load(f)['TRAIN']['MAX_ITERS']
+
+
+def run_key(entry):
+  return (entry['method'], -1 if entry['seed'] is None else entry['seed'],
+          -1 if entry['steps'] is None else entry['steps'],
+          tuple(entry['overrides']), entry['frame_scale'])
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--steps', type=int, default=None,
@@ -109,41 +135,61 @@ def main():
   parser.add_argument('--override', action='append', default=[])
   parser.add_argument('--frame_scales', default='1,2,4',
                       help='PROPAGATION.FRAME_SCALE values to score at')
+  parser.add_argument('--records', default=RECORDS,
+                      help='JSON-lines file of every score (default %s)'
+                      % os.path.relpath(RECORDS, ROOT))
+  parser.add_argument('--table', action='store_true',
+                      help='print the tables from --records; run nothing')
   args = parser.parse_args()
-  os.makedirs(args.root, exist_ok=True)
   seeds = [int(s) for s in args.seeds.split(',')]
-  methods = args.methods.split(',')
+  methods = [m for m in args.methods.split(',') if m]
+  unknown = sorted(set(methods) - set(METHODS))
+  if unknown:
+    sys.exit('unknown methods %s; known: %s' % (unknown, ', '.join(METHODS)))
   scales = [float(s) for s in args.frame_scales.split(',')]
-  results = {}
-  for method in methods:
+  steps = {m: None if m in ('pixels', 'static') else
+           0 if m == 'untrained' else args.steps or demo_steps(m)
+           for m in methods}
+  os.makedirs(args.root, exist_ok=True)
+  for method in [] if args.table else methods:
     if method in ('pixels', 'static'):
-      results[method] = ([score_baseline(method, args.override, scales)],
-                         [0.0])
-      print('%s: %s' % (method, results[method][0][0]), flush=True)
-      continue
-    scores, times = [], []
-    for seed in seeds:
-      score, seconds = train_and_score(method, seed, args.steps, args.root,
-                                       args.override, scales)
-      print('%s seed %d (%.0f s): %s' % (method, seed, seconds, score),
-            flush=True)
-      scores.append(score)
-      times.append(seconds)
-    results[method] = (scores, times)
+      runs = [(None, score_baseline(method, args.override, scales), None,
+               False)]
+    else:
+      runs = [(seed,) + train_and_score(method, seed, args.steps, args.root,
+                                        args.override, scales)
+              for seed in seeds]
+    for seed, score, seconds, trained in runs:
+      print('%s%s: %s' % (method, '' if seed is None else ' seed %d' % seed,
+                          score), flush=True)
+      for scale in scales:
+        records.save_record(args.records, {
+            'method': method, 'seed': seed, 'steps': steps[method],
+            'overrides': args.override, 'frame_scale': scale,
+            'commit': records.commit(),
+            'trained_at_commit': records.commit() if trained else None,
+            'train_seconds': seconds and round(seconds),
+            'measured': time.strftime('%Y-%m-%d'),
+            'metrics': score[scale]}, run_key)
+  tables = {}
+  for entry in records.read_records(args.records):
+    if (entry['method'] in methods and entry['overrides'] == args.override
+        and entry['steps'] == steps[entry['method']]
+        and entry['seed'] in seeds + [None]):
+      tables.setdefault((entry['frame_scale'], entry['method']), []).append(
+          entry['metrics'])
   for scale in scales:
     print('\nLabel propagation on the synthetic validation videos, frames x%g '
-          '(mean +- std over seeds %s; pixels, static: deterministic)' % (
-              scale, args.seeds))
-    print('%-10s ' % 'method' + ' '.join('%15s' % t for t, _ in METRICS) +
-          ' %9s' % 'train s')
+          '(mean+-std over seeds; pixels, static: deterministic)' % scale)
+    header = ' '.join(['%-10s' % 'method', 'seeds'] +
+                      ['%13s' % t for t, _ in METRICS])
+    print(header)
+    print('-' * len(header))
     for method in methods:
-      scores, times = results[method]
-      cells = []
-      for _, key in METRICS:
-        values = np.array([s[scale][key] for s in scores])
-        cells.append('%15s' % ('%.3f +- %.3f' % (values.mean(),
-                                                 values.std())))
-      print('%-10s ' % method + ' '.join(cells) + ' %9.0f' % np.mean(times))
+      scores = tables.get((scale, method), [])
+      print(' '.join(['%-10s' % method, '%5d' % len(scores)] + [
+          records.mean_std([s[key] for s in scores], 13)
+          for _, key in METRICS]))
 
 
 if __name__ == '__main__':
