@@ -150,7 +150,9 @@ def main():
   steps = {m: None if m in ('pixels', 'static') else
            0 if m == 'untrained' else args.steps or demo_steps(m)
            for m in methods}
-  os.makedirs(args.root, exist_ok=True)
+  if not args.table:
+    os.makedirs(args.root, exist_ok=True)
+  head = records.commit()
   for method in [] if args.table else methods:
     if method in ('pixels', 'static'):
       runs = [(None, score_baseline(method, args.override, scales), None,
@@ -166,8 +168,8 @@ def main():
         records.save_record(args.records, {
             'method': method, 'seed': seed, 'steps': steps[method],
             'overrides': args.override, 'frame_scale': scale,
-            'commit': records.commit(),
-            'trained_at_commit': records.commit() if trained else None,
+            'commit': head,
+            'trained_at_commit': head if trained else None,
             'train_seconds': seconds and round(seconds),
             'measured': time.strftime('%Y-%m-%d'),
             'metrics': score[scale]}, run_key)

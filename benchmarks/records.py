@@ -32,8 +32,8 @@ def read_records(path):
 
 def save_record(path, entry, key):
   """Adds `entry` to the records file, replacing the one with the same
-  key(entry) (keys must compare); lines sorted by key, written to a temporary name then renamed.
-  """
+  key(entry) (keys must compare); lines sorted by key, written to a
+  temporary name, then renamed."""
   from atomic_files import atomic_open  # pylint: disable=g-import-not-at-top
   entries = [e for e in read_records(path) if key(e) != key(entry)]
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
