@@ -352,6 +352,8 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
     CONFIG.TRAIN.MAX_ITERS = int(max_iters)
   CONFIG.LOGDIR = logdir
   keras.utils.set_random_seed(CONFIG.SEED)
+  if CONFIG.TRAIN.DETERMINISTIC:
+    tf.config.experimental.enable_op_determinism()
   set_precision_policy()
   strategy = get_strategy()
   chief = is_chief(strategy)
