@@ -156,3 +156,37 @@ def test_random_resized_crops_resample_a_window_of_each_image():
   # Scale (1, 1): the images themselves.
   same = crw.random_resized_crops(tf.constant(images), (1.0, 1.0), (0.7, 1.3))
   np.testing.assert_array_equal(same.numpy(), images)
+
+
+def test_walk_nodes_diagnostic_per_node_losses_and_kinds():
+  from benchmarks import crw_walk_nodes  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  q = _random_nodes(rng, (2, 4, 5, 6))
+  no_drop = np.zeros((2, 3, 5, 5), bool)
+  losses = crw_walk_nodes.node_walk_losses(q, 0.1)
+  assert losses.shape == (2, 5)
+  # The mean over nodes is the NumPy loss of the longest walk alone.
+  _, by_length = _numpy_crw(q, 0.1, no_drop, no_drop, 3)
+  np.testing.assert_allclose(losses.mean(), by_length[3], rtol=1e-4)
+  # Identical nodes: a uniform walk, log N per node.
+  np.testing.assert_allclose(
+      crw_walk_nodes.node_walk_losses(np.ones((1, 3, 4, 2)) / np.sqrt(2), 0.1),
+      np.log(4), rtol=1e-5)
+  # 4 x 4 masks, 2 x 2 patches every 2 px: nodes row-major.
+  masks = np.zeros((1, 4, 4), bool)
+  masks[0, :2, :2] = True  # node 0 all object
+  masks[0, 0, 2] = True  # node 1 a quarter
+  masks[0, 2:, 2:] = [[True, True], [True, False]]  # node 3 three quarters
+  np.testing.assert_array_equal(
+      crw_walk_nodes.node_kinds(masks, 2, 2), [[2, 1, 0, 2]])
+  summary = crw_walk_nodes.summarize(np.array([[1.0, 2.0, 3.0, 5.0]]),
+                                     np.array([[2, 1, 0, 2]]))
+  assert summary == {'all': (2.75, 4), 'background': (3.0, 1),
+                     'mixed': (2.0, 1), 'object': (3.0, 2)}
+  # Raw-pixel nodes: flattened patches, mean removed, unit length.
+  frames = rng.uniform(-1, 1, (1, 2, 4, 4, 3)).astype(np.float32)
+  nodes = crw_walk_nodes.pixel_nodes(frames, 2, 2).numpy()
+  patch = frames[0, 1, 2:4, 0:2].reshape(-1)
+  patch = patch - patch.mean()
+  np.testing.assert_allclose(nodes[0, 1, 2], patch / np.linalg.norm(patch),
+                             rtol=1e-5, atol=1e-6)

@@ -1,0 +1,180 @@
+r"""Where the contrastive random walk's loss comes from, node by node.
+
+    python benchmarks/crw_walk_nodes.py --logdir RUN [--logdir RUN2 ...] \
+        [--split train] [--clips_per_video 3] [--seed 0]
+
+Cuts clips of CRW.CLIP_LENGTH consecutive frames (from random starts) out of
+the DAVIS copy of a CRW run's videos (by default the `train` split: the
+videos it trained on), resizes them to IMAGE_SIZE as training does, cuts
+every frame into the run's patch grid (CRW.PATCH_SIZE every
+CRW.PATCH_STRIDE; no augmentation) and scores the longest palindrome walk
+0 -> T-1 -> 0 of every node without edge dropout: -log of the probability
+of returning to the node it started from (the CRW loss of that node; chance,
+a uniform walk, is log N). Nodes are grouped by the first frame's
+annotation: `object` (more than half the patch on an object), `background`
+(no object pixel) and `mixed`. Rows: each run's node embeddings (its head
+on the mean-pooled base features, inference mode) and, as a reference, the
+patches' raw pixels (flattened, mean removed, L2-normalised) through the
+same walk at the first run's temperature.
+"""
+
+import argparse
+import os
+import sys
+
+import cv2
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import quiet_tf  # pylint: disable=g-import-not-at-top,wrong-import-position,unused-import
+import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+NODE_KINDS = ('background', 'mixed', 'object')
+# Clips embedded per call.
+CLIPS_PER_BATCH = 16
+
+
+def sample_clips(root, sequences, clip_length, clips_per_video, image_size,
+                 rng):
+  """Clips of consecutive frames and their first frame's object masks.
+
+  Returns:
+    (frames, masks): float32 [C, T, S, S, 3] in [-1, 1] and bool [C, S, S]
+    (any object), S = image_size, C = clips_per_video * len(sequences).
+  """
+  from correspondence import davis_io  # pylint: disable=g-import-not-at-top
+  size = (image_size, image_size)
+  clips, masks = [], []
+  for sequence in sequences:
+    frames = davis_io.read_frames(root, sequence)
+    labels = davis_io.read_annotations(root, sequence)
+    for start in rng.integers(0, len(frames) - clip_length + 1,
+                              size=clips_per_video):
+      clips.append([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
+                    for f in frames[start:start + clip_length]])
+      masks.append(cv2.resize(labels[start], size,
+                              interpolation=cv2.INTER_NEAREST) > 0)
+  return (np.asarray(clips, np.float32) / 127.5 - 1.0,
+          np.asarray(masks, bool))
+
+
+def node_kinds(masks, patch_size, stride):
+  """Index into NODE_KINDS of every node of the patch grid.
+
+  Args:
+    masks: bool [C, H, W], True on objects.
+
+  Returns:
+    int [C, N] (row-major grid, as `crw.grid_patches`): 0 no object pixel,
+    2 more than half the patch on objects, 1 otherwise.
+  """
+  from correspondence import crw  # pylint: disable=g-import-not-at-top
+  cover = crw.grid_patches(
+      tf.cast(masks[:, None, :, :, None], tf.float32), patch_size, stride)
+  cover = tf.reduce_mean(cover, axis=[3, 4, 5])[:, 0].numpy()
+  return np.where(cover == 0, 0, np.where(cover > 0.5, 2, 1))
+
+
+def pixel_nodes(frames, patch_size, stride):
+  """Raw-pixel node embeddings: each patch flattened, mean removed and
+  L2-normalised. float [C, T, H, W, 3] -> [C, T, N, P*P*3]."""
+  from correspondence import crw  # pylint: disable=g-import-not-at-top
+  patches = crw.grid_patches(tf.constant(frames), patch_size, stride)
+  shape = tf.shape(patches)
+  flat = tf.reshape(patches, tf.concat([shape[:3], [-1]], 0))
+  flat -= tf.reduce_mean(flat, axis=-1, keepdims=True)
+  return tf.math.l2_normalize(flat, axis=-1)
+
+
+def node_walk_losses(node_embs, temperature):
+  """-log P(return) of the longest palindrome 0 -> T-1 -> 0, per node.
+
+  Args:
+    node_embs: float [C, T, N, D], L2-normalised.
+    temperature: the walk's softmax temperature.
+
+  Returns:
+    float64 [C, N].
+  """
+  from correspondence import crw  # pylint: disable=g-import-not-at-top
+  node_embs = tf.cast(node_embs, tf.float32)
+  num_frames = node_embs.shape[1]
+  affinity = tf.einsum('btnd,btmd->btnm', node_embs[:, :-1], node_embs[:, 1:])
+  forward = crw.transition_matrix(affinity, temperature)
+  backward = crw.transition_matrix(tf.linalg.matrix_transpose(affinity),
+                                   temperature)
+  walk = crw.palindrome_walks(forward, backward, num_frames - 1)
+  returns = tf.linalg.diag_part(walk[num_frames - 1]).numpy()
+  return -np.log(returns.astype(np.float64) + crw.EPS)
+
+
+def summarize(losses, kinds):
+  """{'all': mean, kind: (mean, count) ...} of per-node losses [C, N]."""
+  summary = {'all': (float(losses.mean()), losses.size)}
+  for index, kind in enumerate(NODE_KINDS):
+    chosen = losses[kinds == index]
+    summary[kind] = (float(chosen.mean()) if chosen.size else float('nan'),
+                     int(chosen.size))
+  return summary
+
+
+def run_embeddings(logdir, frames):
+  """A CRW run's node embeddings of clips, in inference mode, and its
+  temperature."""
+  import config  # pylint: disable=g-import-not-at-top
+  import algos  # pylint: disable=g-import-not-at-top
+  algo, step, run_config = algos.restore_algo(logdir)
+  if run_config.TRAINING_ALGO != 'crw':
+    raise ValueError('%s: a %s run; this diagnostic scores CRW runs.' % (
+        logdir, run_config.TRAINING_ALGO))
+  with config.use_config(run_config):
+    embs = np.concatenate([
+        algo.embed(frames[i:i + CLIPS_PER_BATCH], training=False).numpy()
+        for i in range(0, len(frames), CLIPS_PER_BATCH)])
+  return embs, run_config.CRW.TEMPERATURE, step
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--logdir', action='append', required=True,
+                      help='a CRW run (repeat for several)')
+  parser.add_argument('--split', default='train')
+  parser.add_argument('--clips_per_video', type=int, default=3)
+  parser.add_argument('--seed', type=int, default=0)
+  args = parser.parse_args()
+  import config  # pylint: disable=g-import-not-at-top
+  from correspondence import davis_io  # pylint: disable=g-import-not-at-top
+  from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
+  run_config = config.read_config_from_logdir(args.logdir[0])
+  with config.use_config(run_config):
+    root = label_propagation.davis_root_from_config()
+  cfg = run_config.CRW
+  frames, masks = sample_clips(
+      root, davis_io.list_sequences(root, args.split), cfg.CLIP_LENGTH,
+      args.clips_per_video, run_config.IMAGE_SIZE,
+      np.random.default_rng(args.seed))
+  kinds = node_kinds(masks, cfg.PATCH_SIZE, cfg.PATCH_STRIDE)
+  rows = [('raw pixels', summarize(node_walk_losses(
+      pixel_nodes(frames, cfg.PATCH_SIZE, cfg.PATCH_STRIDE),
+      cfg.TEMPERATURE), kinds))]
+  for logdir in args.logdir:
+    embs, temperature, step = run_embeddings(logdir, frames)
+    rows.append(('%s (step %d)' % (logdir, step),
+                 summarize(node_walk_losses(embs, temperature), kinds)))
+  print('CRW walk 0 -> %d -> 0 on %d clips of %s (%s split), no augmentation '
+        'or edge dropout: -log P(return), mean per node kind (nodes); '
+        'chance log %d = %.3f' % (
+            cfg.CLIP_LENGTH - 1, len(frames), root, args.split,
+            kinds.shape[1], np.log(kinds.shape[1])))
+  width = max(len(name) for name, _ in rows)
+  print(' '.join(['%-*s' % (width, 'embeddings'), '%6s' % 'all'] +
+                 ['%18s' % kind for kind in NODE_KINDS]))
+  for name, summary in rows:
+    print(' '.join(['%-*s' % (width, name), '%6.3f' % summary['all'][0]] +
+                   ['%11.3f (%4d)' % summary[kind] for kind in NODE_KINDS]))
+
+
+if __name__ == '__main__':
+  main()
