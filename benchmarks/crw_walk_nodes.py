@@ -42,13 +42,16 @@ def sample_clips(root, sequences, clip_length, clips_per_video, image_size,
 
   Returns:
     (frames, masks): float32 [C, T, S, S, 3] in [-1, 1] and bool [C, S, S]
-    (any object), S = image_size, C = clips_per_video * len(sequences).
+    (any object), S = image_size, clips_per_video clips from every sequence
+    of at least clip_length frames.
   """
   from correspondence import davis_io  # pylint: disable=g-import-not-at-top
   size = (image_size, image_size)
   clips, masks = [], []
   for sequence in sequences:
     frames = davis_io.read_frames(root, sequence)
+    if len(frames) < clip_length:
+      continue
     labels = davis_io.read_annotations(root, sequence)
     for start in rng.integers(0, len(frames) - clip_length + 1,
                               size=clips_per_video):
@@ -111,7 +114,8 @@ def node_walk_losses(node_embs, temperature):
 
 
 def summarize(losses, kinds):
-  """{'all': mean, kind: (mean, count) ...} of per-node losses [C, N]."""
+  """{'all' or a NODE_KINDS name: (mean loss, number of nodes)} of per-node
+  losses [C, N] and their kinds [C, N]."""
   summary = {'all': (float(losses.mean()), losses.size)}
   for index, kind in enumerate(NODE_KINDS):
     chosen = losses[kinds == index]

@@ -162,10 +162,19 @@ def test_walk_nodes_diagnostic_per_node_losses_and_kinds():
   from benchmarks import crw_walk_nodes  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   q = _random_nodes(rng, (2, 4, 5, 6))
-  no_drop = np.zeros((2, 3, 5, 5), bool)
   losses = crw_walk_nodes.node_walk_losses(q, 0.1)
-  assert losses.shape == (2, 5)
-  # The mean over nodes is the NumPy loss of the longest walk alone.
+  # Per node: -log of returning along 0 -> 3 -> 0, no edge dropout.
+  expected = np.zeros((2, 5))
+  for b in range(2):
+    walk = np.eye(5)
+    for t in range(3):
+      walk = walk @ _softmax(q[b, t] @ q[b, t + 1].T / 0.1)
+    for t in range(2, -1, -1):
+      walk = walk @ _softmax(q[b, t + 1] @ q[b, t].T / 0.1)
+    expected[b] = -np.log(np.diag(walk))
+  np.testing.assert_allclose(losses, expected, rtol=1e-4)
+  # Its mean is the CRW loss of that walk length alone.
+  no_drop = np.zeros((2, 3, 5, 5), bool)
   _, by_length = _numpy_crw(q, 0.1, no_drop, no_drop, 3)
   np.testing.assert_allclose(losses.mean(), by_length[3], rtol=1e-4)
   # Identical nodes: a uniform walk, log N per node.
