@@ -52,12 +52,17 @@ def sample_clips(root, sequences, clip_length, clips_per_video, image_size,
     frames = davis_io.read_frames(root, sequence)
     if len(frames) < clip_length:
       continue
-    labels = davis_io.read_annotations(root, sequence)
+    paths = davis_io.frame_paths(root, sequence)
     for start in rng.integers(0, len(frames) - clip_length + 1,
                               size=clips_per_video):
       clips.append([cv2.resize(f, size, interpolation=cv2.INTER_LINEAR)
                     for f in frames[start:start + clip_length]])
-      masks.append(cv2.resize(labels[start], size,
+      # Only the clip's first mask is read (sequences may lack the others).
+      label_path = davis_io.annotation_path(root, sequence, paths[start])
+      if not os.path.isfile(label_path):
+        raise ValueError('%s: missing annotation for %s.' % (label_path,
+                                                              paths[start]))
+      masks.append(cv2.resize(davis_io.read_palette_png(label_path), size,
                               interpolation=cv2.INTER_NEAREST) > 0)
   return (np.asarray(clips, np.float32) / 127.5 - 1.0,
           np.asarray(masks, bool))
