@@ -3,7 +3,8 @@ r"""Label-propagation quality on the synthetic moving-objects videos.
     python benchmarks/correspondence_quality.py [--steps N] [--seeds 0,1,2] \
         [--methods crw,timecycle,untrained,pixels,static] \
         [--frame_scales 1,2,4] \
-        [--root DIR] [--override KEY.SUB=VALUE ...] [--records FILE] [--table]
+        [--root DIR] [--override KEY.SUB=VALUE ...] [--records FILE] \
+        [--split val|train] [--table]
 
 For each seed: trains `crw` (configs/crw_demo.yml) and `timecycle`
 (configs/timecycle_demo.yml) for the same number of steps, saves the same
@@ -16,7 +17,13 @@ features are computed; the demo configs use 2). The raw-colour baseline
 (`pixels`) propagates RGB averaged over 8 x 8 cells of the same resized
 frames (no training, no randomness). `static` holds the first frame's masks
 and keypoints still in every frame (no features: the same at every scale),
-which says how much there is to track. Prints one table per frame scale,
+which says how much there is to track.
+
+--split train scores the same encoders on the first 8 training videos
+instead (PROPAGATION.SPLIT=train, PROPAGATION.MAX_SEQUENCES=8; their masks
+are never used in training, though the self-supervised encoders have seen
+their frames): a development set on which to choose settings, such as the
+frame scale, before reading the validation videos. Prints one table per frame scale,
 mean +- standard deviation over seeds. Every run is a subprocess, exactly
 what a user runs; a trained run is not trained again (train.py resumes and
 stops at its step count); logs are under --root.
@@ -54,10 +61,23 @@ METRICS = (('J&F', 'JF_mean'), ('J', 'J_mean'), ('F', 'F_mean'),
            ('PCK@0.1', 'PCK@0.1'), ('PCK@0.2', 'PCK@0.2'))
 
 
-def train_and_score(method, seed, steps, root, overrides, frame_scales):
-  """{frame scale: {metric: value}} of one trained (or untrained) encoder,
-  its training seconds and whether this call trained it (False: resumed a
-  finished run)."""
+DEV_SEQUENCES = 8
+
+
+def split_overrides(split):
+  """Evaluation overrides that score `split`: 'val' (all the validation
+  videos) or 'train' (the first DEV_SEQUENCES training videos)."""
+  if split == 'val':
+    return ['PROPAGATION.SPLIT=val']
+  return ['PROPAGATION.SPLIT=%s' % split,
+          'PROPAGATION.MAX_SEQUENCES=%d' % DEV_SEQUENCES]
+
+
+def train_and_score(method, seed, steps, root, overrides, frame_scales,
+                    split='val'):
+  """{frame scale: {metric: value}} of one trained (or untrained) encoder
+  on the videos of `split`, its training seconds and whether this call
+  trained it (False: resumed a finished run)."""
   name = '%s_seed%d' % (method, seed)
   logdir = os.path.join(root, name)
   trained_before = os.path.isdir(logdir)
@@ -75,11 +95,13 @@ def train_and_score(method, seed, steps, root, overrides, frame_scales):
   eval_overrides += ['--override=%s' % o for o in overrides
                      if o.startswith(('PATH_TO_TFRECORDS', 'EVAL.',
                                       'PROPAGATION.'))]
+  eval_overrides += ['--override=%s' % o for o in split_overrides(split)]
+  suffix = '' if split == 'val' else '_' + split
   scores = {}
   for scale in frame_scales:
     run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once',
          '--force', '--override=PROPAGATION.FRAME_SCALE=%g' % scale] +
-        eval_overrides, os.path.join(root, '%s_eval_x%g.log' % (name, scale)))
+        eval_overrides, os.path.join(root, '%s_eval_x%g%s.log' % (name, scale, suffix)))
     with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
       record = [json.loads(line) for line in f if line.strip()][-1]
     scores[scale] = {key: record['label_propagation/' + key]
@@ -87,11 +109,11 @@ def train_and_score(method, seed, steps, root, overrides, frame_scales):
   return scores, seconds, not trained_before
 
 
-def score_baseline(method, overrides, frame_scales):
+def score_baseline(method, overrides, frame_scales, split='val'):
   """{frame scale: {metric: value}} of a baseline with nothing to train on
-  the same validation videos: `pixels` (raw colours) or `static` (the first
+  the videos of `split`: `pixels` (raw colours) or `static` (the first
   frame's labels held still)."""
-  return {scale: _score_baseline(method, overrides + [
+  return {scale: _score_baseline(method, overrides + split_overrides(split) + [
       'PROPAGATION.FRAME_SCALE=%g' % scale]) for scale in frame_scales}
 
 
@@ -105,6 +127,7 @@ def _score_baseline(method, overrides):
       else None,
       label_propagation.davis_root_from_config(),
       config.CONFIG.PROPAGATION.SPLIT, log=lambda m: None,
+      max_sequences=config.CONFIG.PROPAGATION.MAX_SEQUENCES or None,
       **label_propagation.propagation_args_from_config())
   summary.pop('per_object')
   scores = {label_propagation.metric_name(k): v for k, v in summary.items()}
@@ -122,7 +145,12 @@ def demo_steps(method):
 def run_key(entry):
   return (entry['method'], -1 if entry['seed'] is None else entry['seed'],
           -1 if entry['steps'] is None else entry['steps'],
-          tuple(entry['overrides']), entry['frame_scale'])
+          tuple(entry['overrides']), entry['frame_scale'], entry_split(entry))
+
+
+def entry_split(entry):
+  """The split a record scored ('val' for records older than the key)."""
+  return entry.get('split', 'val')
 
 
 def main():
@@ -138,6 +166,10 @@ def main():
   parser.add_argument('--records', default=RECORDS,
                       help='JSON-lines file of every score (default %s)'
                       % os.path.relpath(RECORDS, ROOT))
+  parser.add_argument('--split', default='val', choices=('val', 'train'),
+                      help='videos to score: val (the validation videos) or '
+                      'train (the first %d training videos, a development '
+                      'set)' % DEV_SEQUENCES)
   parser.add_argument('--table', action='store_true',
                       help='print the tables from --records; run nothing')
   args = parser.parse_args()
@@ -155,11 +187,11 @@ def main():
   head = records.commit()
   for method in [] if args.table else methods:
     if method in ('pixels', 'static'):
-      runs = [(None, score_baseline(method, args.override, scales), None,
-               False)]
+      runs = [(None, score_baseline(method, args.override, scales,
+                                    args.split), None, False)]
     else:
       runs = [(seed,) + train_and_score(method, seed, args.steps, args.root,
-                                        args.override, scales)
+                                        args.override, scales, args.split)
               for seed in seeds]
     for seed, score, seconds, trained in runs:
       print('%s%s: %s' % (method, '' if seed is None else ' seed %d' % seed,
@@ -167,6 +199,7 @@ def main():
       for scale in scales:
         records.save_record(args.records, {
             'method': method, 'seed': seed, 'steps': steps[method],
+            'split': args.split,
             'overrides': args.override, 'frame_scale': scale,
             'commit': head,
             'trained_at_commit': head if trained else None,
@@ -177,12 +210,16 @@ def main():
   for entry in records.read_records(args.records):
     if (entry['method'] in methods and entry['overrides'] == args.override
         and entry['steps'] == steps[entry['method']]
-        and entry['seed'] in seeds + [None]):
+        and entry['seed'] in seeds + [None]
+        and entry_split(entry) == args.split):
       tables.setdefault((entry['frame_scale'], entry['method']), []).append(
           entry['metrics'])
   for scale in scales:
-    print('\nLabel propagation on the synthetic validation videos, frames x%g '
-          '(mean+-std over seeds; pixels, static: deterministic)' % scale)
+    print('\nLabel propagation on the synthetic %s, frames x%g '
+          '(mean+-std over seeds; pixels, static: deterministic)' % (
+              'validation videos' if args.split == 'val' else
+              'development videos (the first %d training videos)'
+              % DEV_SEQUENCES, scale))
     header = ' '.join(['%-10s' % 'method', 'seeds'] +
                       ['%13s' % t for t, _ in METRICS])
     print(header)
