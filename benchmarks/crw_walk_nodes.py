@@ -23,6 +23,7 @@ in the patch it is). Every row sees the same patches.
 """
 
 import argparse
+import functools
 import os
 import sys
 
@@ -193,13 +194,14 @@ def main():
     algo, step, logdir_config = restore_crw(logdir)
     with config.use_config(logdir_config):
       if patches is None:
-        patches = in_batches(lambda f: algo.patches(f, args.augment), frames)
+        patches = in_batches(
+            functools.partial(algo.patches, augment=args.augment), frames)
         for name, nodes in (('raw pixels', pixel_nodes(patches)),
                             ('colour histograms', histogram_nodes(patches))):
           rows.append((name, summarize(node_walk_losses(
               nodes, cfg.TEMPERATURE), kinds)))
-      embs = in_batches(lambda p: algo.embed_patches(p, training=False),
-                        patches)
+      embs = in_batches(
+          functools.partial(algo.embed_patches, training=False), patches)
     rows.append(('%s (step %d)' % (logdir, step), summarize(
         node_walk_losses(embs, logdir_config.CRW.TEMPERATURE), kinds)))
   print('CRW walk 0 -> %d -> 0 on %d clips of %s (%s split), %s, no edge '
