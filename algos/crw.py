@@ -72,23 +72,46 @@ class CRW(CorrespondenceAlgorithm):
 
     Args:
       frames: float [B, T, H, W, 3] in [-1, 1].
-      training: BatchNorm mode.
+      training: BatchNorm mode, and whether the frames and patches get
+        their random crops.
 
     Returns:
       float32 [B, T, N, EMBEDDING_SIZE], L2-normalised.
     """
+    return self.embed_patches(self.patches(frames, training), training)
+
+  def patches(self, frames, augment):
+    """The patch grid of every frame, with the published random crops when
+    `augment` (a resized crop of every frame, then spatial jitter of every
+    patch).
+
+    Args:
+      frames: float [B, T, H, W, 3].
+
+    Returns:
+      float [B, T, N, PATCH_SIZE, PATCH_SIZE, 3].
+    """
     frames = tf.convert_to_tensor(frames)
-    if training:
+    if augment:
       shape = tf.shape(frames)
       frames = tf.reshape(crw.random_resized_crops(
           tf.reshape(frames, tf.concat([[-1], shape[2:]], 0)),
           self.frame_crop_scale, self.frame_crop_ratio), shape)
     patches = crw.grid_patches(frames, self.patch_size, self.patch_stride)
+    if not augment:
+      return patches
     shape = tf.shape(patches)
     flat = tf.reshape(patches, [-1, self.patch_size, self.patch_size, 3])
-    if training:
-      flat = crw.random_resized_crops(flat, self.patch_jitter_scale,
-                                      PATCH_JITTER_RATIO)
+    flat = crw.random_resized_crops(flat, self.patch_jitter_scale,
+                                    PATCH_JITTER_RATIO)
+    return tf.reshape(flat, shape)
+
+  def embed_patches(self, patches, training):
+    """Node embeddings of patches [B, T, N, P, P, 3] (BatchNorm mode
+    `training`): float32 [B, T, N, EMBEDDING_SIZE], L2-normalised."""
+    patches = tf.convert_to_tensor(patches)
+    shape = tf.shape(patches)
+    flat = tf.reshape(patches, [-1, self.patch_size, self.patch_size, 3])
     features = self.base_features(flat, training)
     pooled = tf.reduce_mean(tf.cast(features, tf.float32), axis=[1, 2])
     for layer in self.head_layers:

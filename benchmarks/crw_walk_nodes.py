@@ -1,24 +1,29 @@
 r"""Where the contrastive random walk's loss comes from, node by node.
 
     python benchmarks/crw_walk_nodes.py --logdir RUN [--logdir RUN2 ...] \
-        [--split train] [--clips_per_video 3] [--seed 0]
+        [--split train] [--clips_per_video 3] [--seed 0] [--augment]
 
 Cuts clips of CRW.CLIP_LENGTH consecutive frames (from random starts) out of
 the DAVIS copy of a CRW run's videos (by default the `train` split: the
 videos it trained on), resizes them to IMAGE_SIZE as training does, cuts
 every frame into the run's patch grid (CRW.PATCH_SIZE every
-CRW.PATCH_STRIDE; no augmentation) and scores the longest palindrome walk
-0 -> T-1 -> 0 of every node without edge dropout: -log of the probability
-of returning to the node it started from (the CRW loss of that node; chance,
-a uniform walk, is log N). Nodes are grouped by the first frame's
-annotation: `object` (more than half the patch on an object), `background`
-(no object pixel) and `mixed`. Rows: each run's node embeddings (its head
-on the mean-pooled base features, inference mode) and, as a reference, the
-patches' raw pixels (flattened, mean removed, L2-normalised) through the
-same walk at the first run's temperature.
+CRW.PATCH_STRIDE; with --augment, after the random crops that training
+applies: the first run's CRW.FRAME_CROP_* and CRW.PATCH_JITTER_SCALE) and
+scores the longest palindrome walk 0 -> T-1 -> 0 of every node without
+edge dropout: -log of the probability of returning to the node it started
+from (the CRW loss of that node; chance, a uniform walk, is log N). Nodes
+are grouped by the first frame's annotation: `object` (more than half the
+patch on an object), `background` (no object pixel) and `mixed`. Rows: each
+run's node embeddings (its head on the mean-pooled base features, inference
+mode) and two references through the same walk at the first run's
+temperature: the patches' raw pixels (flattened, mean removed,
+L2-normalised: exact appearance) and their colour histograms (4 x 4 x 4
+RGB bins, square roots, L2-normalised: colour alone, indifferent to where
+in the patch it is). Every row sees the same patches.
 """
 
 import argparse
+import functools
 import os
 import sys
 
@@ -32,6 +37,8 @@ import quiet_tf  # pylint: disable=g-import-not-at-top,wrong-import-position,unu
 import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 NODE_KINDS = ('background', 'mixed', 'object')
+# Bins per colour channel of the histogram reference.
+HISTOGRAM_BINS = 4
 # Clips embedded per call.
 CLIPS_PER_BATCH = 16
 
@@ -85,15 +92,27 @@ def node_kinds(masks, patch_size, stride):
   return np.where(cover == 0, 0, np.where(cover > 0.5, 2, 1))
 
 
-def pixel_nodes(frames, patch_size, stride):
+def pixel_nodes(patches):
   """Raw-pixel node embeddings: each patch flattened, mean removed and
-  L2-normalised. float [C, T, H, W, 3] -> [C, T, N, P*P*3]."""
-  from correspondence import crw  # pylint: disable=g-import-not-at-top
-  patches = crw.grid_patches(tf.constant(frames), patch_size, stride)
+  L2-normalised. float [C, T, N, P, P, 3] -> [C, T, N, P*P*3]."""
+  patches = tf.convert_to_tensor(patches, tf.float32)
   shape = tf.shape(patches)
   flat = tf.reshape(patches, tf.concat([shape[:3], [-1]], 0))
   flat -= tf.reduce_mean(flat, axis=-1, keepdims=True)
   return tf.math.l2_normalize(flat, axis=-1)
+
+
+def histogram_nodes(patches, bins=HISTOGRAM_BINS):
+  """Colour-histogram node embeddings: the fraction of each patch's pixels
+  in each of bins^3 RGB cells (values in [-1, 1], each channel cut into
+  `bins` equal intervals), square-rooted and L2-normalised.
+  float [C, T, N, P, P, 3] -> [C, T, N, bins^3]."""
+  patches = tf.convert_to_tensor(patches, tf.float32)
+  cells = tf.cast(tf.clip_by_value((patches + 1.0) / 2.0 * bins, 0.0,
+                                   bins - 1.0), tf.int32)
+  index = (cells[..., 0] * bins + cells[..., 1]) * bins + cells[..., 2]
+  counts = tf.reduce_mean(tf.one_hot(index, bins ** 3), axis=[3, 4])
+  return tf.math.l2_normalize(tf.sqrt(counts), axis=-1)
 
 
 def node_walk_losses(node_embs, temperature):
@@ -129,20 +148,20 @@ def summarize(losses, kinds):
   return summary
 
 
-def run_embeddings(logdir, frames):
-  """A CRW run's node embeddings of clips, in inference mode, and its
-  temperature."""
-  import config  # pylint: disable=g-import-not-at-top
+def restore_crw(logdir):
+  """(algo, step, config) of a CRW run's latest checkpoint."""
   import algos  # pylint: disable=g-import-not-at-top
   algo, step, run_config = algos.restore_algo(logdir)
   if run_config.TRAINING_ALGO != 'crw':
     raise ValueError('%s: a %s run; this diagnostic scores CRW runs.' % (
         logdir, run_config.TRAINING_ALGO))
-  with config.use_config(run_config):
-    embs = np.concatenate([
-        algo.embed(frames[i:i + CLIPS_PER_BATCH], training=False).numpy()
-        for i in range(0, len(frames), CLIPS_PER_BATCH)])
-  return embs, run_config.CRW.TEMPERATURE, step
+  return algo, step, run_config
+
+
+def in_batches(fn, array):
+  """fn applied to CLIPS_PER_BATCH clips at a time, concatenated (NumPy)."""
+  return np.concatenate([np.asarray(fn(array[i:i + CLIPS_PER_BATCH]))
+                         for i in range(0, len(array), CLIPS_PER_BATCH)])
 
 
 def main():
@@ -152,6 +171,10 @@ def main():
   parser.add_argument('--split', default='train')
   parser.add_argument('--clips_per_video', type=int, default=3)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--augment', action='store_true',
+                      help='cut the patches after the random crops of '
+                      'training (the first run\'s config), as the loss sees '
+                      'them')
   args = parser.parse_args()
   import config  # pylint: disable=g-import-not-at-top
   from correspondence import davis_io  # pylint: disable=g-import-not-at-top
@@ -165,17 +188,27 @@ def main():
       args.clips_per_video, run_config.IMAGE_SIZE,
       np.random.default_rng(args.seed))
   kinds = node_kinds(masks, cfg.PATCH_SIZE, cfg.PATCH_STRIDE)
-  rows = [('raw pixels', summarize(node_walk_losses(
-      pixel_nodes(frames, cfg.PATCH_SIZE, cfg.PATCH_STRIDE),
-      cfg.TEMPERATURE), kinds))]
+  tf.random.set_seed(args.seed)
+  rows, patches = [], None
   for logdir in args.logdir:
-    embs, temperature, step = run_embeddings(logdir, frames)
-    rows.append(('%s (step %d)' % (logdir, step),
-                 summarize(node_walk_losses(embs, temperature), kinds)))
-  print('CRW walk 0 -> %d -> 0 on %d clips of %s (%s split), no augmentation '
-        'or edge dropout: -log P(return), mean per node kind (nodes); '
-        'chance log %d = %.3f' % (
+    algo, step, logdir_config = restore_crw(logdir)
+    with config.use_config(logdir_config):
+      if patches is None:
+        patches = in_batches(
+            functools.partial(algo.patches, augment=args.augment), frames)
+        for name, nodes in (('raw pixels', pixel_nodes(patches)),
+                            ('colour histograms', histogram_nodes(patches))):
+          rows.append((name, summarize(node_walk_losses(
+              nodes, cfg.TEMPERATURE), kinds)))
+      embs = in_batches(
+          functools.partial(algo.embed_patches, training=False), patches)
+    rows.append(('%s (step %d)' % (logdir, step), summarize(
+        node_walk_losses(embs, logdir_config.CRW.TEMPERATURE), kinds)))
+  print('CRW walk 0 -> %d -> 0 on %d clips of %s (%s split), %s, no edge '
+        'dropout: -log P(return), mean per node kind (nodes); chance log %d '
+        '= %.3f' % (
             cfg.CLIP_LENGTH - 1, len(frames), root, args.split,
+            'with the training crops' if args.augment else 'no augmentation',
             kinds.shape[1], np.log(kinds.shape[1])))
   width = max(len(name) for name, _ in rows)
   print(' '.join(['%-*s' % (width, 'embeddings'), '%6s' % 'all'] +

@@ -281,7 +281,9 @@ def pck(pred_coords, gt_coords, visible=None, thresholds=(0.1, 0.2)):
 
   A keypoint of frame t is correct when its distance to the annotation is
   at most alpha x the box size of frame t (`pck_box_sizes`). The first frame
-  (the given one) is not scored. PCK is computed per keypoint index over
+  (the given one) is not scored, nor are frames whose box has no size (a
+  single visible keypoint, or all at one point: no threshold to score by;
+  JHMDB annotates every joint, so its frames never have one). PCK is computed per keypoint index over
   frames (and videos, when several are concatenated along T by the caller),
   then averaged over keypoint indices.
 
@@ -310,9 +312,10 @@ def pck_normalized_distances(pred_coords, gt_coords, visible):
     list (length J) of float64 arrays.
   """
   boxes = pck_box_sizes(gt_coords, visible)
-  dist = np.linalg.norm(pred_coords - gt_coords, axis=-1) / boxes[:, None]
-  scored = visible.copy()
+  scored = visible & (boxes[:, None] > 0)  # False for NaN boxes too
   scored[0] = False
+  dist = np.linalg.norm(pred_coords - gt_coords, axis=-1) / np.where(
+      boxes > 0, boxes, 1.0)[:, None]
   return [dist[scored[:, j], j] for j in range(gt_coords.shape[1])]
 
 

@@ -193,9 +193,23 @@ def test_walk_nodes_diagnostic_per_node_losses_and_kinds():
   assert summary == {'all': (2.75, 4), 'background': (3.0, 1),
                      'mixed': (2.0, 1), 'object': (3.0, 2)}
   # Raw-pixel nodes: flattened patches, mean removed, unit length.
-  frames = rng.uniform(-1, 1, (1, 2, 4, 4, 3)).astype(np.float32)
-  nodes = crw_walk_nodes.pixel_nodes(frames, 2, 2).numpy()
-  patch = frames[0, 1, 2:4, 0:2].reshape(-1)
+  patches = rng.uniform(-1, 1, (1, 2, 4, 2, 2, 3)).astype(np.float32)
+  nodes = crw_walk_nodes.pixel_nodes(patches).numpy()
+  patch = patches[0, 1, 2].reshape(-1)
   patch = patch - patch.mean()
   np.testing.assert_allclose(nodes[0, 1, 2], patch / np.linalg.norm(patch),
                              rtol=1e-5, atol=1e-6)
+  # Colour-histogram nodes: sqrt of the fraction of pixels per RGB cell.
+  patches = rng.uniform(-1, 1, (2, 3, 4, 5, 5, 3)).astype(np.float32)
+  patches[0, 0, 0, 0, 0] = [1.0, -1.0, 0.0]  # the edges of the range
+  bins = 3
+  nodes = crw_walk_nodes.histogram_nodes(patches, bins).numpy()
+  assert nodes.shape == (2, 3, 4, bins ** 3)
+  for c, t, n in [(0, 0, 0), (1, 2, 3)]:
+    counts = np.zeros((bins, bins, bins))
+    for pixel in patches[c, t, n].reshape(-1, 3):
+      r, g, b = [min(int((v + 1) / 2 * bins), bins - 1) for v in pixel]
+      counts[r, g, b] += 1
+    expected = np.sqrt(counts.reshape(-1) / 25)
+    np.testing.assert_allclose(nodes[c, t, n],
+                               expected / np.linalg.norm(expected), rtol=1e-5)

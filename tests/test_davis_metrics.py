@@ -1,5 +1,7 @@
 """DAVIS J / F and JHMDB PCK against independent loop-based implementations."""
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import ndimage
@@ -145,6 +147,7 @@ def test_pck_matches_loop():
   gt = rng.uniform(0, 100, size=(num_frames, num_joints, 2))
   pred = gt + rng.normal(scale=8, size=gt.shape)
   visible = rng.random((num_frames, num_joints)) > 0.2
+  visible[2] = [False, False, True, False, False]  # one keypoint: no box
   got = davis.pck(pred, gt, visible, thresholds=(0.1, 0.2))
   for alpha in (0.1, 0.2):
     per_joint = []
@@ -156,6 +159,8 @@ def test_pck_matches_loop():
         xs = [gt[t, k, 0] for k in range(num_joints) if visible[t, k]]
         ys = [gt[t, k, 1] for k in range(num_joints) if visible[t, k]]
         box = 0.6 * np.hypot(max(xs) - min(xs), max(ys) - min(ys))
+        if box == 0:
+          continue
         d = np.hypot(*(pred[t, j] - gt[t, j]))
         correct += d <= alpha * box
         total += 1
@@ -163,3 +168,20 @@ def test_pck_matches_loop():
         per_joint.append(correct / total)
     assert got[alpha] == pytest.approx(np.mean(per_joint))
   assert 0 < got[0.1] < got[0.2] < 1
+
+
+def test_pck_skips_frames_without_a_box():
+  gt = np.array([[[0., 0.], [10., 0.]],
+                 [[5., 5.], [50., 50.]],     # only joint 0 visible: no box
+                 [[0., 0.], [30., 40.]]])    # box 0.6 x 50 = 30
+  pred = gt + [[[0., 0.], [0., 0.]],
+               [[0., 0.], [0., 0.]],
+               [[2., 0.], [3., 4.]]]
+  visible = np.array([[True, True], [True, False], [True, True]])
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    got = davis.pck(pred, gt, visible, thresholds=(0.1, 0.2))
+  # Frame 2 alone is scored: joint 0 is 2 px off (<= 3 and 6), joint 1
+  # 5 px (> 3, <= 6). Scoring frame 1 would add a miss (or a NaN) to joint 0.
+  assert got[0.1] == pytest.approx(0.5)
+  assert got[0.2] == pytest.approx(1.0)
