@@ -23,8 +23,9 @@ which says how much there is to track.
 instead (PROPAGATION.SPLIT=train, PROPAGATION.MAX_SEQUENCES=8; their masks
 are never used in training, though the self-supervised encoders have seen
 their frames): a development set on which to choose settings, such as the
-frame scale, before reading the validation videos. Prints one table per frame scale,
-mean +- standard deviation over seeds. Every run is a subprocess, exactly
+frame scale, before reading the validation videos.
+
+Prints one table per frame scale, mean +- standard deviation over seeds. Every run is a subprocess, exactly
 what a user runs; a trained run is not trained again (train.py resumes and
 stops at its step count); logs are under --root.
 
@@ -101,7 +102,8 @@ def train_and_score(method, seed, steps, root, overrides, frame_scales,
   for scale in frame_scales:
     run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once',
          '--force', '--override=PROPAGATION.FRAME_SCALE=%g' % scale] +
-        eval_overrides, os.path.join(root, '%s_eval_x%g%s.log' % (name, scale, suffix)))
+        eval_overrides,
+        os.path.join(root, '%s_eval_x%g%s.log' % (name, scale, suffix)))
     with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
       record = [json.loads(line) for line in f if line.strip()][-1]
     scores[scale] = {key: record['label_propagation/' + key]

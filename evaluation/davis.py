@@ -283,9 +283,9 @@ def pck(pred_coords, gt_coords, visible=None, thresholds=(0.1, 0.2)):
   at most alpha x the box size of frame t (`pck_box_sizes`). The first frame
   (the given one) is not scored, nor are frames whose box has no size (a
   single visible keypoint, or all at one point: no threshold to score by;
-  JHMDB annotates every joint, so its frames never have one). PCK is computed per keypoint index over
-  frames (and videos, when several are concatenated along T by the caller),
-  then averaged over keypoint indices.
+  JHMDB annotates every joint, so its frames never have one). PCK is
+  computed per keypoint index over frames (and videos, when several are
+  concatenated along T by the caller), then averaged over keypoint indices.
 
   Args:
     pred_coords: float [T, J, 2] predicted (x, y) pixels.
