@@ -25,9 +25,10 @@ are never used in training, though the self-supervised encoders have seen
 their frames): a development set on which to choose settings, such as the
 frame scale, before reading the validation videos.
 
-Prints one table per frame scale, mean +- standard deviation over seeds. Every run is a subprocess, exactly
-what a user runs; a trained run is not trained again (train.py resumes and
-stops at its step count); logs are under --root.
+Prints one table per frame scale, mean +- standard deviation over seeds.
+Every run is a subprocess, exactly what a user runs; a trained run is not
+trained again (train.py resumes and stops at its step count); logs are under
+--root.
 
 Every score is also kept as one line of --records (by default
 benchmarks/results/correspondence_quality.jsonl, in the repository): method,
