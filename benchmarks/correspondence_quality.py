@@ -34,9 +34,9 @@ Every score is also kept as one line of --records (by default
 benchmarks/results/correspondence_quality.jsonl, in the repository): method,
 seed, steps, extra overrides, frame scale, the commit that scored it, the
 commit that trained it (None when the run was trained before), the training
-seconds and the metrics. The tables are made from all the records of the
-same steps and overrides, so runs measured in other sessions count; --table
-prints them without training or scoring anything.
+seconds, the split and the metrics. The tables are made from all the records
+of the same steps, overrides and split, so runs measured in other sessions
+count; --table prints them without training or scoring anything.
 """
 
 import argparse
