@@ -103,7 +103,7 @@ def pixel_nodes(patches):
 
 
 def histogram_nodes(patches, bins=HISTOGRAM_BINS):
-  """Colour-histogram node embeddings: the fraction of each patch's pixels
+  """Colour-histogram node embeddings: how many of each patch's pixels fall
   in each of bins^3 RGB cells (values in [-1, 1], each channel cut into
   `bins` equal intervals), square-rooted and L2-normalised.
   float [C, T, N, P, P, 3] -> [C, T, N, bins^3]."""
@@ -111,7 +111,11 @@ def histogram_nodes(patches, bins=HISTOGRAM_BINS):
   cells = tf.cast(tf.clip_by_value((patches + 1.0) / 2.0 * bins, 0.0,
                                    bins - 1.0), tf.int32)
   index = (cells[..., 0] * bins + cells[..., 1]) * bins + cells[..., 2]
-  counts = tf.reduce_mean(tf.one_hot(index, bins ** 3), axis=[3, 4])
+  shape = tf.shape(index)
+  counts = tf.math.bincount(
+      tf.reshape(index, [-1, shape[3] * shape[4]]), minlength=bins ** 3,
+      maxlength=bins ** 3, dtype=tf.float32, axis=-1)
+  counts = tf.reshape(counts, tf.concat([shape[:3], [bins ** 3]], 0))
   return tf.math.l2_normalize(tf.sqrt(counts), axis=-1)
 
 
