@@ -108,8 +108,12 @@ def test_two_replicas_align_like_one_device(replica_results, matching):
   assert gathered['seeds'][0] == gathered['seeds'][1]
   np.testing.assert_allclose(gathered['losses'], [single['loss']] * 2,
                              rtol=1e-5)
+  # The gradient's entries reach ~1e6 and are float32 sums taken in another
+  # order on two replicas, so a small entry can differ by ~1e-7 of the
+  # largest (seen: 135.72 against 135.79): absolute tolerance on that scale.
+  scale = np.abs(single['grad']).max()
   np.testing.assert_allclose(gathered['grad'], single['grad'], rtol=1e-4,
-                             atol=1e-6)
+                             atol=1e-6 * scale)
   # Without the gather each replica aligns only its own 2 videos: another
   # loss (this is what TRAIN.CROSS_REPLICA_ALIGNMENT=false keeps).
   assert abs(np.mean(out['per_replica']['losses']) - single['loss']) > 1e-3
