@@ -9,7 +9,14 @@ command-line tools run from the repository root (`python demo.py`,
 `python train.py`, `python -m dataset_preparation.videos_to_tfrecords`).
 """
 
+import os
+
 from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# The release number, read from the one file that holds it.
+with open(os.path.join(HERE, 'VERSION')) as f:
+  VERSION = f.read().strip()
 
 # Standalone library packages (no import of the repository's modules); each
 # is installed with its sub-packages.
@@ -17,7 +24,7 @@ LIBRARY_PACKAGES = ['tcc', 'tcn', 'seqalign']
 
 setup(
     name='tcc-video',
-    version='0.1.0',
+    version=VERSION,
     description='Temporal Cycle-Consistency and friends: self-supervised '
                 'video representation learning in TensorFlow 2.',
     long_description=open('README.md').read(),

@@ -1,6 +1,6 @@
 r"""Demo quality: every method with the same budget on the synthetic data.
 
-    python benchmarks/demo_quality.py [--steps N] [--methods a,b,...] \
+    python -m benchmarks.demo_quality [--steps N] [--methods a,b,...] \
         [--root /tmp/demo_quality] [--override KEY.SUB=VALUE ...]
 
 Trains each method with the demo config (the defaults) for the same number of
@@ -106,7 +106,6 @@ def main():
   parser.add_argument('--root', default='/tmp/demo_quality')
   parser.add_argument('--override', action='append', default=[])
   args = parser.parse_args()
-  sys.path.insert(0, ROOT)
   import config  # pylint: disable=g-import-not-at-top
   steps = args.steps or config.CONFIG.TRAIN.MAX_ITERS
   os.makedirs(args.root, exist_ok=True)

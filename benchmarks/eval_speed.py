@@ -7,14 +7,13 @@ per-pair values must agree to 1e-6, and the table reports each repeat and
 the median time ratio. The vectorized version runs on every core the process
 may use; the loop on one.
 
-    python benchmarks/eval_speed.py [--num_videos 50] [--num_frames 200]
+    python -m benchmarks.eval_speed [--num_videos 50] [--num_frames 200]
         [--dim 128] [--stride 1] [--distance sqeuclidean] [--repeats 3]
 
 Exits with status 1 when the values differ.
 """
 
 import os
-import sys
 import time
 
 from absl import app
@@ -23,10 +22,8 @@ import numpy as np
 import scipy.spatial.distance
 import scipy.stats
 
-# Runnable as `python benchmarks/eval_speed.py` from a checkout.
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from evaluation.kendall import pairwise_kendalls_tau  # pylint: disable=C0413
+from evaluation.kendall import pairwise_kendalls_tau
 
 flags.DEFINE_integer('num_videos', 50, 'Number of videos.')
 flags.DEFINE_integer('num_frames', 200, 'Frames per video.')

@@ -11,12 +11,11 @@ first step, which traces). The one-off cost of computing the cache is timed
 first and reported separately.
 
 Usage:
-  python benchmarks/feature_cache.py --tfrecords_dir /tmp/cache_bench/%s \
+  python -m benchmarks.feature_cache --tfrecords_dir /tmp/cache_bench/%s \
       [--steps 6] [--rounds 2] [--override KEY=VALUE ...]
 """
 
 import os
-import sys
 import tempfile
 import time
 
@@ -25,15 +24,13 @@ from absl import flags
 import keras
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
 
-import algos  # pylint: disable=g-import-not-at-top,wrong-import-position
-import config  # pylint: disable=g-import-not-at-top,wrong-import-position
-from config import CONFIG  # pylint: disable=g-import-not-at-top,wrong-import-position
-import datasets  # pylint: disable=g-import-not-at-top,wrong-import-position
-import feature_cache  # pylint: disable=g-import-not-at-top,wrong-import-position
-import train  # pylint: disable=g-import-not-at-top,wrong-import-position
+import algos
+import config
+from config import CONFIG
+import datasets
+import feature_cache
+import train
 
 flags.DEFINE_string('tfrecords_dir', '/tmp/tcc_feature_cache_bench/%s',
                     'PATH_TO_TFRECORDS (with %s for the dataset name).')

@@ -8,11 +8,10 @@ resize, batching) and `create_one_epoch_dataset` plus
 frames included.
 
 Usage:
-  python benchmarks/input_pipeline.py [--sizes 64,224] [--num_batches 30]
+  python -m benchmarks.input_pipeline [--sizes 64,224] [--num_batches 30]
 """
 
 import os
-import sys
 import tempfile
 import time
 
@@ -20,13 +19,11 @@ from absl import app
 from absl import flags
 from absl import logging
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
 
-import config  # pylint: disable=g-import-not-at-top,wrong-import-position
-import datasets  # pylint: disable=g-import-not-at-top,wrong-import-position
-from config import CONFIG  # pylint: disable=g-import-not-at-top,wrong-import-position
-from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top,wrong-import-position
+import config
+import datasets
+from config import CONFIG
+from dataset_preparation import synthetic
 
 flags.DEFINE_list('sizes', ['64', '224'], 'Image sizes (pixels).')
 flags.DEFINE_integer('num_batches', 30, 'Timed training batches per size.')

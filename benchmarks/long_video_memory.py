@@ -17,7 +17,7 @@ videos: at 224 px it needs
 about 0.6 MB per frame, i.e. ~10.8 GB for 10 minutes, so it is not run on
 long videos.
 
-    python benchmarks/long_video_memory.py [--minutes 1,2.5,5,10] \
+    python -m benchmarks.long_video_memory [--minutes 1,2.5,5,10] \
         [--old_path_minutes 1] [--stride 1] [--frames_per_batch 25]
 
 The table gives, per length: frames, JPEG bytes of the record, peak RSS
@@ -37,9 +37,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-# Runnable as `python benchmarks/long_video_memory.py` from a checkout.
+# The repository root, where the measuring child process runs.
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 FPS = 30
 SIZE = 224
@@ -142,8 +141,8 @@ def measure(path, dataset, old_path):
           'filters': [int(f) for f in FLAGS.small_cnn_filters]}
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', CUDA_VISIBLE_DEVICES='')
   result = subprocess.run(
-      [sys.executable, os.path.abspath(__file__), '--child',
-       json.dumps(args)], capture_output=True, text=True, env=env,
+      [sys.executable, '-m', 'benchmarks.long_video_memory', '--child',
+       json.dumps(args)], capture_output=True, text=True, env=env, cwd=REPO,
       check=False)
   if result.returncode != 0:
     raise RuntimeError('measurement of %s failed:\n%s' % (

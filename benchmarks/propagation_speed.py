@@ -1,6 +1,6 @@
 """Speed of label propagation's windowed attention against dense masking.
 
-    python benchmarks/propagation_speed.py [--sizes 24x24,48x48,60x107] \
+    python -m benchmarks.propagation_speed [--sizes 24x24,48x48,60x107] \
         [--channels 64] [--num_context 20] [--repeats 3]
 
 For one query frame and its n + 1 context frames (the propagation defaults:
@@ -25,9 +25,8 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from correspondence import propagation  # pylint: disable=wrong-import-position
+from correspondence import propagation
 
 
 def dense_attention(query, context_feats, topk, temperature, radius, height,

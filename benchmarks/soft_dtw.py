@@ -1,6 +1,6 @@
 """Forward+backward time of the wavefront soft-DTW vs a Python double loop.
 
-    python benchmarks/soft_dtw.py [--sizes 10,20,40] [--batch 6] [--repeats 5]
+    python -m benchmarks.soft_dtw [--sizes 10,20,40] [--batch 6] [--repeats 5]
 
 Both compute soft-DTW of a batch of [N, N] cost matrices and its gradient
 with tf.GradientTape. The baseline fills the table cell by cell in a Python
@@ -14,10 +14,8 @@ warm-up run) are printed; ratio = loop / wavefront.
 import argparse
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
 
 import numpy as np  # pylint: disable=g-import-not-at-top

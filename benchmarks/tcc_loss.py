@@ -1,6 +1,6 @@
 """Forward+backward time of the batched TCC loss vs a per-pair loop.
 
-    python benchmarks/tcc_loss.py [--quick]
+    python -m benchmarks.tcc_loss [--quick]
 
 The baseline is the straightforward implementation of the TCC definition: a Python loop
 over the N(N-1) ordered pairs calling `align_pair_of_sequences`, logits stacked,

@@ -11,7 +11,7 @@ input pipeline. Prints a table of the median steps/s per setting and its
 ratio to STEPS_PER_LOOP=1.
 
 Usage:
-  python benchmarks/train_loop.py [--model demo|tiny] [--steps 60]
+  python -m benchmarks.train_loop [--model demo|tiny] [--steps 60]
       [--loops 1,10,50] [--rounds 2] [--override KEY=VALUE ...]
 
 `demo` is the default config (64 px, SmallCNN, batch 4 x 20 frames); `tiny`
@@ -19,20 +19,17 @@ is a 32 px model whose step is short, so the per-step host overhead shows.
 """
 
 import os
-import sys
 import tempfile
 
 from absl import app
 from absl import flags
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
 
-import algos  # pylint: disable=g-import-not-at-top,wrong-import-position
-from config import CONFIG  # pylint: disable=g-import-not-at-top,wrong-import-position
-import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
-import train  # pylint: disable=g-import-not-at-top,wrong-import-position
+import algos
+from config import CONFIG
+import tensorflow as tf
+import train
 
 flags.DEFINE_enum('model', 'demo', ['demo', 'tiny'], 'Model size.')
 flags.DEFINE_integer('steps', 60, 'Training steps per run.')

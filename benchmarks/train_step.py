@@ -20,7 +20,7 @@ loop step (input wait + train step). Exits with status 1 when a target fails:
 input wait < 5 % of the step, loss < 10 % of the step.
 
 Usage:
-  python benchmarks/train_step.py [--steps 50] [--warmup 5]
+  python -m benchmarks.train_step [--steps 50] [--warmup 5]
       [--tfrecords_dir DIR] [--override KEY=VALUE ...]
 
 Without --tfrecords_dir the default PATH_TO_TFRECORDS cache is used (the
@@ -28,7 +28,6 @@ synthetic dataset is generated there on first use).
 """
 
 import os
-import sys
 import time
 
 from absl import app
@@ -36,16 +35,14 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
 
-import algos  # pylint: disable=g-import-not-at-top,wrong-import-position
-import config  # pylint: disable=g-import-not-at-top,wrong-import-position
-from config import CONFIG  # pylint: disable=g-import-not-at-top,wrong-import-position
-import datasets  # pylint: disable=g-import-not-at-top,wrong-import-position
-import keras  # pylint: disable=g-import-not-at-top,wrong-import-position
-import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
-import train  # pylint: disable=g-import-not-at-top,wrong-import-position
+import algos
+import config
+from config import CONFIG
+import datasets
+import keras
+import tensorflow as tf
+import train
 
 flags.DEFINE_integer('steps', 50, 'Timed steps per measurement.')
 flags.DEFINE_integer('warmup', 5, 'Untimed steps first (tracing, buffers).')

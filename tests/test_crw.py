@@ -159,7 +159,7 @@ def test_random_resized_crops_resample_a_window_of_each_image():
 
 
 def test_walk_nodes_diagnostic_per_node_losses_and_kinds():
-  from benchmarks import crw_walk_nodes  # pylint: disable=g-import-not-at-top
+  from experiments import crw_walk_nodes  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(3)
   q = _random_nodes(rng, (2, 4, 5, 6))
   losses = crw_walk_nodes.node_walk_losses(q, 0.1)

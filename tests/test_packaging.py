@@ -11,7 +11,8 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Names other distributions use, or too generic to own.
 GENERIC_NAMES = {'datasets', 'evaluate', 'config', 'models', 'train', 'demo',
                  'algos', 'evaluation', 'dataset_preparation', 'tests',
-                 'benchmarks', 'configs', 'docs', 'utils', 'data', 'common'}
+                 'benchmarks', 'experiments', 'configs', 'docs', 'utils',
+                 'data', 'common'}
 
 
 def _setup_kwargs(monkeypatch):

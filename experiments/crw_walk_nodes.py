@@ -1,6 +1,6 @@
 r"""Where the contrastive random walk's loss comes from, node by node.
 
-    python benchmarks/crw_walk_nodes.py --logdir RUN [--logdir RUN2 ...] \
+    python -m experiments.crw_walk_nodes --logdir RUN [--logdir RUN2 ...] \
         [--split train] [--clips_per_video 3] [--seed 0] [--augment]
 
 Cuts clips of CRW.CLIP_LENGTH consecutive frames (from random starts) out of
@@ -25,16 +25,12 @@ in the patch it is). Every row sees the same patches.
 import argparse
 import functools
 import os
-import sys
 
 import cv2
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-import quiet_tf  # pylint: disable=g-import-not-at-top,wrong-import-position,unused-import
-import tensorflow as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+import quiet_tf  # pylint: disable=unused-import
+import tensorflow as tf
 
 NODE_KINDS = ('background', 'mixed', 'object')
 # Bins per colour channel of the histogram reference.

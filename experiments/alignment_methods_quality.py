@@ -1,6 +1,6 @@
 r"""Quality of TCC, LAV, SCL, GTA, TCC+TCN and the untrained network.
 
-    python benchmarks/alignment_methods_quality.py [--steps N] [--seeds 0,1,2] \
+    python -m experiments.alignment_methods_quality [--steps N] [--seeds 0,1,2] \
         [--methods a,b,...] [--renders default,time_symmetric] \
         [--root /tmp/alignment_methods_quality] [--override KEY.SUB=VALUE ...] \
         [--records FILE] [--table]
@@ -20,7 +20,7 @@ checkpoint (every 250 steps), so an interrupted benchmark resumes where it
 stopped.
 
 Every scored run is also kept as one line of --records (by default
-benchmarks/results/alignment_methods_quality.jsonl, in the repository): its
+experiments/results/alignment_methods_quality.jsonl, in the repository): its
 render, method, seed, steps, extra overrides, commit, date and metrics. The
 tables are made from all the records of the same steps and overrides, so
 seeds measured on other machines or in other sessions count; --table prints
@@ -33,10 +33,9 @@ import os
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from experiments import records
 
-from benchmarks import records  # pylint: disable=g-import-not-at-top,wrong-import-position
+ROOT = records.ROOT
 
 RECORDS = os.path.join(records.RESULTS_DIR, 'alignment_methods_quality.jsonl')
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
@@ -145,7 +144,7 @@ def main():
         record, seconds = run_one(logdir, algo, overrides, run_steps)
         records.save_record(args.records, {
             'render': render, 'method': method, 'seed': seed,
-            'steps': run_steps, 'overrides': args.override,
+            'split': 'val', 'steps': run_steps, 'overrides': args.override,
             # The commit that trained it, if this process did.
             'commit': None if seconds is None else records.commit(),
             'measured': record.get('time'),

@@ -1,6 +1,6 @@
 r"""Label-propagation quality on the synthetic moving-objects videos.
 
-    python benchmarks/correspondence_quality.py [--steps N] [--seeds 0,1,2] \
+    python -m experiments.correspondence_quality [--steps N] [--seeds 0,1,2] \
         [--methods crw,timecycle,untrained,pixels,static] \
         [--frame_scales 1,2,4] \
         [--root DIR] [--override KEY.SUB=VALUE ...] [--records FILE] \
@@ -31,7 +31,7 @@ trained again (train.py resumes and stops at its step count); logs are under
 --root.
 
 Every score is also kept as one line of --records (by default
-benchmarks/results/correspondence_quality.jsonl, in the repository): method,
+experiments/results/correspondence_quality.jsonl, in the repository): method,
 seed, steps, extra overrides, frame scale, the commit that scored it, the
 commit that trained it (None when the run was trained before), the training
 seconds, the split and the metrics. The tables are made from all the records
@@ -47,11 +47,10 @@ import time
 
 import yaml
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from benchmarks.demo_quality import run
+from experiments import records
 
-from benchmarks import records  # pylint: disable=g-import-not-at-top,wrong-import-position
-from benchmarks.demo_quality import run  # pylint: disable=g-import-not-at-top,wrong-import-position
+ROOT = records.ROOT
 
 RECORDS = os.path.join(records.RESULTS_DIR, 'correspondence_quality.jsonl')
 
@@ -153,7 +152,7 @@ def run_key(entry):
 
 def entry_split(entry):
   """The split a record scored ('val' for records older than the key)."""
-  return entry.get('split', 'val')
+  return records.with_defaults(entry)['split']
 
 
 def main():

@@ -1,8 +1,8 @@
 r"""Multi-view quality: TCN variants and TCC with the same budget, 3 seeds.
 
-    python benchmarks/multiview_quality.py [--steps N] [--seeds 0,1,2] \
+    python -m experiments.multiview_quality [--steps N] [--seeds 0,1,2] \
         [--methods a,b,...] [--root /tmp/multiview_quality] \
-        [--override KEY.SUB=VALUE ...]
+        [--override KEY.SUB=VALUE ...] [--records FILE]
 
 Trains each method with configs/multiview_tcn.yml (synthetic takes filmed by
 two cameras) for the same number of steps and seeds, evaluates its last
@@ -12,6 +12,9 @@ better), cross-view Kendall's tau, phase accuracy (SVM on view 0) and the
 published 1-NN classification error over all views. `untrained` is the same
 network with TRAIN.MAX_ITERS=0. Each run is `train.py` then
 `evaluate.py --once` in subprocesses; results are read from results.jsonl.
+Every scored run is also kept as one line of --records (by default
+experiments/results/multiview_quality.jsonl): method, seed, steps, embedded
+steps per take, config, extra overrides and the metrics.
 Prints PASS/FAIL for: mvtcn beats the untrained network on alignment error,
 tau and phase accuracy, and beats svtcn on alignment error.
 """
@@ -20,10 +23,13 @@ import argparse
 import os
 import sys
 
-from demo_quality import train_and_score  # pylint: disable=g-import-not-at-top (script dir)
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.demo_quality import train_and_score
+from experiments import records
+
+ROOT = records.ROOT
+RECORDS = os.path.join(records.RESULTS_DIR, 'multiview_quality.jsonl')
 CONFIG_PATH = os.path.join(ROOT, 'configs', 'multiview_tcn.yml')
 # method -> (TRAINING_ALGO, extra overrides). `mvtcn` is the published
 # n-pairs loss; `mvtcn_triplet` the published triplet loss with semi-hard
@@ -63,11 +69,16 @@ def train_and_evaluate(method, seed, steps, steps_per_take, root,
                          os.path.join(root, name))
 
 
-def summarize(records):
-  """{key: (mean, std)} over the seeds' records."""
+def run_key(entry):
+  return (entry['method'], entry['seed'], entry['steps'],
+          entry['steps_per_take'], tuple(entry['overrides']))
+
+
+def summarize(runs):
+  """{key: (mean, std)} over the seeds' results records."""
   out = {}
   for _, key in METRICS:
-    values = [r[key] for r in records if r.get(key) is not None]
+    values = [r[key] for r in runs if r.get(key) is not None]
     out[key] = (float(np.mean(values)), float(np.std(values))) if values else (
         float('nan'), float('nan'))
   return out
@@ -83,6 +94,9 @@ def main():
   parser.add_argument('--methods', default=','.join(METHODS))
   parser.add_argument('--root', default='/tmp/multiview_quality')
   parser.add_argument('--override', action='append', default=[])
+  parser.add_argument('--records', default=RECORDS,
+                      help='JSON-lines file of every scored run (default %s)'
+                      % os.path.relpath(RECORDS, ROOT))
   args = parser.parse_args()
   os.makedirs(args.root, exist_ok=True)
   methods = [m for m in args.methods.split(',') if m]
@@ -104,6 +118,13 @@ def main():
                                            args.steps_per_take, args.root,
                                            args.override)
       runs.append((record, seconds))
+      records.save_record(args.records, {
+          'method': method, 'seed': seed, 'split': 'val',
+          'steps': 0 if method == 'untrained' else args.steps,
+          'steps_per_take': args.steps_per_take,
+          'config': os.path.relpath(CONFIG_PATH, ROOT),
+          'overrides': args.override, 'train_seconds': round(seconds),
+          'metrics': {key: record.get(key) for _, key in METRICS}}, run_key)
       print('... %s seed %d: %s (train %.0f s)' % (method, seed, ', '.join(
           '%s %.3f' % (t, record.get(k, float('nan'))) for t, k in METRICS),
                                                   seconds), flush=True)
