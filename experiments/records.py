@@ -52,11 +52,27 @@ def commit():
 
 
 def read_records(path):
-  """list of dicts, one per line of the JSON-lines file ([] if absent)."""
+  """list of dicts, one per line of the JSON-lines file ([] if absent).
+
+  Raises:
+    ValueError: a line is not a JSON object (the message names the line).
+  """
   if not os.path.isfile(path):
     return []
+  entries = []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        entry = json.loads(line)
+      except json.JSONDecodeError as e:
+        entry = e
+      if not isinstance(entry, dict):
+        raise ValueError('%s:%d: not a JSON record (%s); fix or delete the '
+                         'line.' % (path, number, entry))
+      entries.append(entry)
+  return entries
 
 
 def with_defaults(entry):
