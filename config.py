@@ -325,7 +325,7 @@ _C.DATA.DRAW_RANDOM_OFFSET = False
 # all its frames instead of being padded with its last frame (published).
 _C.DATA.SPREAD_SHORT_VIDEOS = False
 # ----------------------------------------------------------------------------
-# Training at scale (docs/training_at_scale.md).
+# Training at scale (docs/scaling.md).
 # ----------------------------------------------------------------------------
 # Training steps run inside one tf.function call: losses are averaged on the
 # device, summaries are written and the non-finite check runs once per loop.

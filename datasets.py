@@ -1,6 +1,6 @@
 """TFRecord decoding, frame sampling, augmentation and tf.data pipelines.
 
-Records follow the published TCC format (docs/evaluation.md). Training batches
+Records follow the published TCC format (docs/tcc.md). Training batches
 decode only the JPEGs of the sampled frames: the serialized JPEG list is
 parsed, indices are sampled, the strings are gathered and only those are
 decoded (each distinct frame once).

@@ -25,7 +25,7 @@ Label-based tasks (classification, few_shot_classification,
 event_completion) use only the videos that have per-frame labels, and are
 skipped with one message when fewer than 2 training videos are labelled,
 their labels show fewer than 2 classes, or no validation video is labelled
-(docs/evaluation.md).
+(docs/tcc.md).
 
 In the default --continuous mode the tool polls the logdir every
 EVAL.POLL_INTERVAL seconds and evaluates each new checkpoint once, oldest

@@ -1,6 +1,7 @@
 r"""Quality of TCC, LAV, SCL, GTA, TCC+TCN and the untrained network.
 
-    python -m experiments.alignment_methods_quality [--steps N] [--seeds 0,1,2] \
+    python -m experiments.alignment_methods_quality [--steps N] \
+        [--seeds 0,1,2] \
         [--methods a,b,...] [--renders default,time_symmetric] \
         [--root /tmp/alignment_methods_quality] [--override KEY.SUB=VALUE ...] \
         [--records FILE] [--table]

@@ -87,6 +87,11 @@ def seeds_cell(runs):
   return '- (deterministic)' if seeds == [None] else str(len(seeds))
 
 
+def is_complete(runs):
+  """At least MIN_SEEDS seeds, or one deterministic run."""
+  return len(runs) >= MIN_SEEDS or [r['seed'] for r in runs] == [None]
+
+
 def table(rows, row_keys, metric_names):
   """Markdown table of {row values: [records]}."""
   head = ['method'] + [k for k in row_keys if k != 'method'] + [
@@ -177,9 +182,8 @@ def render_page(path, results_dir):
     rows = sorted(sections[section].items(), key=row_order(row_keys))
     metric_names = sorted(set().union(
         *(r['metrics'] for _, runs in rows for r in runs)), key=metric_order)
-    complete = [(v, runs) for v, runs in rows
-                if len(runs) >= MIN_SEEDS or [r['seed'] for r in runs] == [None]]
-    partial = [(v, runs) for v, runs in rows if (v, runs) not in complete]
+    complete = [(v, runs) for v, runs in rows if is_complete(runs)]
+    partial = [(v, runs) for v, runs in rows if not is_complete(runs)]
     if section_keys:
       lines += ['## %s' % section_title(section_keys, section), '']
     if complete:
