@@ -7,7 +7,7 @@ embedded CPU demo: the synthetic pouring dataset and a small CNN.
 Typical use:
 
     from config import CONFIG, load_config
-    load_config(['configs/pouring.yml'], ['TRAIN.BATCH_SIZE=4'])
+    load_config(['configs/published/pouring.yml'], ['TRAIN.BATCH_SIZE=4'])
 
 A tool that works on a trained run reads the run's config without touching
 CONFIG and installs it only while it works on that run:
@@ -27,7 +27,7 @@ import os
 import yaml
 from easydict import EasyDict as edict
 
-import atomic_files
+from utils import atomic_files
 
 CONFIG_FILENAME = 'config.yml'
 
@@ -638,8 +638,36 @@ def merge_dict(values, cfg=None, source=''):
   _merge(values, CONFIG if cfg is None else cfg, '', source)
 
 
+# configs/ is split into published/, methods/ and demo/; the flat paths of the
+# published code and of earlier releases (configs/demo.yml, configs/pouring.yml,
+# ...) still name the same files.
+CONFIG_GROUPS = ('published', 'methods', 'demo')
+
+
+def resolve_config_path(path):
+  """`path`, or where a flat `configs/NAME.yml` path now lives.
+
+  Args:
+    path: a YAML path as the user wrote it.
+
+  Returns:
+    `path` when it exists; else, for a file directly under a `configs`
+    folder, the first existing `configs/<group>/NAME.yml`; else `path`.
+  """
+  if os.path.isfile(path):
+    return path
+  folder, name = os.path.split(path)
+  if os.path.basename(os.path.normpath(folder or '.')) == 'configs':
+    for group in CONFIG_GROUPS:
+      candidate = os.path.join(folder, group, name)
+      if os.path.isfile(candidate):
+        return candidate
+  return path
+
+
 def merge_yaml(path, cfg=None):
   """Merges the YAML file at `path` into `cfg` (default CONFIG)."""
+  path = resolve_config_path(path)
   if not os.path.isfile(path):
     raise ConfigError('%s: config file not found; check --config_path.' % path)
   with open(path) as f:

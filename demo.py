@@ -13,7 +13,7 @@ nothing they would not. Running it again resumes training from the logdir's
 checkpoint (so a finished run is only evaluated and rendered again).
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 import time

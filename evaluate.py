@@ -37,7 +37,7 @@ after --max_checkpoints evaluations, or after EVAL.TIMEOUT seconds (or
 --timeout) without a new checkpoint.
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import datetime  # pylint: disable=g-bad-import-order
 import glob
@@ -51,7 +51,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
-import atomic_files
+from utils import atomic_files
 import config
 from config import CONFIG
 import evaluation

@@ -38,7 +38,7 @@ Files are written under a temporary name and renamed, so a crash never
 leaves a partial file at --output.
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 
@@ -47,7 +47,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-import atomic_files
+from utils import atomic_files
 import config
 from evaluation.embeddings import embed_split
 from evaluation.embeddings import frames_to_uint8

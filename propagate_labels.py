@@ -12,7 +12,7 @@ DAVIS-2017 evaluation reads) and prints the J&F table; --no_score skips
 scoring (sequences whose later frames have no annotation).
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import json
 import os

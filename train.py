@@ -2,7 +2,7 @@ r"""Trains an embedder with one of the algorithms of `algos/`.
 
     python train.py                                  # the CPU demo
     python train.py --logdir /tmp/pouring \
-        --config_path configs/pouring.yml --override TRAIN.BATCH_SIZE=4
+        --config_path configs/published/pouring.yml --override TRAIN.BATCH_SIZE=4
 
 Which configuration a run uses:
 - with --config_path: the defaults, then those YAML files, then --override;
@@ -13,7 +13,7 @@ The result is written to <logdir>/config.yml, which evaluate.py and the other
 tools read. Training resumes from the latest checkpoint in the logdir.
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import datetime  # pylint: disable=g-bad-import-order
 import math

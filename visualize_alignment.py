@@ -25,7 +25,7 @@ Loading a pickled .npy runs code stored in the file: only pass .npy files
 you trust (prefer the .npz that extract_embeddings.py writes without pickle).
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import glob  # pylint: disable=g-bad-import-order
 import math
@@ -37,7 +37,7 @@ from absl import logging
 import cv2
 import numpy as np
 
-import atomic_files
+from utils import atomic_files
 from evaluation import figures
 from extract_embeddings import load_embeddings
 

@@ -11,7 +11,7 @@ frames; the annotation below when it exists) and `<sequence>_affinity.png`
 the target frame with the top-5 cells outlined).
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os
 

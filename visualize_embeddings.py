@@ -28,7 +28,7 @@ With --logdir, frames come with the embeddings; with --embs_path they come
 from the file (extracted with --keep_frames) or from --tfrecords.
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os
 
@@ -37,7 +37,7 @@ from absl import flags
 from absl import logging
 import numpy as np
 
-import atomic_files
+from utils import atomic_files
 from evaluation import figures
 from extract_embeddings import load_embeddings
 import visualize_alignment

@@ -27,7 +27,7 @@ Videos whose label count differs from their frame count are skipped and
 reported. Frames are resized to --resize (default 224x224, as published).
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import json  # pylint: disable=g-bad-import-order
 import os

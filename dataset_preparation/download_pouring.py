@@ -9,10 +9,10 @@ incomplete, and checked (size, and the MD5 that Google Cloud Storage
 announces). Then `dataset_info.json` is computed from the records and the
 folder is renamed to --output_dir (default: where CONFIG.PATH_TO_TFRECORDS
 expects the dataset `pouring`), so --output_dir only ever holds a complete
-dataset. Train with `--config_path configs/pouring.yml`.
+dataset. Train with `--config_path configs/published/pouring.yml`.
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 

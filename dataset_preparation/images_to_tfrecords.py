@@ -12,7 +12,7 @@ Example:
       --dataset_name penn_action --split train --fps 30 --resize 224
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 

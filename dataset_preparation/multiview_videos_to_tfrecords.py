@@ -24,7 +24,7 @@ Example:
       --dataset_name mydata --split train --resize 224
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import multiprocessing
 import os

@@ -24,7 +24,7 @@ Example (two webcams, then conversion):
       --dataset_name mydata --split train
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os
 import re
@@ -36,7 +36,7 @@ from absl import logging
 import cv2
 import numpy as np
 
-import atomic_files
+from utils import atomic_files
 from dataset_preparation import conversion
 
 PREVIEW_WINDOW = 'record_views (q: stop)'

@@ -23,7 +23,7 @@ Usage:
       --num_train 100 --num_val 20 --image_size 64
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import colorsys  # pylint: disable=g-bad-import-order
 import time

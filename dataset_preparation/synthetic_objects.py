@@ -18,7 +18,7 @@ Everything is a function of the seed; no download.
     python -m dataset_preparation.synthetic_objects --output_dir /tmp/objs
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os
 import time

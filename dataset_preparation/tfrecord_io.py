@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-import atomic_files
+from utils import atomic_files
 
 DATASET_INFO_FILENAME = 'dataset_info.json'
 

@@ -12,7 +12,7 @@ Example:
       --annotations ~/pouring/events.csv --num_workers 4 --num_shards 4
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 

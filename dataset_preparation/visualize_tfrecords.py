@@ -11,7 +11,7 @@ Examples:
       --tfrecord ... --name pour_012 --output /tmp/pour_012.mp4
 """
 
-import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 
@@ -20,7 +20,7 @@ from absl import flags
 import cv2
 import numpy as np
 
-import atomic_files
+from utils import atomic_files
 import datasets
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX

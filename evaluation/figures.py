@@ -11,7 +11,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
 import numpy as np
 
-import atomic_files
+from utils import atomic_files
 
 
 def distance_matrix(embs_a, embs_b, distance='sqeuclidean'):

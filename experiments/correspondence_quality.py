@@ -6,8 +6,8 @@ r"""Label-propagation quality on the synthetic moving-objects videos.
         [--root DIR] [--override KEY.SUB=VALUE ...] [--records FILE] \
         [--split val|train] [--table]
 
-For each seed: trains `crw` (configs/crw_demo.yml) and `timecycle`
-(configs/timecycle_demo.yml) for the same number of steps, saves the same
+For each seed: trains `crw` (configs/demo/crw_demo.yml) and `timecycle`
+(configs/demo/timecycle_demo.yml) for the same number of steps, saves the same
 encoder untrained (the CRW demo config with TRAIN.MAX_ITERS=0), and scores
 each with `evaluate.py --once` (task label_propagation: DAVIS-2017 J&F and
 PCK@0.1/0.2 on the validation videos, propagation defaults n=20, k=10,
@@ -55,9 +55,9 @@ ROOT = records.ROOT
 RECORDS = os.path.join(records.RESULTS_DIR, 'correspondence_quality.jsonl')
 
 METHODS = ('crw', 'timecycle', 'untrained', 'pixels', 'static')
-CONFIGS = {'crw': 'configs/crw_demo.yml',
-           'timecycle': 'configs/timecycle_demo.yml',
-           'untrained': 'configs/crw_demo.yml'}
+CONFIGS = {'crw': 'configs/demo/crw_demo.yml',
+           'timecycle': 'configs/demo/timecycle_demo.yml',
+           'untrained': 'configs/demo/crw_demo.yml'}
 METRICS = (('J&F', 'JF_mean'), ('J', 'J_mean'), ('F', 'F_mean'),
            ('PCK@0.1', 'PCK@0.1'), ('PCK@0.2', 'PCK@0.2'))
 

@@ -29,7 +29,7 @@ import os
 import cv2
 import numpy as np
 
-import quiet_tf  # pylint: disable=unused-import
+from utils import quiet_tf  # pylint: disable=unused-import
 import tensorflow as tf
 
 NODE_KINDS = ('background', 'mixed', 'object')

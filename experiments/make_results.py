@@ -28,7 +28,7 @@ import sys
 
 import numpy as np
 
-from atomic_files import write_text
+from utils.atomic_files import write_text
 from experiments import records
 
 OUT_DIR = os.path.join(records.ROOT, 'docs', 'results')

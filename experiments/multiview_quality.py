@@ -4,7 +4,7 @@ r"""Multi-view quality: TCN variants and TCC with the same budget, 3 seeds.
         [--methods a,b,...] [--root /tmp/multiview_quality] \
         [--override KEY.SUB=VALUE ...] [--records FILE]
 
-Trains each method with configs/multiview_tcn.yml (synthetic takes filmed by
+Trains each method with configs/methods/multiview_tcn.yml (synthetic takes filmed by
 two cameras) for the same number of steps and seeds, evaluates its last
 checkpoint on the validation takes, and prints mean and standard deviation
 over the seeds of: the published cross-view alignment error (lower is
@@ -30,7 +30,7 @@ from experiments import records
 
 ROOT = records.ROOT
 RECORDS = os.path.join(records.RESULTS_DIR, 'multiview_quality.jsonl')
-CONFIG_PATH = os.path.join(ROOT, 'configs', 'multiview_tcn.yml')
+CONFIG_PATH = os.path.join(ROOT, 'configs', 'methods', 'multiview_tcn.yml')
 # method -> (TRAINING_ALGO, extra overrides). `mvtcn` is the published
 # n-pairs loss; `mvtcn_triplet` the published triplet loss with semi-hard
 # mining.

@@ -22,7 +22,7 @@ import subprocess
 
 import numpy as np
 
-from atomic_files import atomic_open
+from utils.atomic_files import atomic_open
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, 'experiments', 'results')

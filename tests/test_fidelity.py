@@ -1,5 +1,5 @@
 """The published TCC configuration: every key loads with its published value,
-and configs/pouring.yml and configs/penn_action.yml reproduce it."""
+and configs/published/pouring.yml and configs/published/penn_action.yml reproduce it."""
 
 import json
 import os
@@ -66,7 +66,7 @@ def test_every_published_key_loads_with_its_published_value(tmp_path):
 
 def test_pouring_yml_is_the_published_pouring_setup():
   assert _shared_key_differences('pouring.yml', LOCAL_KEYS) == {}
-  cfg = config.load_config([os.path.join(REPO, 'configs', 'pouring.yml')])
+  cfg = config.load_config([os.path.join(REPO, 'configs', 'published', 'pouring.yml')])
   for key, value in VARIANT_KEYS.items():
     assert _get(cfg, key) == value, key
 
@@ -74,7 +74,7 @@ def test_pouring_yml_is_the_published_pouring_setup():
 def test_penn_action_yml_is_the_published_setup_with_its_protocol():
   exceptions = LOCAL_KEYS + ('DATASETS', 'EVAL.KENDALLS_TAU_STRIDE')
   assert _shared_key_differences('penn_action.yml', exceptions) == {}
-  path = os.path.join(REPO, 'configs', 'penn_action.yml')
+  path = os.path.join(REPO, 'configs', 'published', 'penn_action.yml')
   cfg = config.load_config([path])
   assert cfg.EVAL.KENDALLS_TAU_STRIDE == 2
   assert len(cfg.DATASETS) == 1 and cfg.DATASETS[0] in PENN_ACTION_ACTIONS
@@ -91,7 +91,7 @@ def test_demo_yml_is_the_published_demo():
                   'EVAL.CLASSIFICATION_FRACTIONS': [0.1],
                   'EVAL.FEW_SHOT_NUM_LABELED': [1], 'EVAL.VAL_ITERS': 10,
                   'LOGDIR': '/tmp/alignment_logs'}
-  cfg = config.load_config([os.path.join(REPO, 'configs', 'demo.yml')])
+  cfg = config.load_config([os.path.join(REPO, 'configs', 'published', 'demo.yml')])
   expected = dict(PUBLISHED, **demo_changes)
   assert {key: _get(cfg, key) for key in expected} == expected
   for key, value in VARIANT_KEYS.items():

@@ -452,7 +452,7 @@ def test_skipped_similarity_figure_says_so(tmp_path):
 
 
 def test_outputs_have_the_usual_permissions_and_are_atomic(tmp_path):
-  import atomic_files  # pylint: disable=g-import-not-at-top
+  from utils import atomic_files  # pylint: disable=g-import-not-at-top
   import extract_embeddings  # pylint: disable=g-import-not-at-top
   mask = os.umask(0o022)
   try:

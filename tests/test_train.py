@@ -228,7 +228,7 @@ def test_resolve_config_choices(tmp_path):
   assert train.resolve_config(logdir) == logdir and CONFIG.IMAGE_SIZE == 48
   train.resolve_config(logdir, overrides=['TRAIN.BATCH_SIZE=3'])
   assert (CONFIG.IMAGE_SIZE, CONFIG.TRAIN.BATCH_SIZE) == (48, 3)
-  train.resolve_config(logdir, os.path.join(REPO, 'configs', 'sal.yml'))
+  train.resolve_config(logdir, os.path.join(REPO, 'configs', 'methods', 'sal.yml'))
   assert (CONFIG.IMAGE_SIZE, CONFIG.TRAINING_ALGO) == (64, 'sal')
   config.reset_config()
   assert train.resolve_config(None, (), ['LOGDIR=%s' % logdir]) == logdir
@@ -301,19 +301,35 @@ def test_optimizers_and_precision_errors():
     train.set_precision_policy()
 
 
+def test_flat_config_paths_still_resolve():
+  # The published code's path (configs/demo.yml) and the flat paths of earlier
+  # releases name the files now under configs/<group>/.
+  for group, name in (('published', 'demo.yml'), ('methods', 'sal.yml'),
+                      ('demo', 'crw_demo.yml')):
+    flat = os.path.join(REPO, 'configs', name)
+    assert not os.path.exists(flat)
+    assert config.resolve_config_path(flat) == os.path.join(
+        REPO, 'configs', group, name)
+    assert config.to_plain(config.build_config([flat])) == config.to_plain(
+        config.build_config([os.path.join(REPO, 'configs', group, name)]))
+  with pytest.raises(config.ConfigError, match='nope.yml: config file not'):
+    config.build_config([os.path.join(REPO, 'configs', 'nope.yml')])
+
+
 def test_every_config_file_loads():
-  paths = sorted(glob.glob(os.path.join(REPO, 'configs', '*.yml')))
+  paths = sorted(glob.glob(os.path.join(REPO, 'configs', '*', '*.yml')))
   names = {os.path.basename(p) for p in paths}
   assert {'demo.yml', 'pouring.yml', 'penn_action.yml', 'alignment.yml',
           'sal.yml', 'tcn.yml', 'alignment_sal_tcn.yml',
           'classification.yml'} <= names
   for path in paths:
     config.load_config([path])
-  demo = config.to_plain(config.load_config([os.path.join(REPO, 'configs',
-                                                           'cpu_demo.yml')]))
+  demo = config.to_plain(config.load_config([os.path.join(
+      REPO, 'configs', 'demo', 'cpu_demo.yml')]))
   assert demo == config.to_plain(config._DEFAULTS)  # pylint: disable=protected-access
   for name in ('pouring.yml', 'penn_action.yml'):
-    cfg = config.load_config([os.path.join(REPO, 'configs', name)])
+    cfg = config.load_config([os.path.join(REPO, 'configs', 'published',
+                                           name)])
     assert cfg.MODEL.BASE_MODEL.NETWORK == 'Resnet50_pretrained'
     assert cfg.MODEL.BASE_MODEL.LAYER == 'conv4_block3_out'
     assert (cfg.IMAGE_SIZE, cfg.MODEL.TRAIN_BASE) == (224, 'only_bn')

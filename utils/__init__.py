@@ -1,0 +1,1 @@
+"""Config-free helpers shared by every layer: atomic file writes, quiet TensorFlow start-up."""
