@@ -337,7 +337,7 @@ _C.TRAIN.STEPS_PER_LOOP = 10
 _C.TRAIN.CROSS_REPLICA_ALIGNMENT = True
 # With MODEL.TRAIN_BASE 'frozen': compute the base CNN's features of every
 # training frame once (beside the TFRecords) and train the embedder from
-# them; frames are then not augmented (see feature_cache.py).
+# them; frames are then not augmented (see data/features.py).
 _C.DATA.CACHE_BASE_FEATURES = False
 # 'float32' (exact) or 'float16' (half the disk space).
 _C.DATA.CACHE_BASE_FEATURES_DTYPE = 'float32'
@@ -459,7 +459,7 @@ _C.FC_RESNET18.NUM_STAGES = 4
 # 'reflect' (CRW's encoder trained from scratch) or 'zeros'.
 _C.FC_RESNET18.PADDING = 'reflect'
 
-# Label propagation (evaluation task `label_propagation`, propagate_labels.py).
+# Label propagation (evaluation task `label_propagation`, tools/propagate_labels.py).
 _C.PROPAGATION = edict()
 # A DAVIS-layout folder; '' = the one generated beside the TFRecords of the
 # first synthetic_objects dataset of DATASETS (<tfrecords dir>/davis).

@@ -1,4 +1,8 @@
-"""TFRecord decoding, frame sampling, augmentation and tf.data pipelines.
+"""TFRecord decoding, augmentation and the tf.data training pipelines.
+
+Which frames a sample holds is `data.sampling` (the one sampler, shared
+with the cached-features pipeline below); this module reads CONFIG and
+builds the pipelines around it.
 
 Records follow the published TCC format (docs/tcc.md). Training batches
 decode only the JPEGs of the sampled frames: the serialized JPEG list is
@@ -17,15 +21,14 @@ Public API:
   load_videos(tfrecord_paths)                NumPy videos (inspection, tools)
   video_frame_sequences(paths, names, stride)  lazily decoded frames
   get_dataset_info(dataset)                  dataset_info.json as a dict
-  ensure_dataset(dataset)                    generate synthetic data if needed
+  dataset_directory(dataset)                 its TFRecords (never generates)
+  create_feature_dataset(dirs, batch_spec)   batches of cached base features
   split_tfrecord_paths(dataset, split)       the shard files of one split
 """
 
-import dataclasses
 import glob
 import os
 import struct
-from typing import Callable, Optional, Sequence
 
 from absl import logging
 import numpy as np
@@ -33,83 +36,12 @@ import tensorflow as tf
 
 import config
 from config import CONFIG
+from data import features
+from data import sampling
 from dataset_preparation import tfrecord_io
 
-SAMPLING_STRATEGIES = ('offset_uniform', 'stride', 'all')
 # Per-frame label of a frame whose video has no labels.
 NO_LABEL = -1
-VIEW_SAMPLINGS = ('first', 'per_take', 'per_step')
-
-
-@dataclasses.dataclass(frozen=True)
-class BatchSpec:
-  """What each video of a training batch holds.
-
-  An algorithm declares it (`algos.base.Algorithm.batch_spec`) and
-  `create_dataset` builds it, so a new method touches only its own module and
-  the registry.
-
-  Attributes:
-    positives: None, or a function (anchors int32 [S], seq_len int32 []) ->
-      positives int32 [S] (called inside tf.data). With it, every sampled
-      anchor step is followed by its positive: `steps` interleaves
-      anchor_0, positive_0, anchor_1, ... (2 * NUM_FRAMES steps per video).
-    needs_frame_labels: the loss reads `frame_labels`; `create_dataset`
-      then refuses a split holding unlabelled videos, naming them.
-    views: number of camera views per take (>= 1). With V > 1 the same
-      time steps are sampled in V views of the take: `steps` holds the S
-      steps once per view slot (slot-major, S * V entries) and `frames`
-      the context frames of slot 0, then slot 1, ... Needs multi-view
-      records (`view0`, `view1`, ...).
-    view_sampling: which record views fill the slots: 'first' (views 0..V-1
-      in order; with V = 1 the `video` list, as single-view data),
-      'per_take' (V distinct random views, drawn once per sample) or
-      'per_step' (V distinct random views drawn for every step, as the
-      published multi-view TCN draws anchor and positive views per pair).
-    sampler: None (DATA.SAMPLING_STRATEGY), or a function (seq_len int32 [],
-      num_steps int, name string []) -> sorted steps int32 [num_steps]
-      (called inside tf.data).
-    num_crops, crop_steps: with `crop_steps`, each video gives `num_crops`
-      temporal crops, each augmented with its own parameters (SCL of CARL):
-      a function (seq_len int32 [], num_frames int) -> steps int32
-      [num_crops, num_frames] (called inside tf.data), each row the sorted
-      frames of one crop; `steps` holds crop 0's steps, then crop 1's, ...
-    clip: None, or a function () -> frame offsets (increasing ints from 0),
-      called when the pipeline is built: each video then gives the frames
-      start + offsets from a random start (a clip), without context frames,
-      instead of NUM_FRAMES frames sampled by DATA.SAMPLING_STRATEGY.
-  """
-  positives: Optional[Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = None
-  needs_frame_labels: bool = False
-  views: int = 1
-  view_sampling: str = 'first'
-  sampler: Optional[Callable[[tf.Tensor, int, tf.Tensor], tf.Tensor]] = None
-  num_crops: int = 1
-  crop_steps: Optional[Callable[[tf.Tensor, int], tf.Tensor]] = None
-  clip: Optional[Callable[[], Sequence[int]]] = None
-
-  def __post_init__(self):
-    if self.views < 1:
-      raise ValueError('BatchSpec.views must be >= 1, got %d.' % self.views)
-    if self.view_sampling not in VIEW_SAMPLINGS:
-      raise ValueError('BatchSpec.view_sampling %r is unknown; use one of %s.'
-                       % (self.view_sampling, ', '.join(VIEW_SAMPLINGS)))
-
-  def steps_per_video(self, num_frames):
-    """Sampled steps per video (all view slots) for `num_frames` anchors."""
-    if self.clip is not None:
-      return len(self.clip())
-    if self.crop_steps is not None:
-      return num_frames * self.num_crops
-    return num_frames * (2 if self.positives is not None else 1) * self.views
-
-  def sequences_per_video(self):
-    """Sequences (temporal crops or camera views) each video's steps hold."""
-    return self.num_crops * self.views
-
-  def uses_view_lists(self):
-    """Whether samples read the `viewN` lists rather than `video`."""
-    return self.views > 1 or self.view_sampling != 'first'
 
 
 class DatasetError(ValueError):
@@ -147,57 +79,31 @@ def split_tfrecord_paths(dataset, split):
   return paths
 
 
-def _synthetic_params():
-  syn = CONFIG.SYNTHETIC
-  params = {'num_train': syn.NUM_TRAIN_VIDEOS, 'num_val': syn.NUM_VAL_VIDEOS,
-           'image_size': CONFIG.IMAGE_SIZE, 'min_frames': syn.MIN_FRAMES,
-           'max_frames': syn.MAX_FRAMES, 'num_views': syn.NUM_VIEWS,
-           'seed': syn.SEED, 'variation': float(syn.VARIATION),
-           'mirror': syn.MIRROR}
-  if syn.TIME_SYMMETRIC:
-    params['time_symmetric'] = True
-  return params
+def dataset_directory(dataset):
+  """The TFRecords directory of `dataset`, which must exist; never writes.
 
-
-def _synthetic_matches(stored, params):
-  from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
-  return stored == dict(params, version=synthetic.RENDER_VERSION)
-
-
-def ensure_dataset(dataset):
-  """Makes sure the TFRecords of `dataset` exist; returns their directory.
-
-  A dataset whose name starts with 'synthetic' is generated into
-  `config.tfrecords_dir(dataset)` from CONFIG.SYNTHETIC.* and
-  CONFIG.IMAGE_SIZE when its train or val split is missing, or when it was
-  generated with other parameters.
+  Synthetic datasets are generated by `train.py`, `demo.py` or
+  `python -m dataset_preparation.generate`, never by reading.
 
   Raises:
-    DatasetError: a non-synthetic dataset without any TFRecords.
+    DatasetError: no TFRecords of `dataset`, with the command that makes
+      them.
   """
   directory = config.tfrecords_dir(dataset)
-  if dataset.startswith('synthetic_objects'):
-    from dataset_preparation import synthetic_objects  # pylint: disable=g-import-not-at-top
-    return synthetic_objects.ensure_from_config(directory, dataset)
-  has_split = lambda s: bool(glob.glob(_split_glob(directory, dataset, s)))
-  if dataset.startswith('synthetic'):
-    params = _synthetic_params()
-    stored = tfrecord_io.read_dataset_info(directory).get('generator')
-    if has_split('train') and has_split('val') and _synthetic_matches(stored, params):
-      return directory
-    logging.info('Generating the synthetic dataset %r in %s (%s).', dataset,
-                 directory, ', '.join('%s=%s' % kv for kv in params.items()))
-    from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
-    synthetic.generate_dataset(directory, dataset_name=dataset, **params)
+  if glob.glob(_split_glob(directory, dataset, '')):
     return directory
-  if not glob.glob(_split_glob(directory, dataset, '')):
+  if dataset.startswith('synthetic'):
     raise DatasetError(
-        'Dataset %r not found: no %s_*.tfrecord files in %s. Create them with '
-        '`python -m dataset_preparation.videos_to_tfrecords --input_dir '
-        'VIDEOS --output_dir %s --dataset_name %s` (or images_to_tfrecords), '
-        'or point PATH_TO_TFRECORDS at them.' % (dataset, dataset, directory,
-                                                 directory, dataset))
-  return directory
+        'Dataset %r not found in %s: synthetic datasets are generated by '
+        'train.py and demo.py; run `python -m dataset_preparation.generate '
+        '--config_path CONFIG` (the same config) to generate it.' % (
+            dataset, directory))
+  raise DatasetError(
+      'Dataset %r not found: no %s_*.tfrecord files in %s. Create them with '
+      '`python -m dataset_preparation.videos_to_tfrecords --input_dir '
+      'VIDEOS --output_dir %s --dataset_name %s` (or images_to_tfrecords), '
+      'or point PATH_TO_TFRECORDS at them.' % (dataset, dataset, directory,
+                                               directory, dataset))
 
 
 def get_dataset_info(dataset):
@@ -208,7 +114,7 @@ def get_dataset_info(dataset):
   dataset_info.json (e.g. published TCC TFRecords) the counts are computed
   from the records and 'fps' and 'image_size' are None.
   """
-  directory = ensure_dataset(dataset)
+  directory = dataset_directory(dataset)
   info = tfrecord_io.read_dataset_info(directory)
   if info:
     return info
@@ -567,213 +473,6 @@ def _augment(jpegs, image_size):
 # Sampling.
 # ----------------------------------------------------------------------------
 
-_warned_short_video = False
-
-
-def _warn_short(name, seq_len, needed, spread):
-  global _warned_short_video
-  if not _warned_short_video:
-    _warned_short_video = True
-    logging.warning(
-        'Video %s has %d frames, fewer than the %d one sample needs; such '
-        'videos are sampled with repeated frames (%s; logged once).',
-        name.numpy().decode('utf-8', 'replace'), int(seq_len), int(needed),
-        'spread over the video' if spread else 'padded with the last frame')
-  return np.int32(0)
-
-
-def _spread(seq_len, num_steps):
-  """[S] sorted indices covering all L frames, repeating some (L < S ok)."""
-  return tf.range(num_steps) * seq_len // num_steps
-
-
-def _frames_needed(strategy, num_steps, stride, random_offset, draw_offset):
-  """Fewest frames a video needs to be sampled without repeated frames."""
-  if strategy == 'offset_uniform':
-    return num_steps + (0 if draw_offset else random_offset)
-  if strategy == 'stride':
-    return (num_steps - 1) * stride + 1
-  if strategy == 'all':
-    return 1
-  raise config.ConfigError(
-      'DATA.SAMPLING_STRATEGY %r is unknown; use one of %s.' % (
-          strategy, ', '.join(SAMPLING_STRATEGIES)))
-
-
-def sample_steps(seq_len, num_steps, strategy, stride=1, random_offset=1,
-                 draw_offset=False, spread_short=False, name=''):
-  """Sorted frame indices of one video, as the published pipeline samples.
-
-  Args:
-    seq_len: int32 scalar tensor L.
-    num_steps: S, Python int.
-    strategy: 'offset_uniform': S distinct frames drawn uniformly at random
-      among frames `random_offset`..L-1 (the offset is fixed; with
-      `draw_offset` it is drawn uniformly in [0, random_offset) instead);
-      a video with fewer than S + offset frames gets 0..S-1 with every
-      index past the end replaced by the last frame.
-      'stride': frames `offset + k * stride`, k < S, with `offset` uniform in
-      [0, max(1, L - stride * S)); indices past the end are replaced by the
-      last frame (short videos are padded with it).
-      'all': S frames evenly spaced over the whole video (first and last
-      included), no randomness (not in the published code).
-    stride: DATA.STRIDE, frames between steps of 'stride'.
-    random_offset: DATA.RANDOM_OFFSET.
-    draw_offset: DATA.DRAW_RANDOM_OFFSET.
-    spread_short: DATA.SPREAD_SHORT_VIDEOS: a video too short for the
-      strategy gets S indices spread evenly over all its frames (with
-      repetitions) instead of being padded with its last frame.
-    name: video name (string tensor) for the warning logged (once) when a
-      video is too short.
-
-  Returns:
-    int32 [S], every index in 0..L-1.
-  """
-  needed = _frames_needed(strategy, num_steps, stride, random_offset,
-                          draw_offset)
-
-  def sample():
-    if strategy == 'offset_uniform':
-      offset = random_offset
-      if draw_offset:
-        max_offset = tf.clip_by_value(seq_len - num_steps + 1, 1,
-                                      max(1, random_offset))
-        offset = tf.random.uniform([], 0, max_offset, dtype=tf.int32)
-      chosen = tf.random.shuffle(tf.range(offset, seq_len))[:num_steps]
-      return tf.sort(chosen)
-    if strategy == 'stride':
-      offset = tf.random.uniform(
-          [], 0, tf.maximum(1, seq_len - stride * num_steps), dtype=tf.int32)
-      return tf.minimum(seq_len - 1, offset + tf.range(num_steps) * stride)
-    return tf.range(num_steps) * (seq_len - 1) // max(1, num_steps - 1)
-
-  def short():
-    warned = tf.py_function(_warn_short, [name, seq_len, needed,
-                                          spread_short], tf.int32)
-    if spread_short:
-      return _spread(seq_len, num_steps) + warned
-    if strategy == 'stride':
-      return sample() + warned
-    return tf.minimum(tf.range(num_steps), seq_len - 1) + warned
-
-  return tf.cond(seq_len >= needed, sample, short)
-
-
-def _sample_or_spread(seq_len, num_steps, needed, sample, name):
-  """`sample()` when the video has `needed` frames, else spread indices."""
-  def short():
-    warned = tf.py_function(_warn_short, [name, seq_len, needed, True],
-                            tf.int32)
-    return _spread(seq_len, num_steps) + warned
-
-  return tf.cond(seq_len >= needed, sample, short)
-
-
-def window_steps(seq_len, num_steps, window, name=''):
-  """S distinct sorted steps inside a random window of `window` frames.
-
-  The published multi-view TCN draws its pairs without replacement from a
-  random window of `window` consecutive frames (the whole video when it is
-  not longer than `window`).
-
-  Args:
-    seq_len: int32 scalar tensor L.
-    num_steps: S, Python int.
-    window: window length in frames, Python int.
-    name: video name (string tensor) for the short-video warning.
-
-  Returns:
-    int32 [S].
-  """
-  def sample():
-    length = tf.minimum(seq_len, window)
-    start = tf.random.uniform([], 0, seq_len - length + 1, dtype=tf.int32)
-    chosen = tf.random.shuffle(tf.range(start, start + length))[:num_steps]
-    return tf.sort(chosen)
-  return _sample_or_spread(seq_len, num_steps, num_steps, sample, name)
-
-
-def contiguous_steps(seq_len, num_steps, name=''):
-  """S consecutive steps from a random start (published single-view TCN).
-
-  Args:
-    seq_len: int32 scalar tensor L.
-    num_steps: S, Python int.
-    name: video name (string tensor) for the short-video warning.
-
-  Returns:
-    int32 [S].
-  """
-  def sample():
-    start = tf.random.uniform([], 0, seq_len - num_steps + 1, dtype=tf.int32)
-    return start + tf.range(num_steps)
-  return _sample_or_spread(seq_len, num_steps, num_steps, sample, name)
-
-
-def view_slots(num_record_views, num_slots, num_steps, view_sampling):
-  """Record view of every (view slot, step) of a multi-view sample.
-
-  Args:
-    num_record_views: V, views in the record (Python int).
-    num_slots: V' <= V view slots per sample (Python int).
-    num_steps: S, steps per slot (Python int).
-    view_sampling: 'first', 'per_take' or 'per_step' (see `BatchSpec`).
-
-  Returns:
-    int32 [V', S]; the views of one step are distinct.
-  """
-  if view_sampling == 'first':
-    views = tf.range(num_slots)[:, None]
-  elif view_sampling == 'per_take':
-    views = tf.random.shuffle(tf.range(num_record_views))[:num_slots, None]
-  else:
-    order = tf.argsort(tf.random.uniform([num_steps, num_record_views]),
-                       axis=1)
-    return tf.cast(tf.transpose(order[:, :num_slots]), tf.int32)
-  return tf.tile(views, [1, num_steps])
-
-
-def tcn_positives(anchors, window):
-  """Positive of anchor t: uniform in [t - window, t) clipped at 0; t if t=0.
-
-  Args:
-    anchors: int32 [S].
-    window: TCN.POSITIVE_WINDOW (frames).
-
-  Returns:
-    int32 [S].
-  """
-  low = tf.maximum(0, anchors - window)
-  u = tf.random.uniform(tf.shape(anchors))
-  return low + tf.cast(u * tf.cast(anchors - low, tf.float32), tf.int32)
-
-
-def temporal_crop_steps(seq_len, num_frames, min_fraction):
-  """Sorted frames of one random temporal crop (own start and rate).
-
-  The crop covers round(f * L) frames, f uniform in [min_fraction, 1], at a
-  uniform random start; `num_frames` distinct frames are drawn uniformly from
-  it (evenly spread with repetition when the crop is shorter).
-
-  Args:
-    seq_len: int32 scalar tensor L.
-    num_frames: S, Python int.
-    min_fraction: smallest crop, as a fraction of the video.
-
-  Returns:
-    int32 [S], indices into the video.
-  """
-  fraction = tf.random.uniform([], min_fraction, 1.0)
-  crop_len = tf.clip_by_value(tf.cast(tf.round(
-      fraction * tf.cast(seq_len, tf.float32)), tf.int32), 1, seq_len)
-  start = tf.random.uniform([], 0, seq_len - crop_len + 1, dtype=tf.int32)
-  within = tf.cond(
-      crop_len >= num_frames,
-      lambda: tf.sort(tf.random.shuffle(tf.range(crop_len))[:num_frames]),
-      lambda: _spread(crop_len, num_frames))
-  return start + within
-
-
 def _frames_of_indices(jpegs, indices, mode, image_size, central_crop):
   """Frames `indices` [N] of the JPEGs of ONE video, decoded and prepared.
 
@@ -809,45 +508,9 @@ def _sample_record(video, frames, steps, num_context, image_size):
   }
 
 
-def clip_steps(seq_len, offsets, name=''):
-  """Frame indices start + offsets from a uniform random start.
-
-  Args:
-    seq_len: int32 [] frames in the video.
-    offsets: increasing ints, the first 0 (e.g. range(0, 8, 2)).
-    name: the video's name, for the warning.
-
-  A video shorter than offsets[-1] + 1 frames gets evenly spread indices
-  with repetitions (and a warning, once).
-
-  Returns:
-    int32 [len(offsets)].
-  """
-  offsets = [int(o) for o in offsets]
-  needed = offsets[-1] + 1
-
-  def sample():
-    start = tf.random.uniform([], 0, seq_len - needed + 1, dtype=tf.int32)
-    return start + tf.constant(offsets, tf.int32)
-
-  return _sample_or_spread(seq_len, len(offsets), needed, sample, name)
-
-
-def context_indices(steps, num_context, frame_stride):
-  """[S] steps -> [S * num_context]: t-(K-1)*stride, ..., t, clipped at 0."""
-  offsets = tf.range(num_context - 1, -1, -1) * frame_stride
-  return tf.reshape(tf.maximum(0, steps[:, None] - offsets[None, :]), [-1])
-
-
 # ----------------------------------------------------------------------------
 # Pipelines.
 # ----------------------------------------------------------------------------
-
-
-def _num_frames_per_sample(mode):
-  num_frames = (CONFIG.TRAIN.NUM_FRAMES if mode == 'train' else
-                CONFIG.EVAL.NUM_FRAMES)
-  return num_frames
 
 
 def record_num_views(path):
@@ -862,90 +525,46 @@ def record_num_views(path):
   return 1
 
 
-def _view_indices(video, steps, indices, batch_spec, num_record_views,
-                  steps_per_slot):
-  """Flat indices into the [V * L] JPEGs of all views, and the slot steps.
-
-  Args:
-    video: parsed record with `view_jpegs` [V, L].
-    steps: int32 [S] sampled steps.
-    indices: int32 [S * K] context frame indices of `steps`.
-    batch_spec: the `BatchSpec` (views, view_sampling).
-    num_record_views: V.
-    steps_per_slot: S (Python int).
-
-  Returns:
-    (flat_indices int32 [V' * S * K], slot_steps int32 [V' * S]).
-  """
-  views = view_slots(num_record_views, batch_spec.views, steps_per_slot,
-                     batch_spec.view_sampling)  # [V', S]
-  num_context = tf.shape(indices)[0] // steps_per_slot
-  context_views = tf.repeat(views, num_context, axis=1)  # [V', S * K]
-  seq_len = tf.shape(video['view_jpegs'])[1]
-  flat = tf.reshape(context_views * seq_len + indices[None], [-1])
-  return flat, tf.tile(steps, [batch_spec.views])
+def sampling_settings(mode, cfg=None):
+  """`sampling.SamplingSettings` of `cfg` (default CONFIG) for `mode`."""
+  cfg = CONFIG if cfg is None else cfg
+  data = cfg.DATA
+  num_frames = (cfg.TRAIN.NUM_FRAMES if mode == 'train' else
+                cfg.EVAL.NUM_FRAMES)
+  return sampling.SamplingSettings(
+      num_frames=num_frames, num_context=data.NUM_STEPS,
+      frame_stride=data.FRAME_STRIDE, strategy=data.SAMPLING_STRATEGY,
+      stride=data.STRIDE, random_offset=data.RANDOM_OFFSET,
+      draw_offset=data.DRAW_RANDOM_OFFSET,
+      spread_short=data.SPREAD_SHORT_VIDEOS)
 
 
-def sampling_options():
-  """The keyword arguments of `sample_steps` set by CONFIG.DATA."""
-  data = CONFIG.DATA
-  return dict(strategy=data.SAMPLING_STRATEGY, stride=data.STRIDE,
-              random_offset=data.RANDOM_OFFSET,
-              draw_offset=data.DRAW_RANDOM_OFFSET,
-              spread_short=data.SPREAD_SHORT_VIDEOS)
-
-
-def _make_sample_fn(mode, batch_spec, num_record_views=0):
+def frame_sample_fn(mode, batch_spec, num_record_views=0):
   """Serialized record -> one sample (unbatched) of the training batch.
 
-  `num_record_views` (from `record_num_views`) is needed when the spec reads
-  the view lists (`batch_spec.uses_view_lists()`).
+  The frames of `sampling.sample_indices` decoded (each temporal crop
+  augmented with its own parameters in 'train' mode). `num_record_views`
+  (from `record_num_views`) is needed when the spec reads the view lists
+  (`batch_spec.uses_view_lists()`).
   """
-  num_frames = _num_frames_per_sample(mode)
-  data = CONFIG.DATA
-  num_context, frame_stride = data.NUM_STEPS, data.FRAME_STRIDE
+  settings = sampling_settings(mode)
   image_size = CONFIG.IMAGE_SIZE
   central_crop = CONFIG.AUGMENTATION.RANDOM_CROP
-  num_steps = batch_spec.steps_per_video(num_frames)
-  sampling = sampling_options()
   use_views = batch_spec.uses_view_lists()
-  clip = batch_spec.clip() if batch_spec.clip is not None else None
-  if clip is not None:
-    num_context = 1
+  num_context = sampling.context_frames(batch_spec, settings)
 
   def sample_fn(serialized):
-    video = _parse(serialized, data.FRAME_LABELS,
+    video = _parse(serialized, CONFIG.DATA.FRAME_LABELS,
                    num_record_views if use_views else 0)
-    if batch_spec.crop_steps is not None:
-      crop_steps = tf.ensure_shape(batch_spec.crop_steps(
-          video['seq_len'], num_frames), [batch_spec.num_crops, num_frames])
-      frames = [_frames_of_indices(
-          video['jpegs'], context_indices(crop, num_context, frame_stride),
-          mode, image_size, central_crop) for crop in tf.unstack(crop_steps)]
-      return _sample_record(video, tf.concat(frames, axis=0),
-                            tf.reshape(crop_steps, [-1]), num_context,
-                            image_size)
-    if clip is not None:
-      steps = clip_steps(video['seq_len'], clip, video['name'])
-    elif batch_spec.sampler is not None:
-      steps = batch_spec.sampler(video['seq_len'], num_frames, video['name'])
-    else:
-      steps = sample_steps(video['seq_len'], num_frames, name=video['name'],
-                           **sampling)
-    if batch_spec.positives is not None:
-      positives = batch_spec.positives(steps, video['seq_len'])
-      steps = tf.reshape(tf.stack([steps, positives], axis=1), [-1])
-    indices = context_indices(steps, num_context, frame_stride)
-    all_jpegs = video['jpegs']
-    if use_views:
-      indices, steps = _view_indices(video, steps, indices, batch_spec,
-                                     num_record_views,
-                                     num_steps // batch_spec.views)
-      all_jpegs = tf.reshape(video['view_jpegs'], [-1])
-    frames = _frames_of_indices(all_jpegs, indices, mode, image_size,
-                                central_crop)
-    return _sample_record(video, frames, tf.ensure_shape(steps, [num_steps]),
-                          num_context, image_size)
+    steps, index_groups = sampling.sample_indices(
+        video['seq_len'], video['name'], batch_spec, settings,
+        num_record_views)
+    jpegs = (tf.reshape(video['view_jpegs'], [-1]) if use_views else
+             video['jpegs'])
+    frames = tf.concat([_frames_of_indices(jpegs, indices, mode, image_size,
+                                           central_crop)
+                        for indices in index_groups], axis=0)
+    return _sample_record(video, frames, steps, num_context, image_size)
   return sample_fn
 
 
@@ -983,7 +602,7 @@ def _dataset_records(dataset, split, mode, input_context=None):
   With an `input_context` of several input pipelines, only this pipeline's
   share of the videos (`shard_records`).
   """
-  ensure_dataset(dataset)
+  dataset_directory(dataset)
   paths = split_tfrecord_paths(dataset, split)
   num_videos = _check_files(paths)
   if num_videos == 0:
@@ -1017,7 +636,9 @@ def create_dataset(split, mode='train', batch_spec=None, input_context=None):
     mode: 'train' (TRAIN.BATCH_SIZE, TRAIN.NUM_FRAMES, augmentation) or
       'eval' (EVAL.BATCH_SIZE, EVAL.NUM_FRAMES, no augmentation; central
       square crop when AUGMENTATION.RANDOM_CROP).
-    batch_spec: a `BatchSpec`; default that of CONFIG.TRAINING_ALGO.
+    batch_spec: a `sampling.BatchSpec`, the training algorithm's
+      (`algos.get_batch_spec()`); default `BatchSpec()`: NUM_FRAMES steps
+      sampled by DATA.SAMPLING_STRATEGY, as the published pipeline.
     input_context: a `tf.distribute.InputContext` (from
       `Strategy.distribute_datasets_from_function`), or None: batches are
       then per replica (B = the batch size divided by the replicas in sync)
@@ -1043,8 +664,7 @@ def create_dataset(split, mode='train', batch_spec=None, input_context=None):
   batch_size = (CONFIG.TRAIN.BATCH_SIZE if mode == 'train' else
                 CONFIG.EVAL.BATCH_SIZE)
   if batch_spec is None:
-    import algos  # pylint: disable=g-import-not-at-top (algos imports datasets)
-    batch_spec = algos.get_batch_spec()
+    batch_spec = sampling.BatchSpec()
   if input_context is not None:
     batch_size = input_context.get_per_replica_batch_size(batch_size)
   per_dataset = []
@@ -1055,10 +675,20 @@ def create_dataset(split, mode='train', batch_spec=None, input_context=None):
     num_views = (_check_num_views(split_tfrecord_paths(dataset, split),
                                   batch_spec.views)
                  if batch_spec.uses_view_lists() else 0)
-    sample_fn = _make_sample_fn(mode, batch_spec, num_views)
+    sample_fn = frame_sample_fn(mode, batch_spec, num_views)
     per_dataset.append(records.map(sample_fn,
                                    num_parallel_calls=_num_parallel_calls(),
                                    deterministic=False))
+  return _batches(per_dataset, batch_size, input_context)
+
+
+def _batches(per_dataset, batch_size, input_context):
+  """Batches of the per-dataset sample streams, by the published policy.
+
+  Every batch comes from ONE dataset drawn uniformly at random, unless
+  DATA.MIX_DATASETS_IN_BATCH (round robin over videos inside batches). Both
+  the decoded-frames and the cached-features pipelines batch here.
+  """
   if len(per_dataset) == 1:
     batches = per_dataset[0].batch(batch_size, drop_remainder=True)
   elif CONFIG.DATA.MIX_DATASETS_IN_BATCH:
@@ -1070,6 +700,120 @@ def create_dataset(split, mode='train', batch_spec=None, input_context=None):
         [d.batch(batch_size, drop_remainder=True) for d in per_dataset],
         _dataset_draws(len(per_dataset), input_context))
   return batches.prefetch(max(1, CONFIG.DATA.NUM_PREFETCH_BATCHES))
+
+
+# ----------------------------------------------------------------------------
+# Cached base features (DATA.CACHE_BASE_FEATURES; format in data/features.py).
+# ----------------------------------------------------------------------------
+
+
+def check_feature_cache(batch_spec):
+  """Raises `features.FeatureCacheError` (one line) unless CONFIG and the
+  algorithm's `batch_spec` can train from cached base features."""
+  if CONFIG.MODEL.TRAIN_BASE != 'frozen':
+    raise features.FeatureCacheError(
+        'DATA.CACHE_BASE_FEATURES needs a frozen base network (the cache '
+        'holds fixed features); set MODEL.TRAIN_BASE=frozen or '
+        'DATA.CACHE_BASE_FEATURES=false (MODEL.TRAIN_BASE is %r).' %
+        CONFIG.MODEL.TRAIN_BASE)
+  if CONFIG.DATA.CACHE_BASE_FEATURES_DTYPE not in features.DTYPES:
+    raise features.FeatureCacheError(
+        'DATA.CACHE_BASE_FEATURES_DTYPE %r is unknown; use one of: %s.' %
+        (CONFIG.DATA.CACHE_BASE_FEATURES_DTYPE, ', '.join(features.DTYPES)))
+  features.check_batch_spec(batch_spec, CONFIG.TRAINING_ALGO)
+
+
+def ensure_feature_cache(base_model, frame_features, batch_spec):
+  """The cache directory of every dataset in CONFIG.DATASETS, computed when
+  missing or made with another base, layer, weights, image size or dtype.
+
+  Args:
+    base_model: the frozen Keras base network (its weights are hashed).
+    frame_features: frames float32 [N, H, W, 3] in [-1, 1] -> base features
+      [N, h, w, c] (the algorithm's `_frame_features`).
+    batch_spec: the algorithm's `sampling.BatchSpec`.
+
+  Returns:
+    dict: dataset name -> cache directory.
+  """
+  check_feature_cache(batch_spec)
+  augmentation = [k for k in features.AUGMENTATIONS
+                  if CONFIG.AUGMENTATION[k]]
+  if augmentation:
+    logging.warning('DATA.CACHE_BASE_FEATURES: the cached features are of '
+                    'un-augmented frames; AUGMENTATION.%s not applied.',
+                    ', '.join(augmentation))
+  dtype = CONFIG.DATA.CACHE_BASE_FEATURES_DTYPE
+  identity, key = features.cache_key(
+      CONFIG.MODEL.BASE_MODEL.NETWORK, CONFIG.MODEL.BASE_MODEL.LAYER,
+      base_model, CONFIG.IMAGE_SIZE, dtype)
+  chunk = CONFIG.EVAL.FRAMES_PER_BATCH
+
+  def examples(dataset):
+    for video in create_one_epoch_dataset(dataset, 'train'):
+      # Whole frames, as training without augmentation sees them.
+      per_frame = np.concatenate([
+          frame_features(decode_eval_frames(
+              video['jpegs'][i:i + chunk], CONFIG.IMAGE_SIZE, False)).numpy()
+          for i in range(0, int(video['seq_len']), chunk)], axis=0)
+      yield features.cache_example(video, per_frame, dtype)
+
+  directories = {}
+  for dataset in CONFIG.DATASETS:
+    directory = os.path.join(dataset_directory(dataset),
+                             features.CACHE_DIRNAME, key)
+    if not features.is_complete(directory):
+      logging.info('Computing the base features of %s (train) into %s.',
+                   dataset, directory)
+      features.write_cache(examples(dataset), dataset, directory, identity)
+    directories[dataset] = directory
+  return directories
+
+
+def create_feature_dataset(directories, batch_spec, input_context=None):
+  """Endless shuffled training batches read from the caches.
+
+  Like `create_dataset('train', batch_spec=...)` (same sampler, same
+  batching policy, DATA.PER_DATASET_FRACTION, sharding across workers,
+  per-replica batches with `input_context`) but without augmentation and
+  with `features` float32 [B, S * NUM_STEPS, h, w, c] (base CNN features)
+  instead of `frames`. Videos are shuffled by file, so memory holds only
+  the videos being sampled.
+
+  Args:
+    directories: dict dataset -> cache directory (`ensure_feature_cache`).
+    batch_spec: the algorithm's `sampling.BatchSpec`.
+    input_context: a `tf.distribute.InputContext` or None.
+  """
+  check_feature_cache(batch_spec)
+  batch_size = CONFIG.TRAIN.BATCH_SIZE
+  if input_context is not None:
+    batch_size = input_context.get_per_replica_batch_size(batch_size)
+  settings = sampling_settings('train')
+  per_dataset = []
+  for dataset, directory in directories.items():
+    dtype = tf.as_dtype(features.read_info(directory)['dtype'])
+    paths = sorted(glob.glob(os.path.join(directory, '*.tfrecord')))
+    first = next(iter(tf.data.TFRecordDataset(paths[:1])))
+    feature_shape = features.parse_cache_record(first)[
+        'feature_shape'].numpy().tolist()
+    num_videos = len(paths)
+    if CONFIG.DATA.PER_DATASET_FRACTION < 1.0:
+      num_videos = max(1, int(round(CONFIG.DATA.PER_DATASET_FRACTION *
+                                    num_videos)))
+      paths = paths[:num_videos]
+    files = tf.data.Dataset.from_tensor_slices(paths)
+    if input_context is not None:
+      files, num_videos = shard_records(files, num_videos, input_context,
+                                        dataset)
+    files = files.repeat().shuffle(num_videos, reshuffle_each_iteration=True)
+    records = files.interleave(tf.data.TFRecordDataset, cycle_length=1)
+    per_dataset.append(records.map(
+        features.feature_sample_fn(batch_spec, settings, feature_shape,
+                                   dtype),
+        num_parallel_calls=_num_parallel_calls(), deterministic=False))
+  return _batches(per_dataset, batch_size, input_context)
+
 
 
 def _dataset_draws(num_datasets, input_context):
@@ -1144,7 +888,7 @@ def create_one_epoch_dataset(dataset, split, all_views=False):
     `frame_labels` int32 [L] (NO_LABEL when unlabelled); `has_labels` bool
     []; `seq_len` int32 []; `name` string []; `video_label` int32 [].
   """
-  ensure_dataset(dataset)
+  dataset_directory(dataset)
   paths = split_tfrecord_paths(dataset, split)
   if _check_files(paths) == 0:
     raise DatasetError('Split %r of dataset %r has no videos (%s).' % (

@@ -6,7 +6,7 @@ r"""The embedded demo, end to end, on a CPU in minutes.
 2. trains TCC with the default config (`train.train`),
 3. evaluates the last checkpoint on every task (`evaluate.evaluate_once`),
 4. extracts the validation embeddings (`extract_embeddings.extract`),
-5. renders an alignment video (`visualize_alignment.render_alignment`),
+5. renders an alignment video (`alignment_viz.render_alignment`),
 then prints the metrics and the paths of everything it wrote. Each step is
 the importable body of one of the command-line tools, so the demo does
 nothing they would not. Running it again resumes training from the logdir's
@@ -23,8 +23,9 @@ from absl import flags
 
 import evaluate
 import extract_embeddings
+from evaluation import embeddings as embeddings_io
 import train
-import visualize_alignment
+from visualization import alignment as alignment_viz
 
 FLAGS = flags.FLAGS
 
@@ -56,8 +57,8 @@ def run_demo(logdir, config_paths=(), overrides=()):
         logdir, None, 'val', embs_path, keep_frames=True)
   video_path = os.path.join(logdir, 'alignment.mp4')
   similarity_path = os.path.join(logdir, 'alignment_similarity.png')
-  data = extract_embeddings.load_embeddings(embs_path)
-  stage('rendering the alignment video', visualize_alignment.render_alignment,
+  data = embeddings_io.load_embeddings(embs_path)
+  stage('rendering the alignment video', alignment_viz.render_alignment,
         data, video_path, reference=0, grid=True,
         candidates=list(range(1, min(len(data['embs']), 6))),
         similarity_path=similarity_path)

@@ -50,13 +50,16 @@ import time
 from absl import app
 from absl import flags
 from absl import logging
+import tensorflow as tf
 
-from utils import atomic_files
+import algos
 import config
 from config import CONFIG
+import datasets
 import evaluation
-from evaluation import figures
 from evaluation.embeddings import embed_split
+from utils import atomic_files
+from visualization import figures
 
 EVAL_DIRNAME = 'eval'
 RESULTS_FILENAME = 'results.jsonl'
@@ -123,7 +126,6 @@ def list_checkpoints(logdir):
 
 def checkpoint_readable(path):
   """Whether every tensor of a checkpoint can be read (not deleted/partial)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not os.path.isfile(path + '.index'):
     return False
   try:
@@ -198,7 +200,6 @@ _SUMMARY_WRITERS = {}
 
 def write_summaries(logdir, step, metrics):
   """TensorBoard scalars of the finite metrics under `<logdir>/eval`."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   eval_dir = os.path.join(logdir, EVAL_DIRNAME)
   if eval_dir not in _SUMMARY_WRITERS:
     _SUMMARY_WRITERS[eval_dir] = tf.summary.create_file_writer(eval_dir)
@@ -226,8 +227,6 @@ def restore(logdir, checkpoint_path, overrides=()):
     CheckpointUnavailable: the checkpoint is gone or not completely written.
     ValueError: any other failure (e.g. a checkpoint of another model).
   """
-  import algos  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not checkpoint_readable(checkpoint_path):
     raise CheckpointUnavailable(
         '%s: checkpoint deleted or not completely written (training rotates '
@@ -312,8 +311,7 @@ def _score_tasks(algo, logdir, step, log=_log):
     dict of every metric, `<task>/<metric>` (prefixed `<dataset>/` when
     DATASETS has several entries) -> float.
   """
-  import datasets  # pylint: disable=g-import-not-at-top
-  tasks = evaluation.get_tasks(CONFIG.EVAL.TASKS)
+  tasks = evaluation.get_tasks(CONFIG.EVAL.TASKS, CONFIG)
   metrics = {}
 
   def run(task, context, prefix):
@@ -341,8 +339,8 @@ def _score_tasks(algo, logdir, step, log=_log):
     prefix = dataset + '/' if len(CONFIG.DATASETS) > 1 else ''
     num_classes = datasets.get_dataset_info(dataset).get('num_classes')
     context = evaluation.EvalContext(
-        train=embed_split(algo, dataset, 'train', log=log),
-        val=embed_split(algo, dataset, 'val', log=log), algo=algo,
+        train=embed_split(algo, dataset, 'train', CONFIG, log=log),
+        val=embed_split(algo, dataset, 'val', CONFIG, log=log), algo=algo,
         num_classes=num_classes or None, dataset=dataset, log=log)
     for task in embedding_tasks:
       run(task, context, prefix)

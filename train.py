@@ -35,7 +35,7 @@ from algos.classification import resolve_num_classes
 import config
 from config import CONFIG
 import datasets
-import feature_cache
+from dataset_preparation import generate
 
 FLAGS = flags.FLAGS
 
@@ -245,17 +245,20 @@ def make_input_fn(algo):
   Each worker builds its own pipeline, reading only its share of the videos,
   with per-replica batches (see `datasets.create_dataset`). With
   DATA.CACHE_BASE_FEATURES the batches hold cached base features instead of
-  frames; the cache is computed first when missing (see feature_cache.py).
+  frames; the cache is computed first when missing (data/features.py), and
+  a batch the cache cannot serve is refused here, before training.
   """
-  cache_dirs = (feature_cache.ensure_cache(algo)
+  cache_dirs = (datasets.ensure_feature_cache(
+      algo.base_model, algo._frame_features, algo.batch_spec)  # pylint: disable=protected-access
                 if CONFIG.DATA.CACHE_BASE_FEATURES else None)
 
   def input_fn(input_context):
     if cache_dirs:
-      dataset = feature_cache.create_feature_dataset(
+      dataset = datasets.create_feature_dataset(
           cache_dirs, algo.batch_spec, input_context)
     else:
       dataset = datasets.create_dataset('train', mode='train',
+                                        batch_spec=algo.batch_spec,
                                         input_context=input_context)
     # Strings cannot enter the (possibly XLA-compiled) step.
     return dataset.map(
@@ -357,6 +360,9 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   set_precision_policy()
   strategy = get_strategy()
   chief = is_chief(strategy)
+  # The one place (with demo.py) where reading is preceded by writing: the
+  # synthetic datasets the config names are generated when missing.
+  generate.ensure_generated(CONFIG)
 
   if CONFIG.TRAINING_ALGO == 'classification':
     CONFIG.CLASSIFICATION.NUM_CLASSES = resolve_num_classes()

@@ -61,7 +61,7 @@ def _algo_class(name):
 
 
 def get_batch_spec(name=None):
-  """The `datasets.BatchSpec` of algorithm `name` (default TRAINING_ALGO)."""
+  """The `sampling.BatchSpec` of algorithm `name` (default TRAINING_ALGO)."""
   return _algo_class(name).batch_spec
 
 

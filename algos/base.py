@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from algos import cross_replica
 from config import CONFIG
-import datasets
+from data import sampling
 import models
 
 
@@ -21,7 +21,7 @@ class Algorithm(keras.Model):
   pipeline builds that.
   """
 
-  batch_spec = datasets.BatchSpec()
+  batch_spec = sampling.BatchSpec()
   # A loss that compares the videos of a batch with each other: under a
   # distribution strategy with TRAIN.CROSS_REPLICA_ALIGNMENT, `compute_loss`
   # gets the whole global batch (see algos/cross_replica.py).
@@ -84,7 +84,7 @@ class Algorithm(keras.Model):
         training)
 
   def embed_features(self, features, training):
-    """Embeds base CNN features (e.g. from feature_cache.py).
+    """Embeds base CNN features (e.g. cached by data/features.py).
 
     Args:
       features: float [B, S * NUM_STEPS, h, w, c], the base features of the
@@ -155,7 +155,7 @@ class Algorithm(keras.Model):
     num_replicas = tf.distribute.get_strategy().num_replicas_in_sync
     loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
     with tf.GradientTape() as tape:
-      if 'features' in batch:  # Cached base features (feature_cache.py).
+      if 'features' in batch:  # Cached base features (data/features.py).
         embs = self.embed_features(batch['features'], training=True)
       else:
         embs = self.embed(batch['frames'], training=True)

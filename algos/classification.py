@@ -6,6 +6,7 @@ import tensorflow as tf
 from algos.base import Algorithm
 from algos.sal import smoothed_cross_entropy
 from config import CONFIG
+from data import sampling
 import datasets
 import models
 
@@ -34,7 +35,7 @@ class Classification(Algorithm):
   pipeline refuses a split with unlabelled videos, naming them.
   """
 
-  batch_spec = datasets.BatchSpec(needs_frame_labels=True)
+  batch_spec = sampling.BatchSpec(needs_frame_labels=True)
 
   def __init__(self, num_classes=None, **kwargs):
     super().__init__(**kwargs)

@@ -27,9 +27,9 @@ class CorrespondenceAlgorithm(Algorithm):
   def next_commands(cls, logdir):
     """Propagation and its pictures, on the run's DAVIS folder."""
     return [
-        'python propagate_labels.py --logdir %s --output_dir %s' % (
+        'python -m tools.propagate_labels --logdir %s --output_dir %s' % (
             logdir, os.path.join(logdir, 'propagated_masks')),
-        'python visualize_correspondence.py --logdir %s --output_dir %s' % (
+        'python -m tools.visualize_correspondence --logdir %s --output_dir %s' % (
             logdir, os.path.join(logdir, 'pictures'))]
 
   def embed_video(self, frames, stride=1, frames_per_batch=40):

@@ -19,7 +19,7 @@ import tensorflow as tf
 from algos.correspondence_base import CorrespondenceAlgorithm
 from config import CONFIG
 from correspondence import crw
-import datasets
+from data import sampling
 import models
 
 # Aspect ratios of the per-patch spatial jitter (torchvision's default).
@@ -45,7 +45,7 @@ def make_head(depth, hidden_units, embedding_size, name):
 class CRW(CorrespondenceAlgorithm):
   """Palindrome random walks on patch graphs of a clip."""
 
-  batch_spec = datasets.BatchSpec(clip=crw_clip)
+  batch_spec = sampling.BatchSpec(clip=crw_clip)
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)

@@ -11,7 +11,7 @@ import tensorflow as tf
 
 from algos.base import Algorithm
 from config import CONFIG
-import datasets
+from data import sampling
 from tcn.losses import npairs_loss
 from tcn.losses import triplet_semihard_loss
 
@@ -20,7 +20,7 @@ LOSSES = ('npairs', 'triplet')
 
 def window_sampler(seq_len, num_steps, name):
   """Steps drawn without replacement from a random MVTCN.WINDOW window."""
-  return datasets.window_steps(seq_len, num_steps, CONFIG.MVTCN.WINDOW, name)
+  return sampling.window_steps(seq_len, num_steps, CONFIG.MVTCN.WINDOW, name)
 
 
 def split_views(embs):
@@ -74,7 +74,7 @@ def check_loss_name(name):
 class MVTCN(Algorithm):
   """Same time step, different views attract; other time steps repel."""
 
-  batch_spec = datasets.BatchSpec(views=2, view_sampling='per_step',
+  batch_spec = sampling.BatchSpec(views=2, view_sampling='per_step',
                                   sampler=window_sampler)
 
   def __init__(self, **kwargs):

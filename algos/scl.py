@@ -4,13 +4,13 @@ import tensorflow as tf
 
 from algos.base import Algorithm
 from config import CONFIG
-import datasets
+from data import sampling
 from seqalign import scl
 
 
 def two_temporal_crops(seq_len, num_frames):
   """Steps of two views, each from its own random temporal crop: int32 [2, S]."""
-  return tf.stack([datasets.temporal_crop_steps(
+  return tf.stack([sampling.temporal_crop_steps(
       seq_len, num_frames, CONFIG.SCL.MIN_CROP_FRACTION) for _ in range(2)])
 
 
@@ -37,7 +37,7 @@ def scl_loss(embs, steps, seq_lens):
 class SCL(Algorithm):
   """Two augmented views of each video; Gaussian temporal targets between them."""
 
-  batch_spec = datasets.BatchSpec(num_crops=2, crop_steps=two_temporal_crops)
+  batch_spec = sampling.BatchSpec(num_crops=2, crop_steps=two_temporal_crops)
 
   def compute_loss(self, embs, batch, training):
     loss = scl_loss(embs, batch['steps'], batch['seq_lens'])

@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from algos.base import Algorithm
 from config import CONFIG
-import datasets
+from data import sampling
 from tcn.losses import singleview_tcn_loss
 
 
@@ -34,13 +34,13 @@ def batch_svtcn_loss(embs, steps, pos_radius, neg_radius, margin):
 
 
 def contiguous_sampler(seq_len, num_steps, name):
-  return datasets.contiguous_steps(seq_len, num_steps, name)
+  return sampling.contiguous_steps(seq_len, num_steps, name)
 
 
 class SVTCN(Algorithm):
   """Frames within a small window attract, frames far in time repel."""
 
-  batch_spec = datasets.BatchSpec(view_sampling='per_take',
+  batch_spec = sampling.BatchSpec(view_sampling='per_take',
                                   sampler=contiguous_sampler)
 
   def __init__(self, **kwargs):

@@ -2,7 +2,7 @@
 
 from algos.base import Algorithm
 from config import CONFIG
-import datasets
+from data import sampling
 from tcn.losses import npairs_loss
 
 
@@ -14,13 +14,13 @@ def tcn_loss(embs):
 def window_positives(anchors, seq_len):
   """Positives drawn within TCN.POSITIVE_WINDOW frames before each anchor."""
   del seq_len  # The window lies before the anchor, inside the video.
-  return datasets.tcn_positives(anchors, CONFIG.TCN.POSITIVE_WINDOW)
+  return sampling.tcn_positives(anchors, CONFIG.TCN.POSITIVE_WINDOW)
 
 
 class TCN(Algorithm):
   """Frames close in time attract, other frames of the video repel."""
 
-  batch_spec = datasets.BatchSpec(positives=window_positives)
+  batch_spec = sampling.BatchSpec(positives=window_positives)
 
   def compute_loss(self, embs, batch, training):
     loss = tcn_loss(embs)

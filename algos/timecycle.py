@@ -24,7 +24,7 @@ import tensorflow as tf
 from algos.correspondence_base import CorrespondenceAlgorithm
 from config import CONFIG
 from correspondence import timecycle
-import datasets
+from data import sampling
 
 FEATURE_STRIDE = 8
 
@@ -57,7 +57,7 @@ def batch_seed(frames):
 class TimeCycle(CorrespondenceAlgorithm):
   """Track a patch backward and forward in time; come back where it was."""
 
-  batch_spec = datasets.BatchSpec(clip=timecycle_clip)
+  batch_spec = sampling.BatchSpec(clip=timecycle_clip)
 
   def __init__(self, **kwargs):
     super().__init__(**kwargs)

@@ -1,4 +1,4 @@
-"""Videos and images to TFRecords, the synthetic dataset, inspection tools.
+"""Writing data: videos and images to TFRecords, the synthetic datasets.
 
 Modules:
   tfrecord_io           SequenceExample building, sharded atomic writer,
@@ -8,7 +8,9 @@ Modules:
   videos_to_tfrecords   folder of videos -> TFRecords (CLI + function).
   images_to_tfrecords   folder of frame folders -> TFRecords (CLI + function).
   synthetic             procedural pouring dataset (CLI + generate_dataset).
-  visualize_tfrecords   one record as a contact-sheet PNG or an mp4.
+  synthetic_objects     moving objects with DAVIS-layout masks (CLI + function).
+  generate              the synthetic datasets a config names (the only
+                        code that generates data before reading it).
   download              resumable, checked downloads; safe archive extraction.
   download_pouring      the published Pouring TFRecords (CLI + function).
   download_penn_action  Penn Action frames + TCC phase labels, one dataset per

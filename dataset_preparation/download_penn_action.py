@@ -38,6 +38,7 @@ from absl import logging
 import numpy as np
 import scipy.io
 
+import config
 from dataset_preparation import conversion
 from dataset_preparation import download
 from dataset_preparation import tfrecord_io
@@ -208,7 +209,6 @@ FLAGS = flags.FLAGS
 
 def main(argv):
   del argv
-  import config  # pylint: disable=g-import-not-at-top
   try:
     prepare_penn_action(
         FLAGS.path_to_tfrecords or config.CONFIG.PATH_TO_TFRECORDS,

@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+import config
 from dataset_preparation import download
 from dataset_preparation import tfrecord_io
 
@@ -118,7 +119,6 @@ def main(argv):
   del argv
   output_dir = FLAGS.output_dir
   if not output_dir:
-    import config  # pylint: disable=g-import-not-at-top
     output_dir = config.tfrecords_dir(DATASET)
   try:
     info = download_pouring(output_dir, FLAGS.base_url)

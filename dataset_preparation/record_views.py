@@ -26,6 +26,7 @@ Example (two webcams, then conversion):
 
 from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
+import math
 import os
 import re
 import time
@@ -135,8 +136,8 @@ def next_take_name(output_dir):
 
 def preview_grid(frames, tile_height=240):
   """All views side by side (near-square grid) as one BGR image."""
-  from visualize_alignment import grid_shape  # pylint: disable=g-import-not-at-top
-  rows, cols = grid_shape(len(frames), True)
+  cols = int(math.ceil(math.sqrt(len(frames))))
+  rows = int(math.ceil(len(frames) / cols))
   tiles = []
   for frame in frames:
     width = max(1, int(round(frame.shape[1] * tile_height / frame.shape[0])))

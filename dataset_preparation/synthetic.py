@@ -35,6 +35,7 @@ from absl import logging
 import cv2
 import numpy as np
 
+import config
 from dataset_preparation import tfrecord_io
 
 NUM_PHASES = 5
@@ -521,7 +522,6 @@ def main(argv):
   del argv
   output_dir = FLAGS.output_dir
   if output_dir is None:
-    import config  # pylint: disable=g-import-not-at-top
     output_dir = config.tfrecords_dir(FLAGS.dataset_name)
   try:
     info = generate_dataset(

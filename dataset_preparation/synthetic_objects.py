@@ -303,16 +303,6 @@ def ensure_generated(output_dir, dataset_name, **kwargs):
   return output_dir
 
 
-def ensure_from_config(output_dir, dataset_name):
-  """`ensure_generated` with CONFIG.SYNTHETIC_OBJECTS."""
-  from config import CONFIG  # pylint: disable=g-import-not-at-top
-  cfg = CONFIG.SYNTHETIC_OBJECTS
-  return ensure_generated(
-      output_dir, dataset_name, num_train=cfg.NUM_TRAIN_VIDEOS,
-      num_val=cfg.NUM_VAL_VIDEOS, frame_size=cfg.FRAME_SIZE,
-      num_frames=cfg.NUM_FRAMES, max_objects=cfg.MAX_OBJECTS, seed=cfg.SEED)
-
-
 FLAGS = flags.FLAGS
 
 

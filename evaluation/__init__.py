@@ -41,11 +41,12 @@ TASKS = {task.name: task for task in (AlgoLoss, Classification,
                                       LabelPropagation)}
 
 
-def get_tasks(names):
-  """Task instances for a list of registry names (e.g. CONFIG.EVAL.TASKS).
+def get_tasks(names, cfg):
+  """Task instances for a list of registry names (e.g. cfg.EVAL.TASKS).
 
   Args:
     names: iterable of task names.
+    cfg: the run's config; each task reads its settings from it.
 
   Returns:
     list of `Task` instances, in the order given.
@@ -54,4 +55,4 @@ def get_tasks(names):
   if unknown:
     raise ValueError('EVAL.TASKS: unknown task(s) %s; known tasks: %s.'
                      % (', '.join(unknown), ', '.join(sorted(TASKS))))
-  return [TASKS[n]() for n in names]
+  return [TASKS[n](cfg) for n in names]

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+import datasets
 from evaluation.base import Task
 
 
@@ -18,9 +19,6 @@ class AlgoLoss(Task):
   needs_algo = True
 
   def evaluate(self, context):
-    # Imported here: the other tasks and their tests need no TensorFlow.
-    import datasets  # pylint: disable=g-import-not-at-top
-    from config import CONFIG  # pylint: disable=g-import-not-at-top
     try:
       dataset = datasets.create_dataset(
           'val', mode='eval', batch_spec=context.algo.batch_spec)
@@ -31,7 +29,7 @@ class AlgoLoss(Task):
       return {}
     totals = {}
     num_batches = 0
-    for batch in dataset.take(CONFIG.EVAL.VAL_ITERS):
+    for batch in dataset.take(self.cfg.EVAL.VAL_ITERS):
       embs = context.algo.embed(batch['frames'], training=False)
       losses = context.algo.compute_loss(embs, batch, training=False)
       for key, value in losses.items():

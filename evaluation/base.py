@@ -3,7 +3,8 @@
 A task turns frozen embeddings (and, for `algo_loss`, the algorithm) into a
 dict of scalar metrics. The metric functions themselves are plain NumPy
 functions in the task modules; the task classes only read their settings
-from CONFIG and pick the split(s) to score.
+from the config they are built with (`Task(cfg)`) and pick the split(s)
+to score; nothing here reads the global CONFIG.
 """
 
 import abc
@@ -40,7 +41,8 @@ class EvalContext:
 class Task(abc.ABC):
   """One evaluation task of the registry (`CONFIG.EVAL.TASKS`).
 
-  Subclasses set `name` and implement `evaluate`.
+  Subclasses set `name` and implement `evaluate`, reading their settings
+  from `self.cfg` (EVAL.*, DATA.*, PROPAGATION.*).
   """
 
   name = None
@@ -52,6 +54,10 @@ class Task(abc.ABC):
   # `evaluate` only the labelled videos, and skips the task when there are
   # too few of them (see `labelled_context`).
   needs_labels = False
+
+  def __init__(self, cfg):
+    """`cfg`: the run's config (an EasyDict such as CONFIG)."""
+    self.cfg = cfg
 
   @abc.abstractmethod
   def evaluate(self, context):

@@ -69,9 +69,8 @@ class Classification(Task):
   needs_labels = True
 
   def evaluate(self, context):
-    from config import CONFIG  # pylint: disable=g-import-not-at-top
     accuracies = classification_accuracy(
         context.train['embs'], context.train['labels'], context.val['embs'],
-        context.val['labels'], CONFIG.EVAL.CLASSIFICATION_FRACTIONS)
+        context.val['labels'], self.cfg.EVAL.CLASSIFICATION_FRACTIONS)
     return {'accuracy@' + fraction_key(f): acc
             for f, acc in accuracies.items()}

@@ -107,7 +107,6 @@ class EventCompletion(Task):
   needs_labels = True
 
   def evaluate(self, context):
-    from config import CONFIG  # pylint: disable=g-import-not-at-top
     num_classes = context.num_classes
     if num_classes is None:
       num_classes = 1 + max(int(np.max(l)) for l in
@@ -120,5 +119,5 @@ class EventCompletion(Task):
     scores = progression_score(
         context.train['embs'], context.train['labels'], context.val['embs'],
         context.val['labels'], num_classes,
-        CONFIG.EVAL.CLASSIFICATION_FRACTIONS)
+        self.cfg.EVAL.CLASSIFICATION_FRACTIONS)
     return {'r2@' + fraction_key(f): r2 for f, r2 in scores.items()}

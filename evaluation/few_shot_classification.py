@@ -79,15 +79,14 @@ class FewShotClassification(Task):
   needs_labels = True
 
   def evaluate(self, context):
-    from config import CONFIG  # pylint: disable=g-import-not-at-top
     num_train = len(context.train['embs'])
-    usable = [k for k in CONFIG.EVAL.FEW_SHOT_NUM_LABELED if k <= num_train]
-    for k in sorted(set(CONFIG.EVAL.FEW_SHOT_NUM_LABELED) - set(usable)):
+    usable = [k for k in self.cfg.EVAL.FEW_SHOT_NUM_LABELED if k <= num_train]
+    for k in sorted(set(self.cfg.EVAL.FEW_SHOT_NUM_LABELED) - set(usable)):
       context.log('few_shot_classification: k=%d exceeds the %d training '
                   'videos, skipped.' % (k, num_train))
     results = few_shot_accuracy(
         context.train['embs'], context.train['labels'], context.val['embs'],
-        context.val['labels'], usable, CONFIG.EVAL.FEW_SHOT_NUM_EPISODES)
+        context.val['labels'], usable, self.cfg.EVAL.FEW_SHOT_NUM_EPISODES)
     metrics = {}
     for k, (mean, half_width) in results.items():
       metrics['accuracy@%dshot' % k] = mean

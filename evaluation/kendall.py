@@ -431,7 +431,6 @@ class KendallsTau(Task):
   name = 'kendalls_tau'
 
   def evaluate(self, context):
-    from config import CONFIG  # pylint: disable=g-import-not-at-top
     metrics = {}
     for split, data in (('train', context.train), ('val', context.val)):
       if len(data['embs']) < 2:
@@ -439,6 +438,6 @@ class KendallsTau(Task):
                     'skipped.' % (split, len(data['embs'])))
         continue
       metrics[split] = kendalls_tau(data['embs'],
-                                    CONFIG.EVAL.KENDALLS_TAU_STRIDE,
-                                    CONFIG.EVAL.KENDALLS_TAU_DISTANCE)
+                                    self.cfg.EVAL.KENDALLS_TAU_STRIDE,
+                                    self.cfg.EVAL.KENDALLS_TAU_DISTANCE)
     return metrics

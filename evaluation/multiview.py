@@ -17,8 +17,11 @@
 """
 
 import numpy as np
+import tensorflow as tf
 
+import datasets
 from evaluation.base import Task
+from evaluation.embeddings import frames_to_uint8
 from evaluation.kendall import pairwise_kendalls_tau
 
 
@@ -129,8 +132,10 @@ def knn_classification_error(embs, labels, takes, k_list=(1,)):
   return errors
 
 
-def embed_views(algo, dataset, split, keep_frames=False, log=print):
+def embed_views(algo, dataset, split, cfg, keep_frames=False, log=print):
   """Embeds every frame of every view of every take of a split.
+
+  `cfg` gives EVAL.FRAMES_PER_BATCH, IMAGE_SIZE and AUGMENTATION.RANDOM_CROP.
 
   Returns:
     dict: `views` list (per take) of lists of [T, D] float32 (one per view),
@@ -138,13 +143,9 @@ def embed_views(algo, dataset, split, keep_frames=False, log=print):
     `has_labels` list of bool, `names` list of str; with `keep_frames`,
     `frames` list (per take) of lists of uint8 [T, H, W, 3].
   """
-  import datasets  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from config import CONFIG  # pylint: disable=g-import-not-at-top
-  from evaluation.embeddings import frames_to_uint8  # pylint: disable=g-import-not-at-top
-  frames_per_batch = CONFIG.EVAL.FRAMES_PER_BATCH
-  image_size = CONFIG.IMAGE_SIZE
-  central_crop = CONFIG.AUGMENTATION.RANDOM_CROP
+  frames_per_batch = cfg.EVAL.FRAMES_PER_BATCH
+  image_size = cfg.IMAGE_SIZE
+  central_crop = cfg.AUGMENTATION.RANDOM_CROP
   result = {'views': [], 'labels': [], 'has_labels': [], 'names': []}
   if keep_frames:
     result['frames'] = []
@@ -213,23 +214,22 @@ class MultiView(Task):
   needs_algo = True
 
   def evaluate(self, context):
-    from config import CONFIG  # pylint: disable=g-import-not-at-top
-    data = embed_views(context.algo, context.dataset, 'val',
+    data = embed_views(context.algo, context.dataset, 'val', self.cfg,
                        log=context.log)
     if not data['views'] or len(data['views'][0]) < 2:
       context.log('multiview: %s has single-view records; skipped.' %
                   context.dataset)
       return {}
     labels = None
-    if CONFIG.DATA.FRAME_LABELS and all(data['has_labels']):
+    if self.cfg.DATA.FRAME_LABELS and all(data['has_labels']):
       labels = data['labels']
-    elif CONFIG.DATA.FRAME_LABELS:
+    elif self.cfg.DATA.FRAME_LABELS:
       context.log('multiview: knn_error@1 skipped: %d of %d validation takes '
                   'have no frame labels.' % (data['has_labels'].count(False),
                                              len(data['has_labels'])))
     return multiview_metrics(data['views'], labels, data['names'],
-                             CONFIG.EVAL.KENDALLS_TAU_STRIDE,
-                             CONFIG.EVAL.KENDALLS_TAU_DISTANCE)
+                             self.cfg.EVAL.KENDALLS_TAU_STRIDE,
+                             self.cfg.EVAL.KENDALLS_TAU_DISTANCE)
 
 
 class KnnError(Task):

@@ -53,11 +53,10 @@ class Retrieval(Task):
   needs_labels = True
 
   def evaluate(self, context):
-    from config import CONFIG  # pylint: disable=g-import-not-at-top
     if len(context.val['embs']) < 2:
       context.log('retrieval: needs 2 validation videos, skipped.')
       return {}
     return {'map@%d' % k: retrieval_precision(
         context.val['embs'], context.val['labels'], k,
-        CONFIG.EVAL.KENDALLS_TAU_STRIDE, CONFIG.EVAL.KENDALLS_TAU_DISTANCE)
-            for k in CONFIG.EVAL.RETRIEVAL_KS}
+        self.cfg.EVAL.KENDALLS_TAU_STRIDE, self.cfg.EVAL.KENDALLS_TAU_DISTANCE)
+            for k in self.cfg.EVAL.RETRIEVAL_KS}

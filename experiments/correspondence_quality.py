@@ -121,16 +121,17 @@ def score_baseline(method, overrides, frame_scales, split='val'):
 
 def _score_baseline(method, overrides):
   import config  # pylint: disable=g-import-not-at-top
-  from correspondence import evaluate  # pylint: disable=g-import-not-at-top
+  from dataset_preparation import generate  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
-  config.load_config([os.path.join(ROOT, CONFIGS['crw'])], overrides)
-  summary = evaluate.evaluate_davis_root(
-      label_propagation.feature_fn_from_config() if method == 'pixels'
+  cfg = config.build_config([os.path.join(ROOT, CONFIGS['crw'])], overrides)
+  generate.ensure_generated(cfg)
+  summary = label_propagation.evaluate_davis_root(
+      label_propagation.feature_fn_from_config(cfg) if method == 'pixels'
       else None,
-      label_propagation.davis_root_from_config(),
-      config.CONFIG.PROPAGATION.SPLIT, log=lambda m: None,
-      max_sequences=config.CONFIG.PROPAGATION.MAX_SEQUENCES or None,
-      **label_propagation.propagation_args_from_config())
+      label_propagation.davis_root_from_config(cfg),
+      cfg.PROPAGATION.SPLIT, log=lambda m: None,
+      max_sequences=cfg.PROPAGATION.MAX_SEQUENCES or None,
+      **label_propagation.propagation_args_from_config(cfg))
   summary.pop('per_object')
   scores = {label_propagation.metric_name(k): v for k, v in summary.items()}
   return {key: scores[key] for _, key in METRICS}

@@ -180,8 +180,7 @@ def main():
   from correspondence import davis_io  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   run_config = config.read_config_from_logdir(args.logdir[0])
-  with config.use_config(run_config):
-    root = label_propagation.davis_root_from_config()
+  root = label_propagation.davis_root_from_config(run_config)
   cfg = run_config.CRW
   frames, masks = sample_clips(
       root, davis_io.list_sequences(root, args.split), cfg.CLIP_LENGTH,

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import algos
+from data import sampling
 import datasets
 import evaluate
 import models
@@ -95,12 +96,12 @@ def test_temporal_crop_steps_sorted_distinct_inside_one_crop():
   tf.random.set_seed(0)
   spans = []
   for _ in range(40):
-    steps = datasets.temporal_crop_steps(tf.constant(50), 8, 0.5).numpy()
+    steps = sampling.temporal_crop_steps(tf.constant(50), 8, 0.5).numpy()
     assert np.all(np.diff(steps) > 0) and steps.min() >= 0 and steps.max() < 50
     spans.append(steps.max() - steps.min())
   # The crops differ in length (hence rate) and start.
   assert max(spans) - min(spans) >= 10
-  short = datasets.temporal_crop_steps(tf.constant(4), 6, 0.5).numpy()
+  short = sampling.temporal_crop_steps(tf.constant(4), 6, 0.5).numpy()
   assert len(short) == 6 and np.all(np.diff(short) >= 0) and short.max() < 4
 
 

@@ -14,6 +14,7 @@ import config
 from config import CONFIG
 from correspondence import davis_io
 from correspondence import resnet
+from data import sampling
 import datasets
 from dataset_preparation import synthetic_objects
 import evaluation
@@ -97,13 +98,13 @@ def test_clip_steps_follow_the_offsets_from_a_random_start():
   offsets = [0, 2, 4, 6, 15, 17]  # the official TimeCycle sample
   starts = set()
   for _ in range(40):
-    steps = datasets.clip_steps(tf.constant(30), offsets).numpy()
+    steps = sampling.clip_steps(tf.constant(30), offsets).numpy()
     np.testing.assert_array_equal(steps - steps[0], offsets)
     assert 0 <= steps[0] <= 30 - 18
     starts.add(int(steps[0]))
   assert len(starts) > 5
   # A video too short for the offsets: spread indices inside it.
-  short = datasets.clip_steps(tf.constant(10), offsets).numpy()
+  short = sampling.clip_steps(tf.constant(10), offsets).numpy()
   assert len(short) == 6 and short.min() >= 0 and short.max() <= 9
   assert np.all(np.diff(short) >= 0)
 
@@ -207,14 +208,14 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   # train.py's closing lines suggest propagation, not per-frame embeddings
   # (run below, as suggested).
   summary_lines = train.run_summary(logdir, 2, 2, 1.0).splitlines()
-  assert ('  python propagate_labels.py --logdir %s --output_dir %s' % (
+  assert ('  python -m tools.propagate_labels --logdir %s --output_dir %s' % (
       logdir, os.path.join(logdir, 'propagated_masks'))) in summary_lines
-  assert ('  python visualize_correspondence.py --logdir %s --output_dir %s'
+  assert ('  python -m tools.visualize_correspondence --logdir %s --output_dir %s'
           % (logdir, os.path.join(logdir, 'pictures'))) in summary_lines
   assert not any('extract_embeddings' in l for l in summary_lines)
   restored, step, run_config = algos.restore_algo(logdir)
   assert step == 2
-  task = evaluation.get_tasks(['label_propagation'])[0]
+  task = evaluation.get_tasks(['label_propagation'], config.CONFIG)[0]
   with config.use_config(run_config):
     metrics = task.evaluate(EvalContext(algo=restored, log=lambda m: None))
   assert 0 <= metrics['JF_mean'] <= 1 and 0 <= metrics['PCK@0.2'] <= 1
@@ -223,7 +224,7 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   # propagate_labels.py, called with another CONFIG (the defaults, data
   # elsewhere), works with the run's config plus overrides and leaves the
   # caller's as it was.
-  import propagate_labels  # pylint: disable=g-import-not-at-top
+  from evaluation import label_propagation as propagate_labels  # pylint: disable=g-import-not-at-top
   config.reset_config()
   CONFIG.PATH_TO_TFRECORDS = str(tmp_path / 'nowhere' / '%s')
   callers = config.to_plain(CONFIG)
@@ -238,7 +239,7 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   # visualize_correspondence.py finds the run's DAVIS copy the same way.
   pictures = str(tmp_path / 'pictures')
   result = subprocess.run(
-      [sys.executable, os.path.join(REPO, 'visualize_correspondence.py'),
+      [sys.executable, '-m', 'tools.visualize_correspondence',
        '--logdir', logdir, '--output_dir', pictures,
        '--override', 'PROPAGATION.FRAME_SCALE=2'], capture_output=True,
       text=True, cwd=REPO, timeout=180, check=False)

@@ -15,7 +15,7 @@ from dataset_preparation import images_to_tfrecords
 from dataset_preparation import synthetic
 from dataset_preparation import tfrecord_io
 from dataset_preparation import videos_to_tfrecords
-from dataset_preparation import visualize_tfrecords
+from visualization import tfrecords as visualize_tfrecords
 
 VIDEO_FPS = 10.0
 

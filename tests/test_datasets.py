@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import algos
 import config
+from data import sampling
 import datasets
+from dataset_preparation import generate
 from config import CONFIG
 
 SIZE = 32
@@ -120,7 +123,7 @@ def test_round_trip_through_tfrecord_io(tmp_path):
 
 
 def _sample(seq_len, num_steps, strategy, **kwargs):
-  return datasets.sample_steps(tf.constant(seq_len), num_steps, strategy,
+  return sampling.sample_steps(tf.constant(seq_len), num_steps, strategy,
                                **kwargs).numpy()
 
 
@@ -178,7 +181,7 @@ def test_stride_offsets_and_padding_as_published():
 
 
 def test_short_video_spread_variant_and_warned_once(caplog, monkeypatch):
-  monkeypatch.setattr(datasets, '_warned_short_video', False)
+  monkeypatch.setattr(sampling, '_warned_short_video', False)
   caplog.set_level(std_logging.WARNING)
   for _ in range(3):
     steps = _sample(4, 10, 'stride', stride=2, spread_short=True,
@@ -190,7 +193,7 @@ def test_short_video_spread_variant_and_warned_once(caplog, monkeypatch):
 
 def test_context_never_in_the_future():
   steps = tf.constant([0, 3, 9, 20])
-  indices = datasets.context_indices(steps, 3, 4).numpy().reshape(4, 3)
+  indices = sampling.context_indices(steps, 3, 4).numpy().reshape(4, 3)
   expected = np.array([[max(0, t - k * 4) for k in (2, 1, 0)]
                        for t in [0, 3, 9, 20]])
   np.testing.assert_array_equal(indices, expected)
@@ -200,7 +203,7 @@ def test_context_never_in_the_future():
 def test_tcn_positives_in_window():
   anchors = tf.constant(np.arange(0, 60, 3), tf.int32)
   for _ in range(10):
-    positives = datasets.tcn_positives(anchors, 5).numpy()
+    positives = sampling.tcn_positives(anchors, 5).numpy()
     a = anchors.numpy()
     assert positives[0] == 0
     assert np.all(positives[1:] < a[1:])
@@ -237,7 +240,8 @@ def test_tcn_batches_interleave_anchor_and_positive(tfrecords_root):
   CONFIG.TRAINING_ALGO = 'tcn'
   CONFIG.TRAIN.BATCH_SIZE = 2
   CONFIG.TRAIN.NUM_FRAMES = 4
-  batch = next(iter(datasets.create_dataset('train')))
+  batch = next(iter(datasets.create_dataset(
+      'train', batch_spec=algos.get_batch_spec())))
   assert batch['steps'].shape == (2, 8)
   assert batch['frames'].shape == (2, 8 * CONFIG.DATA.NUM_STEPS, SIZE, SIZE, 3)
   steps = batch['steps'].numpy()
@@ -352,13 +356,14 @@ def test_classification_refuses_unlabelled_videos_naming_them(
   CONFIG.TRAIN.NUM_FRAMES = 3
   CONFIG.TRAINING_ALGO = 'classification'
   with pytest.raises(datasets.DatasetError) as error:
-    datasets.create_dataset('train')
+    datasets.create_dataset('train', batch_spec=algos.get_batch_spec())
   message = str(error.value)
   assert 'classification' in message and 'mixed_0 (' in message
   assert message.count('mixed_0') == 1 and 'mixed_1' not in message
   # The self-supervised methods train on the same mixed split.
   CONFIG.TRAINING_ALGO = 'alignment'
-  batch = next(iter(datasets.create_dataset('train')))
+  batch = next(iter(datasets.create_dataset(
+      'train', batch_spec=algos.get_batch_spec())))
   assert batch['frames'].shape[0] == 2
 
 
@@ -386,7 +391,7 @@ def test_corrupt_tfrecord_error_names_the_file(tfrecords_root):
 
 def test_missing_dataset_error_says_where_and_how(tfrecords_root):
   with pytest.raises(datasets.DatasetError) as error:
-    datasets.ensure_dataset('pouring')
+    datasets.dataset_directory('pouring')
   message = str(error.value)
   assert os.path.join(tfrecords_root, 'pouring') in message
   assert 'videos_to_tfrecords' in message
@@ -395,7 +400,8 @@ def test_missing_dataset_error_says_where_and_how(tfrecords_root):
     datasets.create_one_epoch_dataset('pouring', 'val')
 
 
-def test_synthetic_dataset_generated_on_first_use(tfrecords_root, caplog):
+def test_reading_never_generates_and_generate_does_once(tfrecords_root,
+                                                        caplog):
   caplog.set_level(std_logging.INFO)
   CONFIG.SYNTHETIC.NUM_TRAIN_VIDEOS = 3
   CONFIG.SYNTHETIC.NUM_VAL_VIDEOS = 2
@@ -404,20 +410,37 @@ def test_synthetic_dataset_generated_on_first_use(tfrecords_root, caplog):
   CONFIG.TRAIN.BATCH_SIZE = 2
   CONFIG.TRAIN.NUM_FRAMES = 5
   assert CONFIG.DATASETS == ['synthetic_pouring']
-  batch = next(iter(datasets.create_dataset('train')))
   directory = config.tfrecords_dir('synthetic_pouring')
+  # Reading a synthetic dataset that is not there: one line that says which
+  # command generates it, and nothing written.
+  for read in (lambda: datasets.create_dataset('train'),
+               lambda: datasets.get_dataset_info('synthetic_pouring'),
+               lambda: datasets.create_one_epoch_dataset('synthetic_pouring',
+                                                         'val')):
+    with pytest.raises(datasets.DatasetError) as error:
+      read()
+    assert 'python -m dataset_preparation.generate' in str(error.value)
+    assert '\n' not in str(error.value)
+    assert not os.path.exists(directory)
+  generate.ensure_generated(CONFIG)
   assert any('Generating' in r.getMessage() and directory in r.getMessage()
              for r in caplog.records)
+  batch = next(iter(datasets.create_dataset('train')))
   assert batch['frames'].shape == (2, 10, SIZE, SIZE, 3)
   info = datasets.get_dataset_info('synthetic_pouring')
   assert info['splits']['val']['num_videos'] == 2 and info['num_classes'] == 5
   mtime = os.path.getmtime(glob.glob(os.path.join(directory, '*val*'))[0])
   caplog.clear()
+  generate.ensure_generated(CONFIG)  # Up to date: not written again.
   assert len(list(datasets.create_one_epoch_dataset('synthetic_pouring',
                                                     'val'))) == 2
   assert not any('Generating' in r.getMessage() for r in caplog.records)
   assert os.path.getmtime(glob.glob(os.path.join(directory, '*val*'))[0]) == (
       mtime)
+  CONFIG.SYNTHETIC.NUM_VAL_VIDEOS = 3  # Other parameters: generated again.
+  generate.ensure_generated(CONFIG)
+  assert datasets.get_dataset_info('synthetic_pouring')['splits']['val'][
+      'num_videos'] == 3
 
 
 def test_evaluation_takes_the_central_square_after_random_crops(

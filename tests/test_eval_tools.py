@@ -19,7 +19,9 @@ import config
 import evaluate
 import evaluation
 import extract_embeddings
+from evaluation import embeddings as embeddings_io
 import visualize_alignment
+from visualization import alignment as alignment_viz
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_TRAIN_VIDEOS = 3
@@ -102,7 +104,7 @@ def test_evaluate_once_cli_writes_every_task(logdir):
   # The metric agrees with the NumPy function on extracted embeddings.
   path = extract_embeddings.extract(logdir, None, 'val',
                                     os.path.join(logdir, 'val.npz'))
-  data = extract_embeddings.load_embeddings(path)
+  data = embeddings_io.load_embeddings(path)
   assert record['kendalls_tau/val'] == pytest.approx(
       evaluation.kendalls_tau(data['embs'], 1, 'sqeuclidean'), abs=1e-5)
 
@@ -219,8 +221,8 @@ def test_extract_then_visualize(logdir, tmp_path):
   npz = extract_embeddings.extract(logdir, 'synthetic_pouring', 'train',
                                    str(tmp_path / 'train.npz'),
                                    checkpoint=os.path.join(logdir, 'ckpt-2'))
-  from_npy = extract_embeddings.load_embeddings(npy)
-  from_npz = extract_embeddings.load_embeddings(npz)
+  from_npy = embeddings_io.load_embeddings(npy)
+  from_npz = embeddings_io.load_embeddings(npz)
   assert len(from_npy['embs']) == NUM_TRAIN_VIDEOS
   assert from_npy['names'] == from_npz['names']
   for a, b, labels, frames, num_frames in zip(
@@ -254,7 +256,7 @@ def test_extract_then_visualize(logdir, tmp_path):
 
   # One row, frames re-read from the TFRecords of the logdir (.npz has none).
   row_video = str(tmp_path / 'row.mp4')
-  frames_by_video = visualize_alignment.load_frames(from_npz, [0, 2],
+  frames_by_video = alignment_viz.load_frames(from_npz, [0, 2],
                                                     logdir=logdir)
   for index in (0, 2):
     np.testing.assert_array_equal(
@@ -263,11 +265,11 @@ def test_extract_then_visualize(logdir, tmp_path):
         from_npy['frames'][index])
   tfrecords_dir = config.tfrecords_dir(
       'synthetic_pouring', config.read_config_from_logdir(logdir))
-  from_dir = visualize_alignment.load_frames(from_npz, [1],
+  from_dir = alignment_viz.load_frames(from_npz, [1],
                                              tfrecords=tfrecords_dir)
   np.testing.assert_array_equal(from_dir[1][len(from_dir[1]) - 1],
                                 from_npy['frames'][1][-1])
-  count, size = visualize_alignment.render_alignment(
+  count, size = alignment_viz.render_alignment(
       from_npz, row_video, reference=0, candidates=[2], frames=frames_by_video,
       tile_size=48)
   frames = read_video(row_video)
@@ -298,9 +300,9 @@ def synthetic_embeddings(with_frames):
 @pytest.mark.parametrize('suffix', ['.npy', '.npz'])
 def test_embeddings_round_trip(tmp_path, suffix):
   data = synthetic_embeddings(with_frames=True)
-  path = extract_embeddings.save_embeddings(data, str(tmp_path / ('e' +
+  path = embeddings_io.save_embeddings(data, str(tmp_path / ('e' +
                                                                   suffix)))
-  loaded = extract_embeddings.load_embeddings(path)
+  loaded = embeddings_io.load_embeddings(path)
   for key in ('embs', 'labels', 'steps', 'frames'):
     assert len(loaded[key]) == 3
     for a, b in zip(loaded[key], data[key]):
@@ -319,12 +321,12 @@ def test_embeddings_round_trip(tmp_path, suffix):
 def test_embeddings_bad_paths(tmp_path):
   data = synthetic_embeddings(with_frames=False)
   with pytest.raises(ValueError, match='.npy'):
-    extract_embeddings.save_embeddings(data, str(tmp_path / 'e.pkl'))
+    embeddings_io.save_embeddings(data, str(tmp_path / 'e.pkl'))
   with pytest.raises(ValueError, match='no such embeddings file'):
-    extract_embeddings.load_embeddings(str(tmp_path / 'missing.npy'))
+    embeddings_io.load_embeddings(str(tmp_path / 'missing.npy'))
   np.save(str(tmp_path / 'array.npy'), np.zeros(3))
   with pytest.raises(ValueError, match='not an embeddings dict'):
-    extract_embeddings.load_embeddings(str(tmp_path / 'array.npy'))
+    embeddings_io.load_embeddings(str(tmp_path / 'array.npy'))
 
 
 def test_render_alignment_of_synthetic_embeddings(tmp_path):
@@ -335,7 +337,7 @@ def test_render_alignment_of_synthetic_embeddings(tmp_path):
   data['frames'][1] = data['frames'][0].copy()
   data['labels'][1] = data['labels'][0].copy()
   video = str(tmp_path / 'v.mp4')
-  count, size = visualize_alignment.render_alignment(
+  count, size = alignment_viz.render_alignment(
       data, video, reference=0, candidates=[1, 2], tile_size=40)
   frames = read_video(video)
   assert count == len(frames) == 5
@@ -344,10 +346,10 @@ def test_render_alignment_of_synthetic_embeddings(tmp_path):
   np.testing.assert_allclose(frames[2][30:, :40].astype(float),
                              frames[2][30:, 40:80].astype(float), atol=40)
   with pytest.raises(ValueError, match='out of range'):
-    visualize_alignment.render_alignment(data, video, reference=0,
+    alignment_viz.render_alignment(data, video, reference=0,
                                          candidates=[5])
   with pytest.raises(ValueError, match='no frames'):
-    visualize_alignment.load_frames(synthetic_embeddings(False), [0])
+    alignment_viz.load_frames(synthetic_embeddings(False), [0])
 
 
 def test_overrides_select_tasks_and_label_tasks_need_labels(logdir):
@@ -437,7 +439,7 @@ def test_unlabelled_clips_end_with_no_label_based_score(tmp_path):
 
 def test_npy_has_the_published_layout(tmp_path):
   data = synthetic_embeddings(with_frames=True)
-  path = extract_embeddings.save_embeddings(data, str(tmp_path / 'e.npy'))
+  path = embeddings_io.save_embeddings(data, str(tmp_path / 'e.npy'))
   assert oct(os.stat(path).st_mode & 0o777) == '0o644'
   raw = np.load(path, allow_pickle=True).item()
   for key in ('embs', 'names', 'labels', 'steps', 'seq_lens', 'seq_labels',
@@ -475,7 +477,7 @@ def test_published_npy_is_read(tmp_path):
                  for n in lengths]}
   path = str(tmp_path / 'published.npy')
   np.save(path, published)
-  data = extract_embeddings.load_embeddings(path)
+  data = embeddings_io.load_embeddings(path)
   assert data['names'] == ['vid0', 'vid1'] and data['stride'] == 3
   np.testing.assert_array_equal(data['video_labels'], [5, 6])
   np.testing.assert_array_equal(data['num_frames'], [10, 16])
@@ -486,7 +488,7 @@ def test_published_npy_is_read(tmp_path):
 
 def test_extract_stride_and_override(logdir, tmp_path):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  full = extract_embeddings.load_embeddings(extract_embeddings.extract(
+  full = embeddings_io.load_embeddings(extract_embeddings.extract(
       logdir, None, 'val', str(tmp_path / 'full.npz')))
   # Another data path (--override): a copy of the dataset whose val split
   # holds only the first validation video.
@@ -501,7 +503,7 @@ def test_extract_stride_and_override(logdir, tmp_path):
   with tf.io.TFRecordWriter(str(elsewhere / source[0])) as writer:
     writer.write(next(iter(tf.data.TFRecordDataset(os.path.join(
         original, source[0])))).numpy())
-  moved = extract_embeddings.load_embeddings(extract_embeddings.extract(
+  moved = embeddings_io.load_embeddings(extract_embeddings.extract(
       logdir, None, 'val', str(tmp_path / 'moved.npz'), overrides=[
           'PATH_TO_TFRECORDS=%s' % str(tmp_path / 'elsewhere' / '%s')]))
   assert moved['names'] == full['names'][:1]
@@ -515,7 +517,7 @@ def test_extract_stride_and_override(logdir, tmp_path):
        'EVAL.BATCH_SIZE=1'],
       capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
   assert result.returncode == 0, result.stderr[-3000:]
-  strided = extract_embeddings.load_embeddings(out)
+  strided = embeddings_io.load_embeddings(out)
   assert strided['stride'] == 3
   for a, b, steps in zip(full['embs'], strided['embs'], strided['steps']):
     np.testing.assert_array_equal(steps, np.arange(0, len(a), 3))

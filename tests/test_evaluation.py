@@ -9,13 +9,14 @@ import scipy.stats
 from sklearn.linear_model import LinearRegression
 from sklearn.svm import SVC
 
+import config
 import evaluation
 from evaluation import classification_accuracy
 from evaluation import few_shot_accuracy
 from evaluation import kendalls_tau
 from evaluation import pairwise_kendalls_tau
 from evaluation import progression_score
-from evaluation import figures
+from visualization import figures
 from evaluation.kendall import kendall_tau_b_batch
 
 
@@ -375,7 +376,7 @@ def test_registry_names_and_unknown_task():
   assert {'algo_loss', 'classification', 'few_shot_classification',
           'event_completion', 'kendalls_tau'} <= set(evaluation.TASKS)
   with pytest.raises(ValueError, match='known tasks'):
-    evaluation.get_tasks(['kendals_tau'])
+    evaluation.get_tasks(['kendals_tau'], config.CONFIG)
 
 
 def test_tasks_on_context_give_prefixed_metrics(fresh_config):
@@ -393,7 +394,7 @@ def test_tasks_on_context_give_prefixed_metrics(fresh_config):
   names = ['classification', 'few_shot_classification', 'event_completion',
            'kendalls_tau']
   metrics = {}
-  for task in evaluation.get_tasks(names):
+  for task in evaluation.get_tasks(names, config.CONFIG):
     metrics.update(task.run(context))
   assert sorted(metrics) == sorted([
       'classification/accuracy@0.5', 'classification/accuracy@1',
@@ -463,7 +464,7 @@ def test_label_tasks_use_only_labelled_videos(fresh_config):
   args = (sub(train_embs, keep_train), sub(train_labels, keep_train),
           sub(val_embs, keep_val), sub(val_labels, keep_val))
   metrics = {}
-  for task in evaluation.get_tasks(LABEL_TASKS):
+  for task in evaluation.get_tasks(LABEL_TASKS, config.CONFIG):
     metrics.update(task.run(context))
   assert metrics['classification/accuracy@1'] == pytest.approx(
       classification_accuracy(*args, [1.0])[1.0])
@@ -495,7 +496,7 @@ def test_label_tasks_skipped_with_one_message(fresh_config, case):
       train=_split(train_embs, train_labels, train_has),
       val=_split(val_embs, val_labels, val_has), num_classes=3,
       log=messages.append)
-  for task in evaluation.get_tasks(LABEL_TASKS):
+  for task in evaluation.get_tasks(LABEL_TASKS, config.CONFIG):
     assert task.run(context) == {}
   assert len(messages) == len(LABEL_TASKS)
   for task, message in zip(LABEL_TASKS, messages):
@@ -505,4 +506,4 @@ def test_label_tasks_skipped_with_one_message(fresh_config, case):
               'no_val': 'no labelled validation video'}[case]
   assert expected in messages[0]
   # kendalls_tau needs no labels and still runs.
-  assert evaluation.get_tasks(['kendalls_tau'])[0].run(context)
+  assert evaluation.get_tasks(['kendalls_tau'], config.CONFIG)[0].run(context)

@@ -121,4 +121,4 @@ def test_per_class_finds_every_file_of_the_split(tmp_path, per_class):
                      'squats_train-00000-of-00001.tfrecord']
   else:
     assert paths == ['squats_train-00000-of-00001.tfrecord']
-  assert datasets.ensure_dataset('squats') == str(tmp_path)
+  assert datasets.dataset_directory('squats') == str(tmp_path)

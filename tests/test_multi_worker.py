@@ -21,6 +21,7 @@ import tensorflow as tf
 import algos
 import config
 import datasets
+from dataset_preparation import generate
 from test_train import TINY
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -86,7 +87,7 @@ def test_two_workers_chief_writes_shards_and_survives_a_killed_worker(
   root = str(tmp_path / 'tfrecords')
   overrides = OVERRIDES + ['PATH_TO_TFRECORDS=%s/%%s' % root]
   config.load_config((), overrides)
-  datasets.ensure_dataset(DATASET)
+  generate.ensure_generated(config.CONFIG)
   config.reset_config()
   logdir = str(tmp_path / 'run')
   cluster = {'worker': ['localhost:%d' % p for p in _free_ports(2)]}

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from data import sampling
 import datasets
 from dataset_preparation import tfrecord_io
 from dataset_preparation.multiview_videos_to_tfrecords import find_takes
@@ -119,7 +120,7 @@ def test_same_steps_in_every_view_slot(tmp_path, fresh_config, view_sampling):
   cfg.DATA.FRAME_STRIDE = 1
   cfg.DATA.FRAME_LABELS = False
   _write_coded_records(str(tmp_path / 'coded'), 'coded')
-  spec = datasets.BatchSpec(views=2, view_sampling=view_sampling)
+  spec = sampling.BatchSpec(views=2, view_sampling=view_sampling)
   batch = next(iter(datasets.create_dataset('train', 'eval', spec)))
   frames = batch['frames'].numpy()
   steps = batch['steps'].numpy()
@@ -154,7 +155,7 @@ def test_multiview_spec_on_single_view_records_is_a_clear_error(
     writer.write(tfrecord_io.make_sequence_example('v', jpegs)
                  .SerializeToString())
   with pytest.raises(datasets.DatasetError, match='1 view.*needs 2'):
-    datasets.create_dataset('train', 'eval', datasets.BatchSpec(views=2))
+    datasets.create_dataset('train', 'eval', sampling.BatchSpec(views=2))
 
 
 def test_one_epoch_dataset_with_all_views(tmp_path, fresh_config):
@@ -213,7 +214,7 @@ def test_single_view_algorithms_read_view0_of_published_records(
   cfg.DATA.FRAME_LABELS = False
   _write_coded_records(str(tmp_path / 'coded'), 'coded', num_views=2)
   batch = next(iter(datasets.create_dataset('train', 'eval',
-                                            datasets.BatchSpec())))
+                                            sampling.BatchSpec())))
   codes = [_decode_code(f) for f in batch['frames'].numpy()[0]]
   assert {view for view, _ in codes} == {0}
   assert batch['names'].numpy()[0].startswith(b'take')

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from correspondence import davis_io
-from correspondence import evaluate
+from evaluation import label_propagation as evaluate
 from correspondence import propagation
 
 
@@ -243,7 +243,7 @@ def test_no_feature_fn_holds_first_labels_still(tmp_path):
 
 
 def test_propagate_labels_cli_function_pixels(tmp_path):
-  import propagate_labels  # pylint: disable=g-import-not-at-top
+  from evaluation import label_propagation as propagate_labels  # pylint: disable=g-import-not-at-top
   root = str(tmp_path / 'davis')
   frames = np.zeros((3, 48, 48, 3), np.uint8)
   masks = np.zeros((3, 48, 48), np.uint8)

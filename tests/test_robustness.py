@@ -25,6 +25,7 @@ import algos
 import config
 from config import CONFIG
 import datasets
+from dataset_preparation import generate
 from dataset_preparation import tfrecord_io
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -119,7 +120,7 @@ def tfrecords_root(tmp_path_factory):
   """The tiny synthetic dataset, generated once, shared read-only."""
   root = str(tmp_path_factory.mktemp('tfrecords'))
   config.load_config((), _values(root))
-  datasets.ensure_dataset(DATASET)
+  generate.ensure_generated(config.CONFIG)
   config.reset_config()
   return root
 
@@ -453,12 +454,12 @@ def test_skipped_similarity_figure_says_so(tmp_path):
 
 def test_outputs_have_the_usual_permissions_and_are_atomic(tmp_path):
   from utils import atomic_files  # pylint: disable=g-import-not-at-top
-  import extract_embeddings  # pylint: disable=g-import-not-at-top
+  from evaluation import embeddings as embeddings_io  # pylint: disable=g-import-not-at-top
   mask = os.umask(0o022)
   try:
     written = [
         config.save_config(str(tmp_path / 'logdir')),
-        extract_embeddings.save_embeddings(
+        embeddings_io.save_embeddings(
             {'embs': [np.zeros((2, 3))], 'names': ['a'],
              'labels': [np.zeros(2)], 'steps': [np.arange(2)]},
             str(tmp_path / 'embs.npz')),

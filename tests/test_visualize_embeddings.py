@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-import visualize_embeddings as viz
+from visualization import embeddings as viz
 
 
 def _views_data(num_takes=3, num_views=2, length=12, dim=4):

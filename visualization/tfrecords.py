@@ -1,22 +1,9 @@
-r"""Renders one video of a TFRecord file as a contact sheet (PNG) or an mp4.
+"""Contact sheets (PNG) and mp4s of the videos of a TFRecord file: each frame
+labelled with its index and phase label, the video name on top.
+`tools/visualize_tfrecords.py` is the command-line tool."""
 
-Each frame is labelled with its index and phase label; the video name heads
-the sheet and every mp4 frame.
+import os
 
-Examples:
-  python -m dataset_preparation.visualize_tfrecords \
-      --tfrecord /data/pouring_train-00000-of-00004.tfrecord --index 3 \
-      --output /tmp/video3.png
-  python -m dataset_preparation.visualize_tfrecords \
-      --tfrecord ... --name pour_012 --output /tmp/pour_012.mp4
-"""
-
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
-
-import os  # pylint: disable=g-bad-import-order
-
-from absl import app
-from absl import flags
 import cv2
 import numpy as np
 
@@ -138,29 +125,3 @@ def describe(video, output):
       output, video['name'], video['len'],
       'no frame labels' if labels is None else 'phases %s' % sorted(
           set(int(l) for l in labels)))
-
-
-FLAGS = flags.FLAGS
-
-
-def main(argv):
-  del argv
-  try:
-    video = visualize(FLAGS.tfrecord, FLAGS.output, FLAGS.index, FLAGS.name,
-                      FLAGS.max_frames, FLAGS.columns, FLAGS.fps)
-  except ValueError as e:
-    raise SystemExit('error: %s' % e) from None
-  print(describe(video, FLAGS.output))
-
-
-if __name__ == '__main__':
-  flags.DEFINE_string('tfrecord', None, 'TFRecord file.')
-  flags.DEFINE_string('output', None, '.png (contact sheet) or .mp4.')
-  flags.DEFINE_integer('index', 0, 'Which video of the file.')
-  flags.DEFINE_string('name', None, 'Pick the video by name instead.')
-  flags.DEFINE_integer('max_frames', 24, 'Frames on the contact sheet.')
-  flags.DEFINE_integer('columns', 6, 'Contact sheet columns.')
-  flags.DEFINE_float('fps', 10.0, 'Frame rate of the mp4.')
-  flags.mark_flags_as_required(['tfrecord', 'output'])
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)

@@ -1,73 +1,24 @@
-r"""Pictures of an embedding space: PCA / t-SNE plots, TensorBoard projector
-export, and the imitation (cross-view nearest-neighbour) video.
+"""Pictures of an embedding space: PCA / t-SNE trajectories, the TensorBoard
+projector export, and the imitation (cross-view nearest-neighbour) video.
 
-One command each, from an embeddings file of extract_embeddings.py (any
-single-view run) or from a training logdir (every view of a multi-view split
-is embedded):
-
-    python visualize_embeddings.py --mode pca --embs_path val.npy \
-        --output pca.png [--color_by time|phase]
-    python visualize_embeddings.py --mode tsne --logdir DIR --output tsne.png
-    python visualize_embeddings.py --mode projector --logdir DIR \
-        --output projector_dir [--sprite_dim 64] [--max_points 1000]
-    python visualize_embeddings.py --mode imitation --logdir DIR \
-        --output imitation.mp4 [--query 0] [--num_candidates 3]
-
-- pca / tsne: every video's embeddings projected to 2-D (PCA, or t-SNE of at
-  most --max_points evenly subsampled frames), drawn as a trajectory with
-  points coloured by normalised time t / T or by phase label.
-- projector: `embeddings.tsv`, `metadata.tsv` (video, frame, time, phase),
-  `sprite.png` (when frames are available) and a checkpoint plus
-  `projector_config.pbtxt`; view with `tensorboard --logdir OUTPUT`.
-- imitation: the query (view 0 of take --query) beside, for each of its
-  frames, the nearest frame of its other views and of other takes (view 1
-  when they have one), as visualize_alignment.py renders it. With
-  --embs_path it aligns the query video to the next videos of the file.
-
-With --logdir, frames come with the embeddings; with --embs_path they come
-from the file (extracted with --keep_frames) or from --tfrecords.
+`tools/visualize_embeddings.py` is the command-line tool.
 """
-
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 import os
 
-from absl import app
-from absl import flags
 from absl import logging
+import cv2
 import numpy as np
+import tensorflow as tf
 
+import algos
+import config
+from evaluation.multiview import embed_views
 from utils import atomic_files
-from evaluation import figures
-from extract_embeddings import load_embeddings
-import visualize_alignment
+from visualization import alignment
+from visualization import figures
 
 MODES = ('pca', 'tsne', 'projector', 'imitation')
-
-FLAGS = flags.FLAGS
-
-
-def define_flags():
-  flags.DEFINE_enum('mode', None, list(MODES), 'What to draw.')
-  flags.DEFINE_string('embs_path', None, 'Embeddings file of '
-                      'extract_embeddings.py (.npy or .npz).')
-  flags.DEFINE_string('logdir', None, 'Training logdir: embed a split (all '
-                      'views) with its latest checkpoint.')
-  flags.DEFINE_string('checkpoint', None, 'Checkpoint with --logdir.')
-  flags.DEFINE_string('dataset', None, 'Dataset with --logdir (default: the '
-                      'first of DATASETS).')
-  flags.DEFINE_string('split', 'val', 'Split with --logdir.')
-  flags.DEFINE_string('tfrecords', None, 'TFRecords to read frames from '
-                      '(--embs_path without frames).')
-  flags.DEFINE_string('output', None, 'PNG (pca, tsne), directory '
-                      '(projector) or .mp4 (imitation).')
-  flags.DEFINE_enum('color_by', 'time', ['time', 'phase'], 'Point colours.')
-  flags.DEFINE_integer('max_points', 1000, 't-SNE / projector: at most this '
-                       'many frames, evenly subsampled per video.')
-  flags.DEFINE_integer('sprite_dim', 64, 'Projector thumbnail side.')
-  flags.DEFINE_integer('query', 0, 'Imitation: index of the query take.')
-  flags.DEFINE_integer('num_candidates', 3, 'Imitation: aligned videos.')
-  flags.DEFINE_integer('seed', 0, 't-SNE seed.')
 
 
 # ----------------------------------------------------------------------------
@@ -108,16 +59,12 @@ def views_as_videos(views_data):
 def embed_logdir(logdir, split, dataset=None, checkpoint=None,
                  keep_frames=True):
   """Embeds every view of every take of a split with a trained model."""
-  import algos  # pylint: disable=g-import-not-at-top
-  import config  # pylint: disable=g-import-not-at-top
-  from evaluation.multiview import embed_views  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   checkpoint = checkpoint or tf.train.latest_checkpoint(logdir)
   algo, _, run_config = algos.restore_algo(logdir, checkpoint)
   # The embedding and the data read CONFIG: the run's, for this call only.
   with config.use_config(run_config):
     views = embed_views(algo, dataset or run_config.DATASETS[0], split,
-                        keep_frames, logging.info)
+                        run_config, keep_frames, logging.info)
   return views_as_videos(views)
 
 
@@ -217,8 +164,6 @@ def export_projector(data, output_dir, max_points=1000, sprite_dim=64):
   Returns:
     number of points exported.
   """
-  import cv2  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   from tensorboard.plugins import projector  # pylint: disable=g-import-not-at-top
   os.makedirs(output_dir, exist_ok=True)
   keep = subsample(data, max_points)
@@ -294,48 +239,8 @@ def render_imitation(data, path, query_take=0, num_candidates=3,
   else:
     query = query_take
   candidates = imitation_candidates(data, query, num_candidates)
-  visualize_alignment.check_video_indices(len(data['embs']), query,
-                                          candidates)
-  frames = visualize_alignment.load_frames(data, [query] + candidates,
-                                           tfrecords=tfrecords)
-  return visualize_alignment.render_alignment(
+  alignment.check_video_indices(len(data['embs']), query, candidates)
+  frames = alignment.load_frames(data, [query] + candidates,
+                                 tfrecords=tfrecords)
+  return alignment.render_alignment(
       data, path, query, candidates, grid=len(candidates) > 2, frames=frames)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
-  if not FLAGS.mode or not FLAGS.output or not (FLAGS.embs_path or
-                                                FLAGS.logdir):
-    raise app.UsageError('--mode, --output and --embs_path or --logdir are '
-                         'required.')
-  try:
-    if FLAGS.embs_path:
-      data = load_embeddings(FLAGS.embs_path)
-    else:
-      data = embed_logdir(FLAGS.logdir, FLAGS.split, FLAGS.dataset,
-                          FLAGS.checkpoint)
-    if FLAGS.mode in ('pca', 'tsne'):
-      plot_trajectories(data, FLAGS.mode, FLAGS.output, FLAGS.color_by,
-                        FLAGS.max_points, FLAGS.seed)
-      logging.info('Wrote %s.', FLAGS.output)
-    elif FLAGS.mode == 'projector':
-      if data.get('frames') is None and FLAGS.tfrecords:
-        data['frames'] = [visualize_alignment.load_frames(
-            data, [i], tfrecords=FLAGS.tfrecords)[i]
-                          for i in range(len(data['embs']))]
-      count = export_projector(data, FLAGS.output, FLAGS.max_points,
-                               FLAGS.sprite_dim)
-      logging.info('Wrote a projector of %d points to %s; run tensorboard '
-                   '--logdir %s.', count, FLAGS.output, FLAGS.output)
-    else:
-      render_imitation(data, FLAGS.output, FLAGS.query, FLAGS.num_candidates,
-                       FLAGS.tfrecords)
-  except ValueError as e:
-    quiet_tf.fail(e)
-
-
-if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)

@@ -1,6 +1,8 @@
 """Pictures of correspondence: propagated masks over frames, and where one
 query point's features match in another frame. NumPy + OpenCV; no config."""
 
+import os
+
 import cv2
 import numpy as np
 
@@ -132,3 +134,39 @@ def write_png(path, rgb):
   if not ok:
     raise ValueError('%s: PNG encoding failed.' % path)
   davis_io.write_bytes(path, data.tobytes())
+
+
+def visualize_sequence(feature_fn, root, sequence, output_dir, query_point,
+                       target_frame, propagation_args):
+  """Writes the two pictures; returns their paths.
+
+  Args:
+    feature_fn: uint8 frames [T, H, W, 3] -> features [T, h, w, C].
+    root: DAVIS-layout folder.
+    sequence: its name.
+    output_dir: destination folder.
+    query_point: (y, x) on frame 0, or None for the centre of object 1.
+    target_frame: frame index of the affinity picture.
+    propagation_args: num_context, topk, radius, temperature.
+  """
+  frames = davis_io.read_frames(root, sequence)
+  first = davis_io.read_annotations(root, sequence, first_only=True)[0]
+  try:
+    annotated = davis_io.read_annotations(root, sequence)
+  except ValueError:
+    annotated = None
+  feats = np.asarray(feature_fn(frames))
+  predicted = propagation.propagate_mask(feats, first, first.shape,
+                                         **propagation_args)
+  strip_path = os.path.join(output_dir, sequence + '_propagation.png')
+  write_png(strip_path, propagation_strip(
+      frames, predicted, annotated))
+  if query_point is None:
+    ys, xs = np.nonzero(first == 1) if (first == 1).any() else (
+        [first.shape[0] // 2], [first.shape[1] // 2])
+    query_point = (int(np.mean(ys)), int(np.mean(xs)))
+  affinity_path = os.path.join(output_dir, sequence + '_affinity.png')
+  write_png(affinity_path, affinity_figure(
+      frames[0], frames[target_frame], feats[0], feats[target_frame],
+      query_point, propagation_args['temperature']))
+  return strip_path, affinity_path

@@ -1,0 +1,1 @@
+"""Reading data: the one sampler (`sampling`) and cached base features (`features`)."""
