@@ -4,7 +4,7 @@ ResNet50V2 (random weights, cut at conv4_block3_out) at 224 px, frozen,
 with the demo's embedder, on a small synthetic dataset generated at 224 px
 into --tfrecords_dir. Both settings run `train.train()` with the real input
 pipeline and augmentation off (the cache cannot augment frames, see
-feature_cache.py), so they do the same work except the base CNN. Runs
+data/features.py), so they do the same work except the base CNN. Runs
 alternate (no cache, cache, no cache, cache, ...) so that a shared machine's
 load hits both alike; the throughput is train()'s `steps_per_s` (after the
 first step, which traces). The one-off cost of computing the cache is timed
@@ -29,7 +29,7 @@ import algos
 import config
 from config import CONFIG
 import datasets
-import feature_cache
+from dataset_preparation import generate
 import train
 
 flags.DEFINE_string('tfrecords_dir', '/tmp/tcc_feature_cache_bench/%s',
@@ -56,12 +56,13 @@ SETUP = [
 def build_cache(overrides):
   """Computes the cache (if missing); returns (seconds, frames cached)."""
   config.load_config((), overrides + ['DATA.CACHE_BASE_FEATURES=true'])
-  datasets.ensure_dataset(CONFIG.DATASETS[0])
+  generate.ensure_generated(CONFIG)
   keras.utils.set_random_seed(CONFIG.SEED)
   algo = algos.get_algo()
   algo.build_all()
   start = time.time()
-  directories = feature_cache.ensure_cache(algo)
+  directories = datasets.ensure_feature_cache(
+      algo.base_model, algo._frame_features, algo.batch_spec)  # pylint: disable=protected-access
   seconds = time.time() - start
   num_frames = sum(int(v['seq_len']) for v in
                    datasets.create_one_epoch_dataset(CONFIG.DATASETS[0],

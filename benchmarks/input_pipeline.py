@@ -20,6 +20,7 @@ from absl import flags
 from absl import logging
 
 
+import algos
 import config
 import datasets
 from config import CONFIG
@@ -32,7 +33,8 @@ FLAGS = flags.FLAGS
 
 
 def _time_train(num_batches):
-  iterator = iter(datasets.create_dataset('train', mode='train'))
+  iterator = iter(datasets.create_dataset('train', mode='train',
+                                          batch_spec=algos.get_batch_spec()))
   for _ in range(3):  # Warm-up: tracing and filling the prefetch buffer.
     next(iterator)
   start = time.perf_counter()

@@ -126,8 +126,8 @@ def run_child(args):
       embs.append(algo.embed_video(frames, args['stride'],
                                    args['frames_per_batch']))
   else:
-    embs = embed_split(algo, args['dataset'], 'val', log=lambda _: None)[
-        'embs']
+    embs = embed_split(algo, args['dataset'], 'val', CONFIG,
+                       log=lambda _: None)['embs']
   seconds = time.time() - start
   print(json.dumps({'before_mb': before, 'peak_mb': peak_rss_mb(),
                     'seconds': seconds,

@@ -40,6 +40,7 @@ import algos
 import config
 from config import CONFIG
 import datasets
+from dataset_preparation import generate
 import keras
 import tensorflow as tf
 import train
@@ -79,12 +80,14 @@ def main(argv):
   if FLAGS.tfrecords_dir:
     overrides.append('PATH_TO_TFRECORDS=%s' % FLAGS.tfrecords_dir)
   config.load_config((), overrides)
+  generate.ensure_generated(CONFIG)
   keras.utils.set_random_seed(CONFIG.SEED)
   train.set_precision_policy()
 
   # The same set-up as train.train: dataset without names, built model and
   # optimizer, the step as a tf.function.
-  dataset = datasets.create_dataset('train', mode='train')
+  dataset = datasets.create_dataset('train', mode='train',
+                                    batch_spec=algos.get_batch_spec())
   dataset = dataset.map(lambda b: {k: v for k, v in b.items() if k != 'names'})
   algo = algos.get_algo()
   algo.build_all()
