@@ -12,11 +12,11 @@ import os
 import tensorflow as tf
 
 from algos.alignment import Alignment
-from algos.alignment_mvtcn import AlignmentMVTCN
-from algos.alignment_sal_tcn import AlignmentSaLTCN
-from algos.alignment_svtcn import AlignmentSVTCN
 from algos.base import Algorithm
 from algos.classification import Classification
+from algos.combined import AlignmentMVTCN
+from algos.combined import AlignmentSaLTCN
+from algos.combined import AlignmentSVTCN
 from algos.crw import CRW
 from algos.gta import GTA
 from algos.lav import LAV
