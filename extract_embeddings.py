@@ -54,8 +54,6 @@ from evaluation.embeddings import frames_to_uint8
 
 NPZ_FORMAT = 'tcc_embeddings_npz_v2'
 _SCALAR_KEYS = ('stride', 'dataset', 'split', 'checkpoint', 'step')
-PICKLE_WARNING = ('Loading a pickled .npy runs code stored in the file: load '
-                  'only .npy files you trust.')
 
 FLAGS = flags.FLAGS
 
