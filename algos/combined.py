@@ -190,7 +190,7 @@ class Combined(Algorithm):
     return losses
 
 
-class AlignmentSaLTCN(Combined):
+class AlignmentSaLTCN(Combined, TCN):
   """w_a * TCC + w_s * SaL + (1 - w_a - w_s) * TCN.
 
   Batches hold interleaved anchor/positive steps (S = 2 * NUM_FRAMES), as
@@ -199,8 +199,7 @@ class AlignmentSaLTCN(Combined):
   published code does).
   """
 
-  batch_spec = TCN.batch_spec
-  pairwise_loss = True
+  pairwise_loss = True  # TCC compares the videos of the batch.
   terms = (Term('alignment', 'anchors_or_positives', _tcc),
            Term('sal', 'anchors_or_positives', _sal, head='sal_classifier',
                 make_head=make_sal_classifier, min_num_steps=5),
