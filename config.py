@@ -391,11 +391,6 @@ _C.EVAL.RETRIEVAL_KS = [5, 10, 15]
 # along the path it came: only the liquid tells forwards from backwards.
 _C.SYNTHETIC.TIME_SYMMETRIC = False
 
-# Remedy for takes that look alike forwards and backwards: add this weight x a
-# monotonic soft-DTW alignment term (LAV's, gamma LAV.SOFT_DTW_GAMMA, on
-# L2-normalised embeddings) to the TCC loss of `alignment`. 0 = published TCC.
-_C.ALIGNMENT.SOFT_DTW_WEIGHT = 0.0
-
 # LAV (Haresh et al., CVPR 2021): soft-DTW + contrastive IDM regulariser.
 _C.LAV = edict()
 _C.LAV.SOFT_DTW_GAMMA = 0.1
@@ -510,9 +505,6 @@ _C.CRW.PATCH_JITTER_SCALE = [0.7, 0.9]
 # (0 = one linear layer) -> EMBEDDING_SIZE, L2-normalised.
 _C.CRW.HEAD_DEPTH = 0
 _C.CRW.EMBEDDING_SIZE = 128
-# Shortest palindrome t -> t+k -> t scored; k runs up to CLIP_LENGTH - 1.
-# The published code scores k >= 2; 1 adds the one-step round trip.
-_C.CRW.MIN_WALK_LENGTH = 2
 
 # TimeCycle (Wang, Jabri and Efros, CVPR 2019).
 _C.TIMECYCLE = edict()
@@ -537,10 +529,6 @@ _C.TIMECYCLE.PATCH_FRACTION = 0.3333
 _C.TIMECYCLE.FEATURE_DIM = 512
 # Affinity temperature (on cosine similarities): the official --T, 512**-0.5.
 _C.TIMECYCLE.TEMPERATURE = 512 ** -0.5
-# Feature-similarity term: 'inlier' (the official code's weak inlier count:
-# affinity mass within one cell of where the tracker puts each patch cell) or
-# 'cosine' (the paper's formula, -<x^p_t, T(x^I_{t-i}, x^p_t)>).
-_C.TIMECYCLE.SIMILARITY = 'inlier'
 # Weights of the long-cycle, skip-cycle and feature-similarity losses: the
 # official training loss, inlier + lamda * skip + 0.2 * lamda * long with
 # lamda = 0.1 (train_video_cycle_simple.py).
@@ -619,9 +607,37 @@ def _check_type(full_key, default, value, source):
   return value
 
 
+# Keys of earlier releases that are gone, each with the one value that means
+# what the code now does. A config.yml of such a release (in an old logdir)
+# still loads when the key holds that value; another value is refused.
+REMOVED_KEYS = {
+    # The monotonic soft-DTW term added to TCC; 0 is the published TCC.
+    'ALIGNMENT.SOFT_DTW_WEIGHT': 0.0,
+    # Shortest CRW palindrome walk scored; the published code scores k >= 2.
+    'CRW.MIN_WALK_LENGTH': 2,
+    # TimeCycle's feature-similarity term: the official code's inlier count.
+    'TIMECYCLE.SIMILARITY': 'inlier',
+}
+
+
+def _check_removed_key(full_key, value, source):
+  """Accepts removed key `full_key` at its REMOVED_KEYS value, or raises."""
+  expected = REMOVED_KEYS[full_key]
+  same_kind = (isinstance(value, str) if isinstance(expected, str) else
+               isinstance(value, (int, float)) and not isinstance(value, bool))
+  if same_kind and value == expected:
+    return
+  raise ConfigError(
+      '%sconfig key %s was removed; it can only hold %r (what the code does '
+      'now), got %r: delete the key.' % (source, full_key, expected, value))
+
+
 def _merge(src, dst, prefix, source):
   for k, v in src.items():
     full = prefix + k
+    if k not in dst and full in REMOVED_KEYS:
+      _check_removed_key(full, v, source)
+      continue
     if k not in dst:
       raise _unknown_key_error(full, source)
     if isinstance(dst[k], dict):

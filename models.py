@@ -14,8 +14,6 @@ Keras L2 regularizer (`l2_regularizers`), and the training loss adds the mean
 of their penalties (`algos.base.Algorithm.regularization_loss`).
 """
 
-import contextlib
-import copy
 import importlib
 import os
 
@@ -334,8 +332,12 @@ def _with_preprocessing(model, mode, image_size):
   return keras.Model(inputs, model(pixels), name=model.name + '_on_frames')
 
 
-def _build_base_model(network, cfg, image_size):
-  """The base network named `network` with weights, cut, without preprocessing."""
+def _build_base_model(network, cfg, image_size, pretrained_weights):
+  """The base network named `network` with weights, cut, without preprocessing.
+
+  `pretrained_weights`: of Resnet50_pretrained and keras.applications models
+  (see `get_base_model`).
+  """
   base = cfg.MODEL.BASE_MODEL
   if network == 'SmallCNN':
     return SmallCNN(base.SMALL_CNN_FILTERS, cfg.MODEL.L2_REG_WEIGHT,
@@ -344,8 +346,7 @@ def _build_base_model(network, cfg, image_size):
     return cut_at_layer(vggm(image_size, cfg.MODEL.VGGM.USE_BN,
                              cfg.MODEL.L2_REG_WEIGHT), base.LAYER, 'VGGM')
   if network == 'Resnet50_pretrained':
-    return resnet50_pretrained(image_size, base.LAYER,
-                               cfg.MODEL.RESNET_PRETRAINED_WEIGHTS)
+    return resnet50_pretrained(image_size, base.LAYER, pretrained_weights)
   if network == 'FCResNet18':
     return resnet.FCResNet18(cfg.FC_RESNET18.WIDTH, cfg.FC_RESNET18.NUM_STAGES,
                              cfg.FC_RESNET18.PADDING, name='fc_resnet18')
@@ -353,7 +354,8 @@ def _build_base_model(network, cfg, image_size):
     return cut_at_layer(load_saved_model(network, image_size), base.LAYER,
                         network)
   if network in keras_application_names():
-    return cut_at_layer(keras_application(network, image_size, base.WEIGHTS,
+    return cut_at_layer(keras_application(network, image_size,
+                                          pretrained_weights,
                                           'MODEL.BASE_MODEL.WEIGHTS'),
                         base.LAYER, network)
   raise ValueError(
@@ -363,29 +365,17 @@ def _build_base_model(network, cfg, image_size):
       (network, ', '.join(keras_application_names())))
 
 
-_pretrained_weights = {'load': True}
-
-
-@contextlib.contextmanager
-def without_pretrained_weights():
-  """Within it, get_base_model() does not load or download pretrained weights.
-
-  For models whose every weight is restored from a checkpoint next: the
-  weights file of training need not exist where the checkpoint is read.
-  """
-  _pretrained_weights['load'] = False
-  try:
-    yield
-  finally:
-    _pretrained_weights['load'] = True
-
-
-def get_base_model():
+def get_base_model(pretrained_weights=None):
   """The base CNN of MODEL.BASE_MODEL.*, with TRAIN_BASE applied.
 
-  Weights come from MODEL.RESNET_PRETRAINED_WEIGHTS (Resnet50_pretrained) or
-  MODEL.BASE_MODEL.WEIGHTS (other keras.applications models), except within
-  `without_pretrained_weights()`.
+  Args:
+    pretrained_weights: the weights of a Resnet50_pretrained or
+      keras.applications base: a weights file, a keras.applications name
+      ('imagenet'), or '' for none (e.g. when a checkpoint restores every
+      weight next, so the weights file of training need not exist). None:
+      MODEL.RESNET_PRETRAINED_WEIGHTS (Resnet50_pretrained) or
+      MODEL.BASE_MODEL.WEIGHTS (other keras.applications models). Other
+      networks have no pretrained weights and ignore it.
 
   Returns:
     keras.Model: images [N, IMAGE_SIZE, IMAGE_SIZE, 3] in [-1, 1] ->
@@ -395,13 +385,13 @@ def get_base_model():
   # 'auto' feeds Resnet50_pretrained the frames as they are, like the
   # published code: [-1, 1] is ResNet50V2's own input range.
   mode = _preprocessing_mode(network, CONFIG.MODEL.BASE_MODEL.PREPROCESSING)
-  cfg = CONFIG
-  if not _pretrained_weights['load']:
-    cfg = copy.deepcopy(CONFIG)
-    cfg.MODEL.RESNET_PRETRAINED_WEIGHTS = ''
-    cfg.MODEL.BASE_MODEL.WEIGHTS = ''
-  model = _with_preprocessing(_build_base_model(network, cfg, cfg.IMAGE_SIZE),
-                              mode, cfg.IMAGE_SIZE)
+  if pretrained_weights is None:
+    pretrained_weights = (CONFIG.MODEL.RESNET_PRETRAINED_WEIGHTS
+                          if network == 'Resnet50_pretrained' else
+                          CONFIG.MODEL.BASE_MODEL.WEIGHTS)
+  model = _with_preprocessing(
+      _build_base_model(network, CONFIG, CONFIG.IMAGE_SIZE,
+                        pretrained_weights), mode, CONFIG.IMAGE_SIZE)
   set_train_base(model, CONFIG.MODEL.TRAIN_BASE)
   return model
 

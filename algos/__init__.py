@@ -12,11 +12,11 @@ import os
 import tensorflow as tf
 
 from algos.alignment import Alignment
-from algos.alignment_mvtcn import AlignmentMVTCN
-from algos.alignment_sal_tcn import AlignmentSaLTCN
-from algos.alignment_svtcn import AlignmentSVTCN
 from algos.base import Algorithm
 from algos.classification import Classification
+from algos.combined import AlignmentMVTCN
+from algos.combined import AlignmentSaLTCN
+from algos.combined import AlignmentSVTCN
 from algos.crw import CRW
 from algos.gta import GTA
 from algos.lav import LAV
@@ -28,7 +28,6 @@ from algos.tcn import TCN
 from algos.timecycle import TimeCycle
 import config
 from config import CONFIG
-import models
 
 ALGORITHMS = {
     'alignment': Alignment,
@@ -75,17 +74,19 @@ def num_steps_per_batch(name=None):
   return get_batch_spec(name).steps_per_video(CONFIG.TRAIN.NUM_FRAMES)
 
 
-def get_algo(name=None):
+def get_algo(name=None, pretrained_weights=None):
   """A new (unbuilt) algorithm built from CONFIG.
 
   Args:
     name: a key of ALGORITHMS; default CONFIG.TRAINING_ALGO.
+    pretrained_weights: of the base CNN (see `models.get_base_model`);
+      None: those of CONFIG, '': none.
 
   Raises:
     ValueError: unknown name (the message lists the known ones).
   """
   name = name or CONFIG.TRAINING_ALGO
-  return _algo_class(name)(name=name)
+  return _algo_class(name)(name=name, pretrained_weights=pretrained_weights)
 
 
 def make_checkpoint(algo, optimizer=None, step=None):
@@ -158,8 +159,7 @@ def restore_algo(logdir, checkpoint_path=None, overrides=()):
                                    os.path.join(logdir, 'ckpt-N')))
   with config.use_config(run_config):
     # The checkpoint holds every weight: pretrained weights are not needed.
-    with models.without_pretrained_weights():
-      algo = get_algo()
+    algo = get_algo(pretrained_weights='')
     algo.build_all()
     step = tf.Variable(0, dtype=tf.int64, trainable=False)
     restore_checkpoint(make_checkpoint(algo, step=step), checkpoint_path,

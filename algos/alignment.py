@@ -3,7 +3,6 @@
 import tensorflow as tf
 
 from algos.base import Algorithm
-from algos.lav import soft_dtw_term
 from config import CONFIG
 from tcc.alignment import compute_alignment_loss
 
@@ -54,10 +53,4 @@ class Alignment(Algorithm):
   def compute_loss(self, embs, batch, training):
     loss = alignment_loss(embs, batch['steps'], batch['seq_lens'],
                           batch.get('loss_seed'))
-    losses = {'loss': loss, 'alignment': loss}
-    if CONFIG.ALIGNMENT.SOFT_DTW_WEIGHT:
-      term = soft_dtw_term(embs, batch['steps'], batch['seq_lens'],
-                           CONFIG.LAV.SOFT_DTW_GAMMA)
-      losses['soft_dtw'] = term
-      losses['loss'] = loss + CONFIG.ALIGNMENT.SOFT_DTW_WEIGHT * term
-    return losses
+    return {'loss': loss, 'alignment': loss}

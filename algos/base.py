@@ -27,9 +27,10 @@ class Algorithm(keras.Model):
   # gets the whole global batch (see algos/cross_replica.py).
   pairwise_loss = False
 
-  def __init__(self, **kwargs):
+  def __init__(self, pretrained_weights=None, **kwargs):
+    """pretrained_weights: of the base CNN, see `models.get_base_model`."""
     super().__init__(**kwargs)
-    self.base_model = models.get_base_model()
+    self.base_model = models.get_base_model(pretrained_weights)
     self.embedder = models.get_embedder()
     self.num_context_steps = CONFIG.DATA.NUM_STEPS
     self.frame_stride = CONFIG.DATA.FRAME_STRIDE

@@ -54,7 +54,6 @@ class CRW(CorrespondenceAlgorithm):
     self.edge_dropout = cfg.EDGE_DROPOUT
     self.patch_size = cfg.PATCH_SIZE
     self.patch_stride = cfg.PATCH_STRIDE
-    self.min_walk_length = cfg.MIN_WALK_LENGTH
     self.frame_crop_scale = tuple(cfg.FRAME_CROP_SCALE)
     self.frame_crop_ratio = tuple(cfg.FRAME_CROP_RATIO)
     self.patch_jitter_scale = tuple(cfg.PATCH_JITTER_SCALE)
@@ -121,8 +120,7 @@ class CRW(CorrespondenceAlgorithm):
 
   def compute_loss(self, embs, batch, training):
     loss, walk_losses = crw.crw_loss(
-        embs, self.temperature, self.edge_dropout if training else 0.0,
-        self.min_walk_length)
+        embs, self.temperature, self.edge_dropout if training else 0.0)
     losses = {'loss': loss, 'crw': loss}
     for k, value in walk_losses.items():
       losses['crw_walk_%d' % k] = value

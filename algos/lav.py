@@ -39,24 +39,6 @@ def lav_loss(embs, steps, seq_lens):
                      alpha=cfg.ALPHA, window=cfg.WINDOW, margin=cfg.MARGIN)
 
 
-def soft_dtw_term(embs, steps, seq_lens, gamma):
-  """Monotonic alignment term: mean over pairs of soft-DTW / S.
-
-  The alignment part of LAV alone (no IDM), on L2-normalised embeddings;
-  `ALIGNMENT.SOFT_DTW_WEIGHT` adds it to TCC so that a take is not aligned
-  backwards.
-
-  Args:
-    embs: float [B, S, D]; steps: int [B, S]; seq_lens: int [B].
-    gamma: soft-DTW smoothing.
-
-  Returns:
-    float32 scalar.
-  """
-  embs = tf.math.l2_normalize(tf.cast(embs, tf.float32), axis=-1)
-  return _over_pairs(embs, steps, seq_lens, gamma=gamma, alpha=0.0)
-
-
 class LAV(Algorithm):
   """Aligns every pair of videos of a batch with soft-DTW (+ IDM)."""
 

@@ -11,8 +11,8 @@ most-moving windows of a MOTION_GRID x MOTION_GRID grid
 (`correspondence.timecycle.motion_patch_params`; the draws are a function
 of the batch's pixels), and encoded on its own. Features are the base
 network's maps followed by a 1x1 convolution to FEATURE_DIM and a ReLU. The
-losses are those of `correspondence.timecycle.timecycle_losses` (similarity
-TIMECYCLE.SIMILARITY), weighted by LONG_WEIGHT, SKIP_WEIGHT and
+losses are those of `correspondence.timecycle.timecycle_losses` (the
+official code's inlier similarity), weighted by LONG_WEIGHT, SKIP_WEIGHT and
 SIMILARITY_WEIGHT. Label propagation uses the base network's feature maps.
 """
 
@@ -83,10 +83,6 @@ class TimeCycle(CorrespondenceAlgorithm):
     if cfg.TEMPERATURE <= 0:
       raise ValueError('TIMECYCLE.TEMPERATURE must be > 0, got %r.' %
                        cfg.TEMPERATURE)
-    if cfg.SIMILARITY not in timecycle.SIMILARITIES:
-      raise ValueError('TIMECYCLE.SIMILARITY must be one of %s, got %r.' % (
-          ', '.join(timecycle.SIMILARITIES), cfg.SIMILARITY))
-    self.similarity = cfg.SIMILARITY
     temperature = float(cfg.TEMPERATURE)
     self.patch_scale = self.patch_side / float(CONFIG.IMAGE_SIZE)
     self.motion_grid = int(cfg.MOTION_GRID)
@@ -123,7 +119,7 @@ class TimeCycle(CorrespondenceAlgorithm):
                                       self.patch_side))
     patch_feats = self.features(patches, training)
     losses = timecycle.timecycle_losses(embs, patch_feats, theta_true,
-                                        self.tracker, self.similarity)
+                                        self.tracker)
     total = tf.add_n([self.weights_by_loss[k] * v for k, v in losses.items()])
     return {'loss': total, 'long_cycle': losses['long'],
             'skip_cycle': losses['skip'],

@@ -39,8 +39,6 @@ import config
 from dataset_preparation import tfrecord_io
 
 NUM_PHASES = 5
-PHASE_NAMES = ('lift', 'move to bowl', 'tilt and pour', 'tilt back',
-               'move back and put down')
 # Typical share of the video per phase, jittered per video.
 _BASE_PHASE_FRACTIONS = np.array([0.2, 0.2, 0.25, 0.15, 0.2])
 # cv2 sub-pixel precision: coordinates are given in 1/16 pixel.

@@ -54,8 +54,6 @@ METHODS = {
     # LAV with the embedder's output L2-normalised (as LAV's own embedder),
     # so that evaluation sees the normalised embeddings the loss saw.
     'lav_l2emb': ('lav', ['MODEL.CONV_EMBEDDER_MODEL.L2_NORMALIZE=true']),
-    # TCC + the monotonic soft-DTW term (ALIGNMENT.SOFT_DTW_WEIGHT).
-    'tcc+sdtw': ('alignment', ['ALIGNMENT.SOFT_DTW_WEIGHT=1.0']),
 }
 RENDERS = {'default': False, 'time_symmetric': True}
 TASKS = ['classification', 'few_shot_classification', 'event_completion',

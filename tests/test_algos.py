@@ -1,5 +1,6 @@
-"""Tests of algos/: the five algorithms, training steps, sampling, restore."""
+"""Tests of algos/: the algorithms, their weighted combinations, training steps, sampling, restore."""
 
+import json
 import os
 
 import keras
@@ -8,7 +9,9 @@ import pytest
 import tensorflow as tf
 
 import algos
+from algos import combined
 from algos import num_steps_per_batch
+from algos.combined import draw_use_positives
 from algos.sal import sample_sal_triplets
 from algos.tcn import npairs_loss
 import config
@@ -220,9 +223,8 @@ def test_tcn_loss_matches_per_video_reference():
 def test_alignment_sal_tcn_is_the_weighted_sum_on_the_right_inputs(
     monkeypatch):
   """TCC and SaL see, per video, its anchors or its positives (a coin flip)."""
-  from algos import alignment_sal_tcn  # pylint: disable=g-import-not-at-top
   use_positives = tf.constant([True, False, True])
-  monkeypatch.setattr(alignment_sal_tcn, 'draw_use_positives',
+  monkeypatch.setattr(combined, 'draw_use_positives',
                       lambda batch_size: use_positives)
   CONFIG.ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT = 0.5
   CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.2
@@ -264,13 +266,89 @@ def test_alignment_sal_tcn_is_the_weighted_sum_on_the_right_inputs(
 
 
 def test_alignment_sal_tcn_draws_anchors_or_positives_per_video():
-  from algos.alignment_sal_tcn import draw_use_positives  # pylint: disable=g-import-not-at-top
   tf.random.set_seed(0)
   draws = np.stack([draw_use_positives(4).numpy() for _ in range(200)])
   assert draws.shape == (200, 4)
   assert 0.4 < draws.mean() < 0.6
   # Videos of one batch are drawn independently: mixed batches occur.
   assert 0.6 < np.mean(draws.any(axis=1) & ~draws.all(axis=1)) < 1.0
+
+
+CHECKPOINT_KEYS = os.path.join(os.path.dirname(__file__), 'data',
+                               'combined_checkpoint_keys.json')
+
+
+def _checkpoint_keys(algo, directory):
+  """{variable name: shape} of a make_checkpoint checkpoint of `algo`."""
+  path = algos.make_checkpoint(algo, step=tf.Variable(0, dtype=tf.int64)).write(
+      os.path.join(directory, 'ckpt'))
+  return {key: list(shape) for key, shape in tf.train.list_variables(path)}
+
+
+@pytest.mark.parametrize('case', ['alignment_sal_tcn',
+                                  'alignment_sal_tcn/SAL_LOSS_WEIGHT=0',
+                                  'alignment_svtcn', 'alignment_mvtcn'])
+def test_combined_algorithms_keep_the_checkpoint_layout(case, tmp_path):
+  """The variable names and shapes that the separate classes saved."""
+  with open(CHECKPOINT_KEYS) as f:
+    expected = json.load(f)[case]
+  name, _, setting = case.partition('/')
+  if setting:
+    CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.0
+  algo = algos.get_algo(name)
+  algo.build_all()
+  assert _checkpoint_keys(algo, str(tmp_path)) == expected
+  # And a checkpoint of that layout restores into a new model, every value.
+  keras.utils.set_random_seed(1)
+  fresh = algos.get_algo(name)
+  fresh.build_all()
+  step = tf.Variable(3, dtype=tf.int64)
+  status = algos.make_checkpoint(fresh, step=step).read(
+      os.path.join(str(tmp_path), 'ckpt'))
+  status.assert_consumed()
+  for old, new in zip(algo.weights, fresh.weights):
+    np.testing.assert_array_equal(new.numpy(), old.numpy(), err_msg=old.path)
+
+
+def test_combined_is_the_weighted_sum_of_its_terms():
+  """Any (Term, weight) pairs: weights times the terms' own losses."""
+  calls = []
+
+  def fake_loss(value):
+    def loss(embs, steps, batch, training, head):
+      calls.append((embs, steps, head))
+      return value * tf.reduce_mean(embs)
+    return loss
+  terms = [(combined.Term('a', 'all', fake_loss(1.0)), 0.25),
+           (combined.Term('b', 'anchor_view', fake_loss(2.0)), 0.0),
+           (combined.Term('c', 'anchor_view', fake_loss(3.0), head='c_head',
+                          make_head=lambda: keras.layers.Dense(1),
+                          min_num_steps=4), 0.75)]
+  algo = combined.Combined(terms)
+  assert isinstance(algo.c_head, keras.layers.Dense)
+  assert algo.min_num_steps() == 4
+  embs = tf.random.normal([2, 6, 8])
+  steps = tf.tile(tf.range(6)[None], [2, 1])
+  losses = algo.compute_loss(embs, {'steps': steps}, training=False)
+  assert set(losses) == {'a', 'c', 'loss'}  # 'b' has weight 0
+  mean_all = float(np.mean(embs.numpy()))
+  mean_anchors = float(np.mean(embs.numpy()[:, :3]))
+  np.testing.assert_allclose(
+      [float(losses['a']), float(losses['c']), float(losses['loss'])],
+      [mean_all, 3 * mean_anchors, 0.25 * mean_all + 0.75 * 3 * mean_anchors],
+      rtol=1e-5)
+  np.testing.assert_array_equal(calls[1][1], steps[:, :3])
+  assert calls[1][2] is algo.c_head and calls[0][2] is None
+
+
+def test_combined_weights_must_be_non_negative_and_sum_to_one_at_most():
+  CONFIG.ALIGNMENT_MVTCN.ALIGNMENT_LOSS_WEIGHT = -0.1
+  with pytest.raises(ValueError, match=r'ALIGNMENT_MVTCN\.ALIGNMENT_LOSS'):
+    algos.get_algo('alignment_mvtcn')
+  CONFIG.ALIGNMENT_SAL_TCN.ALIGNMENT_LOSS_WEIGHT = 0.6
+  CONFIG.ALIGNMENT_SAL_TCN.SAL_LOSS_WEIGHT = 0.5
+  with pytest.raises(ValueError, match='sum to at most 1'):
+    algos.get_algo('alignment_sal_tcn')
 
 
 def test_fraction_sets_the_number_of_stochastic_cycles(monkeypatch):

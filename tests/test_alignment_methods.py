@@ -341,21 +341,3 @@ def test_time_symmetric_key_reaches_the_generator(tmp_path):
   info = synthetic.generate_dataset(str(tmp_path), 'sym', 1, 0, 16, 12, 12,
                                     time_symmetric=True)
   assert info['generator']['time_symmetric'] is True
-
-
-def test_tcc_soft_dtw_weight_adds_the_monotonic_term():
-  embs, steps, seq_lens = _random_batch_inputs(3, 5)
-  batch = {'steps': tf.constant(steps), 'seq_lens': tf.constant(seq_lens)}
-  algo = algos.get_algo('alignment')
-  plain = algo.compute_loss(tf.constant(embs), batch, training=False)
-  assert 'soft_dtw' not in plain
-  CONFIG.ALIGNMENT.SOFT_DTW_WEIGHT = 0.5
-  mixed = algo.compute_loss(tf.constant(embs), batch, training=False)
-  unit = embs / np.linalg.norm(embs, axis=-1, keepdims=True)
-  term = np.mean([lav.lav_loss(
-      unit[i:i + 1], unit[j:j + 1], steps[i:i + 1], steps[j:j + 1],
-      seq_lens[i:i + 1], seq_lens[j:j + 1], gamma=0.1, alpha=0.0).numpy()
-                  for i, j in itertools.combinations(range(3), 2)])
-  np.testing.assert_allclose(mixed['soft_dtw'].numpy(), term, rtol=1e-5)
-  np.testing.assert_allclose(mixed['loss'].numpy(),
-                             plain['loss'].numpy() + 0.5 * term, rtol=1e-5)

@@ -127,6 +127,46 @@ def test_round_trip_through_logdir(tmp_path):
   assert run_config.TRAIN.BATCH_SIZE == 7
 
 
+def test_old_logdir_config_with_removed_keys_at_their_old_values_loads(
+    tmp_path):
+  """A config.yml of a release that still had the removed keys."""
+  logdir = str(tmp_path / 'old_run')
+  config.load_config(overrides=['TRAIN.BATCH_SIZE=7'])
+  old = config.to_plain(CONFIG)
+  # As that release saved them (floats and ints as YAML writes them).
+  old['ALIGNMENT']['SOFT_DTW_WEIGHT'] = 0.0
+  old['CRW']['MIN_WALK_LENGTH'] = 2
+  old['TIMECYCLE']['SIMILARITY'] = 'inlier'
+  os.makedirs(logdir)
+  _write_yaml(tmp_path / 'old_run', 'config.yml', old)
+  run_config = config.read_config_from_logdir(logdir)
+  assert run_config.TRAIN.BATCH_SIZE == 7
+  for key in config.REMOVED_KEYS:
+    section, name = key.split('.')
+    assert name not in run_config[section]
+  # An int where the old key was a float, and an override, also load.
+  config.build_config(overrides=['ALIGNMENT.SOFT_DTW_WEIGHT=0'])
+
+
+@pytest.mark.parametrize('key, value', [('ALIGNMENT.SOFT_DTW_WEIGHT', 0.5),
+                                        ('CRW.MIN_WALK_LENGTH', 1),
+                                        ('CRW.MIN_WALK_LENGTH', True),
+                                        ('TIMECYCLE.SIMILARITY', 'cosine')])
+def test_removed_key_at_another_value_is_one_clear_error(tmp_path, key,
+                                                         value):
+  section, name = key.split('.')
+  path = _write_yaml(tmp_path, 'old.yml', {section: {name: value}})
+  with pytest.raises(config.ConfigError) as error:
+    config.build_config([path])
+  message = str(error.value)
+  assert '\n' not in message
+  assert message.startswith(path + ': config key %s was removed' % key)
+  assert repr(config.REMOVED_KEYS[key]) in message and 'delete' in message
+  with pytest.raises(config.ConfigError, match='--override %s: .*removed'
+                     % key):
+    config.build_config(overrides=['%s=%s' % (key, yaml.safe_dump(value).split('\n')[0])])
+
+
 def test_read_from_logdir_without_config_is_clear_error(tmp_path):
   with pytest.raises(config.ConfigError, match='config.yml'):
     config.read_config_from_logdir(str(tmp_path))

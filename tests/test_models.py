@@ -95,6 +95,9 @@ def test_resnet50v2_missing_weights_file_is_one_clear_error(tmp_path):
   with pytest.raises(ValueError, match='RESNET_PRETRAINED_WEIGHTS.*nope.h5.*'
                      'download'):
     models.get_base_model()
+  # '' (e.g. before a checkpoint restores every weight) needs no file.
+  assert models.get_base_model(pretrained_weights='')(
+      _images(1, 32)).shape[0] == 1
 
 
 @pytest.mark.parametrize('file_format', ['legacy_h5', 'keras3'])
@@ -115,10 +118,17 @@ def test_resnet50v2_loads_weights_from_local_file(tmp_path, file_format):
     source.save_weights(path)
   CONFIG.MODEL.RESNET_PRETRAINED_WEIGHTS = path
   base = models.get_base_model()
+  # The same file as an argument, with none in CONFIG.
+  CONFIG.MODEL.RESNET_PRETRAINED_WEIGHTS = ''
+  explicit = models.get_base_model(pretrained_weights=path)
+  random_init = models.get_base_model()
   assert base(_images(1, 32)).shape == (1, 8, 8, 256)
   for name in ('conv1_conv', 'conv2_block1_1_conv'):
-    np.testing.assert_array_equal(base.get_layer(name).kernel.numpy(),
-                                  source.get_layer(name).kernel.numpy())
+    for model in (base, explicit):
+      np.testing.assert_array_equal(model.get_layer(name).kernel.numpy(),
+                                    source.get_layer(name).kernel.numpy())
+  assert not np.array_equal(random_init.get_layer('conv1_conv').kernel.numpy(),
+                            source.get_layer('conv1_conv').kernel.numpy())
 
 
 def test_unknown_network_and_embedder_errors():
