@@ -482,6 +482,12 @@ _C.PROPAGATION.ENCODER_STAGES = 3
 _C.PROPAGATION.FRAME_SCALE = 1.0
 # Score only the first N sequences (0 = all).
 _C.PROPAGATION.MAX_SEQUENCES = 0
+# 'crw': the shared protocol above (CRW's). 'timecycle': TimeCycle's own
+# (test_davis.py): each context frame attended on its own over all its cells
+# (RADIUS unused), its top-k softmax weights summed over the frames, and each
+# label min-max scaled per frame; its published run: NUM_CONTEXT 7, TOPK 5,
+# TEMPERATURE 512 ** -0.5 (configs/methods/timecycle.yml).
+_C.PROPAGATION.PROTOCOL = 'crw'
 
 # Contrastive random walk (Jabri, Owens and Efros, NeurIPS 2020).
 _C.CRW = edict()
