@@ -1,5 +1,7 @@
 """TimeCycle: differentiable localisation and losses against NumPy."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -368,7 +370,8 @@ def test_published_config_builds_the_published_tracker():
   import algos  # pylint: disable=g-import-not-at-top
   import config  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
-  config.load_config(['configs/methods/timecycle.yml'],
+  config.load_config([os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'configs', 'methods', 'timecycle.yml')],
                      ['FC_RESNET18.WIDTH=4', 'TIMECYCLE.CLIP_LENGTH=2',
                       'TIMECYCLE.TARGET_DISTANCE=1'])
   algo = algos.get_algo()
