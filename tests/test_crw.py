@@ -1,5 +1,7 @@
 """Contrastive random walk loss against a direct NumPy implementation."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -272,3 +274,20 @@ def test_walk_nodes_diagnostic_per_node_losses_and_kinds():
     expected = np.sqrt(counts.reshape(-1) / 25)
     np.testing.assert_allclose(nodes[c, t, n],
                                expected / np.linalg.norm(expected), rtol=1e-5)
+
+
+def test_overlap_demo_config_has_7x7_half_stride_nodes():
+  """configs/demo/crw_overlap_demo.yml: the paper's geometry (patches every
+  half patch side, 7 x 7 nodes) on the demo's frames; crw_demo.yml: 3 x 3
+  nodes that do not overlap."""
+  import config  # pylint: disable=g-import-not-at-top
+  demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))), 'configs', 'demo')
+  for name, side in [('crw_overlap_demo.yml', 7), ('crw_demo.yml', 3)]:
+    cfg = config.build_config([os.path.join(demo, name)])
+    size = cfg.IMAGE_SIZE
+    patches = crw.grid_patches(tf.zeros([1, 1, size, size, 3]),
+                               cfg.CRW.PATCH_SIZE, cfg.CRW.PATCH_STRIDE)
+    assert patches.shape[2] == side * side, name
+    overlap = cfg.CRW.PATCH_STRIDE * 2 == cfg.CRW.PATCH_SIZE
+    assert overlap == (side == 7), name
