@@ -227,6 +227,9 @@ _C.OPTIMIZER = edict()
 # 'AdamOptimizer' or 'MomentumOptimizer'.
 _C.OPTIMIZER.TYPE = 'AdamOptimizer'
 _C.OPTIMIZER.MOMENTUM = 0.9
+# Adam's beta_1 (0.9: Keras's and PyTorch's default; TimeCycle's official
+# code uses 0.5).
+_C.OPTIMIZER.ADAM_BETA1 = 0.9
 _C.OPTIMIZER.WEIGHT_DECAY = 0.0
 # Clip the global gradient norm (0 = no clipping).
 _C.OPTIMIZER.GRAD_CLIP_NORM = 0.0
@@ -477,6 +480,12 @@ _C.PROPAGATION.ENCODER_STAGES = 3
 _C.PROPAGATION.FRAME_SCALE = 1.0
 # Score only the first N sequences (0 = all).
 _C.PROPAGATION.MAX_SEQUENCES = 0
+# 'crw': the shared protocol above (CRW's). 'timecycle': TimeCycle's own
+# (test_davis.py): each context frame attended on its own over all its cells
+# (RADIUS unused), its top-k softmax weights summed over the frames, and each
+# label min-max scaled per frame; its published run: NUM_CONTEXT 7, TOPK 5,
+# TEMPERATURE 512 ** -0.5 (configs/methods/timecycle.yml).
+_C.PROPAGATION.PROTOCOL = 'crw'
 
 # Contrastive random walk (Jabri, Owens and Efros, NeurIPS 2020).
 _C.CRW = edict()
@@ -525,8 +534,16 @@ _C.TIMECYCLE.MAX_ROTATION = 45.0
 # (the image features are 30 x 30 and the patch features 10 x 10 in the paper,
 # so 1/3).
 _C.TIMECYCLE.PATCH_FRACTION = 0.3333
-# Channels of the feature projection (1x1 convolution + ReLU; paper 512).
+# Channels of the feature projection (1x1 convolution + ReLU; paper 512). It
+# reads the base network's stage that propagation uses
+# (PROPAGATION.ENCODER_STAGES of an FCResNet18), as the official code
+# projects the res4 features it propagates.
 _C.TIMECYCLE.FEATURE_DIM = 512
+# Tracker head (localizer) regressing the transform from the affinity:
+# 'valid4x4' (the official code: two 4x4 convolutions without padding, 10 x
+# 10 patch cells -> 7 x 7 -> 4 x 4; needs patches of 7 x 7 cells or more) or
+# 'same3x3' (two 3x3 convolutions that keep the size, for small patches).
+_C.TIMECYCLE.LOCALIZER = 'valid4x4'
 # Affinity temperature (on cosine similarities): the official --T, 512**-0.5.
 _C.TIMECYCLE.TEMPERATURE = 512 ** -0.5
 # Weights of the long-cycle, skip-cycle and feature-similarity losses: the

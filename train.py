@@ -105,7 +105,8 @@ def get_optimizer(learning_rate):
   cfg = CONFIG.OPTIMIZER
   weight_decay = cfg.WEIGHT_DECAY or None
   if cfg.TYPE == 'AdamOptimizer':
-    optimizer = keras.optimizers.Adam(learning_rate, weight_decay=weight_decay)
+    optimizer = keras.optimizers.Adam(learning_rate, beta_1=cfg.ADAM_BETA1,
+                                      weight_decay=weight_decay)
   elif cfg.TYPE == 'MomentumOptimizer':
     optimizer = keras.optimizers.SGD(learning_rate, momentum=cfg.MOMENTUM,
                                      weight_decay=weight_decay)

@@ -8,7 +8,9 @@ jitter: CRW.FRAME_CROP_*, CRW.PATCH_JITTER_SCALE); every patch goes through
 the base network (MODEL.BASE_MODEL.NETWORK, e.g. FCResNet18), is
 mean-pooled, mapped by a linear head (CRW.HEAD_DEPTH hidden layers) to
 CRW.EMBEDDING_SIZE and L2-normalised: the nodes of the walk. The loss is
-`correspondence.crw.crw_loss`. The learned representation is the base
+`correspondence.crw.crw_loss`, with CRW.EDGE_DROPOUT while training (the
+backward step loses the forward step's dropped edges, transposed, and
+drops afresh, as the published code). The learned representation is the base
 network's feature map (label propagation uses it directly, without the
 head).
 """

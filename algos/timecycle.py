@@ -10,9 +10,13 @@ a rotated grid (angle up to MAX_ROTATION degrees) centred on one of the 10
 most-moving windows of a MOTION_GRID x MOTION_GRID grid
 (`correspondence.timecycle.motion_patch_params`; the draws are a function
 of the batch's pixels), and encoded on its own. Features are the base
-network's maps followed by a 1x1 convolution to FEATURE_DIM and a ReLU. The
-losses are those of `correspondence.timecycle.timecycle_losses` (the
-official code's inlier similarity), weighted by LONG_WEIGHT, SKIP_WEIGHT and
+network's maps at the stage label propagation uses (an FCResNet18 stops
+after PROPAGATION.ENCODER_STAGES stages, as the official code projects its
+ResNet-50's res4, the features it propagates) followed by a 1x1 convolution
+to FEATURE_DIM and a ReLU. The tracker's localizer head is
+TIMECYCLE.LOCALIZER. The losses are those of
+`correspondence.timecycle.timecycle_losses` (the official code's inlier
+similarity), weighted by LONG_WEIGHT, SKIP_WEIGHT and
 SIMILARITY_WEIGHT. Label propagation uses the base network's feature maps.
 """
 
@@ -23,6 +27,7 @@ import tensorflow as tf
 
 from algos.correspondence_base import CorrespondenceAlgorithm
 from config import CONFIG
+from correspondence import resnet
 from correspondence import timecycle
 from data import sampling
 
@@ -78,8 +83,15 @@ class TimeCycle(CorrespondenceAlgorithm):
                            self.patch_side))
     self.projection = keras.layers.Conv2D(
         cfg.FEATURE_DIM, 1, use_bias=False, name='timecycle_projection',
-        kernel_initializer=keras.initializers.HeNormal())
-    self.localizer = timecycle.Localizer(name='timecycle_localizer')
+        kernel_initializer=timecycle.he_normal_fan_out())
+    self.localizer = timecycle.Localizer(head=cfg.LOCALIZER,
+                                         name='timecycle_localizer')
+    # The stage propagation reads (FCResNet18 only; 0 = all its stages).
+    self.stage_kwargs = {}
+    stages = CONFIG.PROPAGATION.ENCODER_STAGES
+    if stages and isinstance(self.base_model, resnet.FCResNet18):
+      self.stage_kwargs['num_stages'] = min(stages,
+                                            self.base_model.num_stages)
     if cfg.TEMPERATURE <= 0:
       raise ValueError('TIMECYCLE.TEMPERATURE must be > 0, got %r.' %
                        cfg.TEMPERATURE)
@@ -93,8 +105,11 @@ class TimeCycle(CorrespondenceAlgorithm):
                             'similarity': cfg.SIMILARITY_WEIGHT}
 
   def features(self, images, training):
-    """images [N, H, W, 3] -> projected features [N, H/8, W/8, FEATURE_DIM]."""
-    base = tf.cast(self.base_features(images, training), tf.float32)
+    """images [N, H, W, 3] -> projected features [N, H/8, W/8, FEATURE_DIM]
+    of the base network's stage that propagation uses."""
+    base = tf.cast(self.base_model(
+        images, training=training and self.base_training,
+        **self.stage_kwargs), tf.float32)
     return tf.nn.relu(self.projection(base))
 
   def embed(self, frames, training):

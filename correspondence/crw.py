@@ -6,7 +6,11 @@ The walker moves from frame t to t + 1 with the transition matrix
     A_t = softmax_rows(q_t q_{t+1}^T / tau)          [N, N]
 
 (each edge dropped with probability `edge_dropout` before the softmax while
-training) and back with softmax_rows(q_{t+1} q_t^T / tau). A palindrome walk
+training) and back with softmax_rows(q_{t+1} q_t^T / tau). The backward
+step loses the forward step's dropped edges (transposed) and drops each
+remaining edge with probability `edge_dropout` afresh, as the published code
+(its forward dropout writes -1e20 into the shared affinity in place, which
+the backward step then reads transposed). A palindrome walk
 t=0 -> k -> 0 multiplies the k forward transitions and the k backward ones;
 its loss is the cross-entropy of ending on the node it started from:
 -mean_i log (A_walk[i, i] + 1e-20). The loss is the mean over the walk lengths
@@ -44,9 +48,29 @@ def transition_matrix(affinity, temperature, drop_mask=None):
   return tf.nn.softmax(affinity / temperature, axis=-1)
 
 
-def random_drop_mask(shape, rate):
-  """bool tensor of `shape`, True with probability `rate` (edge dropout)."""
-  return tf.random.uniform(shape) < rate
+def correlated_drop_masks(forward_draws, backward_draws, rate):
+  """Edge-dropout masks of the forward and backward steps, as the published
+  code: the backward step drops the forward step's dropped edges, transposed,
+  and every edge whose backward draw is below `rate`.
+
+  Args:
+    forward_draws, backward_draws: float [..., N, N] uniform draws in [0, 1).
+    rate: drop probability.
+
+  Returns:
+    (forward, backward) bool [..., N, N]; forward[i, j] drops the edge
+    i -> j of frame t to t + 1, backward[j, i] the edge j -> i back.
+  """
+  forward = forward_draws < rate
+  backward = tf.logical_or(tf.linalg.matrix_transpose(forward),
+                           backward_draws < rate)
+  return forward, backward
+
+
+def random_drop_masks(shape, rate):
+  """`correlated_drop_masks` of fresh uniform draws of `shape`."""
+  return correlated_drop_masks(tf.random.uniform(shape),
+                               tf.random.uniform(shape), rate)
 
 
 def palindrome_walks(forward, backward, min_walk_length=2):
@@ -91,7 +115,8 @@ def crw_loss(node_embs, temperature, edge_dropout=0.0, min_walk_length=2,
     edge_dropout: probability of dropping each edge (0 at evaluation).
     min_walk_length: shortest palindrome scored.
     drop_masks: optional (forward, backward) bool [B, T-1, N, N] masks that
-      replace the random edge dropout (tests).
+      replace the random edge dropout (tests); backward[:, t] applies to the
+      transposed affinity (frame t + 1 to t).
 
   Returns:
     (loss, walk_losses): float32 scalar, the mean of {k: cross-entropy}.
@@ -110,8 +135,8 @@ def crw_loss(node_embs, temperature, edge_dropout=0.0, min_walk_length=2,
   if drop_masks is not None:
     forward_mask, backward_mask = drop_masks
   elif edge_dropout > 0:
-    forward_mask = random_drop_mask(tf.shape(affinity), edge_dropout)
-    backward_mask = random_drop_mask(tf.shape(affinity), edge_dropout)
+    forward_mask, backward_mask = random_drop_masks(tf.shape(affinity),
+                                                    edge_dropout)
   else:
     forward_mask = backward_mask = None
   forward = transition_matrix(affinity, temperature, forward_mask)

@@ -11,6 +11,14 @@ the labels of later context frames. Masks are then upsampled (bilinear) to
 the image and the argmax taken; keypoints are propagated as Gaussian
 heatmaps and read back as a weighted mean of their top-3 cells.
 
+`protocol='timecycle'` is TimeCycle's own evaluation instead (its
+test_davis.py): the same queue (frame 0 and the n preceding frames; the
+published run uses n = 7, k = 5 and temperature 512^-0.5), but each context
+frame is attended on its own and over all its cells (no radius): softmax
+over the frame's cells, the top-k of that softmax kept without renormalising,
+the weighted labels summed over the frames and divided by their number; each
+label map is then min-max scaled to [0, 1] over the frame.
+
 NumPy only; imports no config.
 """
 
@@ -25,6 +33,8 @@ DEFAULT_TEMPERATURE = 0.05
 # JHMDB loader draws sigma 0.5 Gaussians at feature resolution).
 DEFAULT_KEYPOINT_SIGMA = 0.5
 _MASKED = -1e10
+# 'crw': the shared protocol (CRW's); 'timecycle': TimeCycle's test_davis.py.
+PROTOCOLS = ('crw', 'timecycle')
 
 
 def l2_normalize(feats, axis=-1, eps=1e-12):
@@ -142,9 +152,50 @@ def context_attention(query, context_feats, topk, temperature, radius,
   return np.concatenate(all_weights), np.concatenate(all_indices)
 
 
+def timecycle_prediction(query, context_feats, context_labels, topk,
+                         temperature, chunk_size=None):
+  """One frame's labels under TimeCycle's evaluation protocol.
+
+  Args:
+    query: float32 [h*w, C] L2-normalised features of the frame.
+    context_feats: float32 [N, h*w, C] L2-normalised features of the context
+      frames.
+    context_labels: float32 [N, h*w, L] their soft labels.
+    topk: keys kept per query cell and context frame.
+    temperature: affinities are divided by it before each frame's softmax.
+    chunk_size: query cells per block (default about 2^24 scores a block).
+
+  Returns:
+    float32 [h*w, L]: per context frame, the softmax over its cells, its
+    top-k weights (not renormalised) times their labels, summed; the sum
+    over frames divided by N; then every label min-max scaled over the cells
+    (a constant label becomes 0).
+  """
+  num_context, cells, _ = context_feats.shape
+  chunk_size = chunk_size or max(1, 2 ** 24 // cells)
+  topk = min(topk, cells)
+  prediction = np.zeros((cells, context_labels.shape[-1]), np.float32)
+  for start in range(0, cells, chunk_size):
+    rows = slice(start, min(start + chunk_size, cells))
+    for frame in range(num_context):
+      scores = query[rows] @ context_feats[frame].T / temperature
+      scores -= scores.max(axis=1, keepdims=True)
+      softmax = np.exp(scores)
+      softmax /= softmax.sum(axis=1, keepdims=True)
+      positions = np.argpartition(softmax, -topk, axis=1)[:, -topk:]
+      weights = np.take_along_axis(softmax, positions, axis=1)
+      prediction[rows] += np.einsum('qk,qkl->ql', weights,
+                                    context_labels[frame][positions])
+  prediction /= num_context
+  prediction -= prediction.min(axis=0, keepdims=True)
+  peak = prediction.max(axis=0, keepdims=True)
+  return np.divide(prediction, peak, out=np.zeros_like(prediction),
+                   where=peak > 0)
+
+
 def propagate(feats, first_labels, num_context=DEFAULT_NUM_CONTEXT,
               topk=DEFAULT_TOPK, radius=DEFAULT_RADIUS,
-              temperature=DEFAULT_TEMPERATURE):
+              temperature=DEFAULT_TEMPERATURE, protocol='crw'):
   """Propagates soft labels from frame 0 through a video.
 
   Args:
@@ -156,10 +207,19 @@ def propagate(feats, first_labels, num_context=DEFAULT_NUM_CONTEXT,
     topk: k, affinities kept per query cell.
     radius: spatial radius in feature cells for the preceding frames.
     temperature: softmax temperature of the kept affinities.
+    protocol: 'crw' (the shared protocol above) or 'timecycle'
+      (`timecycle_prediction`; `radius` unused).
 
   Returns:
     float32 [T, h, w, L]; frame 0 is `first_labels`.
+
+  Raises:
+    ValueError: an unknown protocol.
   """
+  if protocol not in PROTOCOLS:
+    raise ValueError('Propagation protocol %r is unknown; set '
+                     'PROPAGATION.PROTOCOL to one of: %s.' % (
+                         protocol, ', '.join(PROTOCOLS)))
   feats = l2_normalize(feats)
   num_frames, height, width, channels = feats.shape
   first_labels = np.asarray(first_labels, np.float32)
@@ -172,10 +232,14 @@ def propagate(feats, first_labels, num_context=DEFAULT_NUM_CONTEXT,
   labels[0] = first_labels.reshape(cells, -1)
   for t in range(1, num_frames):
     context = context_frames(t, num_context)
-    weights, indices = context_attention(flat[t], flat[context], topk,
-                                         temperature, radius, height, width)
-    context_labels = labels[context].reshape(len(context) * cells, -1)
-    labels[t] = np.einsum('qk,qkl->ql', weights, context_labels[indices])
+    if protocol == 'timecycle':
+      labels[t] = timecycle_prediction(flat[t], flat[context],
+                                       labels[context], topk, temperature)
+    else:
+      weights, indices = context_attention(flat[t], flat[context], topk,
+                                           temperature, radius, height, width)
+      context_labels = labels[context].reshape(len(context) * cells, -1)
+      labels[t] = np.einsum('qk,qkl->ql', weights, context_labels[indices])
   return labels.reshape(num_frames, height, width, -1)
 
 
@@ -220,7 +284,8 @@ def propagate_mask(feats, first_mask, image_size, **kwargs):
     feats: float [T, h, w, C] feature maps.
     first_mask: int [H, W] object ids of frame 0.
     image_size: (H, W) of the output masks.
-    **kwargs: num_context, topk, radius, temperature of `propagate`.
+    **kwargs: num_context, topk, radius, temperature, protocol of
+      `propagate`.
 
   Returns:
     int32 [T, H, W] object ids (frame 0 is the upsampled given mask's
@@ -300,7 +365,8 @@ def propagate_keypoints(feats, first_coords, stride,
     first_coords: float [J, 2] (x, y) image pixels on frame 0.
     stride: image pixels per feature cell.
     sigma: heatmap sigma in feature cells.
-    **kwargs: num_context, topk, radius, temperature of `propagate`.
+    **kwargs: num_context, topk, radius, temperature, protocol of
+      `propagate`.
 
   Returns:
     float64 [T, J, 2] image pixels (frame 0 read back from its heatmaps).

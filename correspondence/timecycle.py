@@ -6,8 +6,10 @@ where the patch was cut. The tracker T(x^I, x^p) is deliberately weak:
 
 1. affinity between every patch-feature cell and every image-feature cell,
    `softmax over image cells (<x^I_i, x^p_j> / temperature)` ([hp, wp, h*w]);
-2. a small CNN (`Localizer`) regresses a transform from the affinity:
-   rotation angle and translation, the scale fixed to the patch's size;
+2. a small CNN (`Localizer`: two valid 4x4 convolutions as the official
+   code, or 3x3 'same' ones for small patches) regresses a transform from
+   the affinity: rotation angle and translation, the scale fixed to the
+   patch's size;
 3. the image features are bilinearly sampled on the transformed patch grid:
    the features of the tracked patch, the query of the next step.
 
@@ -220,19 +222,41 @@ def patch_affinity(image_feats_norm, patch_feats_norm, temperature):
   return tf.nn.softmax(logits / temperature, axis=-1)
 
 
+# Localizer heads: name -> (kernel size, padding) of its two convolutions.
+# 'valid4x4' is the official code's (10 x 10 patch cells -> 7 x 7 -> 4 x 4);
+# 'same3x3' keeps the patch's size, for patch features smaller than 7 x 7.
+LOCALIZERS = {'valid4x4': (4, 'valid'), 'same3x3': (3, 'same')}
+
+
+def he_normal_fan_out():
+  """The official code's convolution init: kaiming_normal_(mode='fan_out',
+  nonlinearity='relu'), i.e. N(0, 2 / (k * k * filters)), not truncated."""
+  return keras.initializers.VarianceScaling(2.0, 'fan_out',
+                                            'untruncated_normal')
+
+
 class Localizer(keras.layers.Layer):
   """Affinity [B, hp, wp, h*w] -> (angle, tx, ty) [B, 3].
 
-  Two 3x3 convolutions (leaky ReLU 0.1), flatten, a linear layer with
-  weights N(0, 0.01) and zero bias as in the official code (the first guess
-  is close to the centred, unrotated patch).
+  Two convolutions without bias (128 and 64 filters, leaky ReLU 0.1, He
+  fan-out init), flatten, a linear layer with weights N(0, 0.01) and zero
+  bias, as the official code (the first guess is close to the centred,
+  unrotated patch). `head` names the convolutions' kernel and padding
+  (`LOCALIZERS`); the official 'valid4x4' needs patches of 7 x 7 cells or
+  more.
   """
 
-  def __init__(self, filters=(128, 64), **kwargs):
+  def __init__(self, filters=(128, 64), head='valid4x4', **kwargs):
     super().__init__(**kwargs)
+    if head not in LOCALIZERS:
+      raise ValueError('Localizer head %r is unknown; set TIMECYCLE.LOCALIZER '
+                       'to one of: %s.' % (head, ', '.join(LOCALIZERS)))
     self.filters = [int(f) for f in filters]
-    self.convs = [keras.layers.Conv2D(f, 3, padding='same', use_bias=False,
-                                      name='conv%d' % i)
+    self.head = head
+    kernel_size, padding = LOCALIZERS[head]
+    self.convs = [keras.layers.Conv2D(
+        f, kernel_size, padding=padding, use_bias=False,
+        kernel_initializer=he_normal_fan_out(), name='conv%d' % i)
                   for i, f in enumerate(self.filters)]
     for i, conv in enumerate(self.convs):
       setattr(self, 'conv_%d' % i, conv)
@@ -241,6 +265,17 @@ class Localizer(keras.layers.Layer):
         3, kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
         name='linear')
 
+  def build(self, input_shape):
+    kernel_size, padding = LOCALIZERS[self.head]
+    needed = 1 + len(self.convs) * (kernel_size - 1)
+    if padding == 'valid' and min(input_shape[1:3]) < needed:
+      raise ValueError(
+          'TIMECYCLE.LOCALIZER %s needs patch features of at least %d x %d '
+          'cells, got %s x %s: raise IMAGE_SIZE (or PATCH_FRACTION), or use '
+          'TIMECYCLE.LOCALIZER: same3x3.' % (
+              self.head, needed, needed, input_shape[1], input_shape[2]))
+    super().build(input_shape)
+
   def call(self, affinity):
     x = affinity
     for conv in self.convs:
@@ -248,7 +283,8 @@ class Localizer(keras.layers.Layer):
     return self.linear(self.flatten(x))
 
   def get_config(self):
-    return {**super().get_config(), 'filters': self.filters}
+    return {**super().get_config(), 'filters': self.filters,
+            'head': self.head}
 
 
 class Tracker:

@@ -121,7 +121,8 @@ def propagation_args_from_config(cfg):
   `cfg.PROPAGATION`."""
   settings = cfg.PROPAGATION
   return {'num_context': settings.NUM_CONTEXT, 'topk': settings.TOPK,
-          'radius': settings.RADIUS, 'temperature': settings.TEMPERATURE}
+          'radius': settings.RADIUS, 'temperature': settings.TEMPERATURE,
+          'protocol': settings.PROTOCOL}
 
 
 def feature_fn_from_config(cfg, base_model=None):
@@ -221,7 +222,7 @@ def evaluate_davis_root(feature_fn, root, split='val', output_dir=None,
     log: progress messages.
     score: False only propagates (and writes) the first masks, for
       sequences whose later frames have no annotation; returns {}.
-    **propagation_args: num_context, topk, radius, temperature.
+    **propagation_args: num_context, topk, radius, temperature, protocol.
 
   Returns:
     dict: the DAVIS global table of `evaluation.davis.davis_summary`

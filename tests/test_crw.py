@@ -1,5 +1,7 @@
 """Contrastive random walk loss against a direct NumPy implementation."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -55,6 +57,65 @@ def test_crw_loss_matches_numpy_with_edge_dropout(min_k):
   for k, value in expected_walks.items():
     assert float(walks[k]) == pytest.approx(value, rel=1e-4)
   assert float(loss) == pytest.approx(expected, rel=1e-4)
+
+
+def _videowalk_drop_masks(affinity, forward_draws, backward_draws, rate):
+  """The published code's edge dropout, emulated with NumPy views: each
+  forward step writes -1e20 in place into its slice of the shared affinity
+  array; the backward steps then read those slices transposed and drop
+  afresh. Returns the (forward, backward) masks of -1e20 entries."""
+  shared = affinity.copy()
+  forward, backward = [], []
+  for t in range(shared.shape[1]):
+    step = shared[:, t]  # a view: the write below changes `shared`
+    step[forward_draws[:, t] < rate] = -1e20
+    forward.append(step == -1e20)
+  for t in range(shared.shape[1]):
+    step = shared[:, t].swapaxes(-1, -2).copy()
+    step[backward_draws[:, t] < rate] = -1e20
+    backward.append(step == -1e20)
+  return np.stack(forward, 1), np.stack(backward, 1)
+
+
+def test_backward_dropout_is_the_transposed_forward_plus_fresh():
+  rng = np.random.default_rng(3)
+  q = _random_nodes(rng, (2, 5, 7, 4))
+  affinity = np.einsum('btnd,btmd->btnm', q[:, :-1], q[:, 1:])
+  forward_draws = rng.random((2, 4, 7, 7))
+  backward_draws = rng.random((2, 4, 7, 7))
+  rate = 0.3
+  expected = _videowalk_drop_masks(affinity, forward_draws, backward_draws,
+                                   rate)
+  got = crw.correlated_drop_masks(tf.constant(forward_draws),
+                                  tf.constant(backward_draws), rate)
+  for mask, want in zip(got, expected):
+    np.testing.assert_array_equal(mask.numpy(), want)
+  # The loss with those masks is the published code's loss.
+  loss, _ = crw.crw_loss(tf.constant(q, tf.float32), 0.1,
+                         drop_masks=tuple(got))
+  assert float(loss) == pytest.approx(
+      _numpy_crw(q, 0.1, *expected, 2)[0], rel=1e-4)
+
+
+def test_random_edge_dropout_is_correlated():
+  rate, shape = 0.3, (2, 3, 16, 16)
+  tf.random.set_seed(4)
+  forward, backward = (m.numpy() for m in crw.random_drop_masks(shape, rate))
+  shared = forward.swapaxes(-1, -2)
+  # Every edge dropped forward is dropped on the way back (transposed) ...
+  assert backward[shared].all() and shared.sum() > 100
+  # ... and the others are dropped afresh at the same rate.
+  assert backward[~shared].mean() == pytest.approx(rate, abs=0.06)
+  assert forward.mean() == pytest.approx(rate, abs=0.06)
+  # crw_loss draws its masks this way.
+  q = tf.constant(_random_nodes(np.random.default_rng(5), (2, 4, 16, 3)),
+                  tf.float32)
+  tf.random.set_seed(6)
+  loss, _ = crw.crw_loss(q, 0.1, edge_dropout=rate)
+  tf.random.set_seed(6)
+  masks = crw.random_drop_masks((2, 3, 16, 16), rate)
+  assert float(loss) == pytest.approx(
+      float(crw.crw_loss(q, 0.1, drop_masks=masks)[0]), rel=1e-6)
 
 
 def test_palindrome_target_is_the_start_node():
@@ -213,3 +274,20 @@ def test_walk_nodes_diagnostic_per_node_losses_and_kinds():
     expected = np.sqrt(counts.reshape(-1) / 25)
     np.testing.assert_allclose(nodes[c, t, n],
                                expected / np.linalg.norm(expected), rtol=1e-5)
+
+
+def test_overlap_demo_config_has_7x7_half_stride_nodes():
+  """configs/demo/crw_overlap_demo.yml: the paper's geometry (patches every
+  half patch side, 7 x 7 nodes) on the demo's frames; crw_demo.yml: 3 x 3
+  nodes that do not overlap."""
+  import config  # pylint: disable=g-import-not-at-top
+  demo = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
+      __file__))), 'configs', 'demo')
+  for name, side in [('crw_overlap_demo.yml', 7), ('crw_demo.yml', 3)]:
+    cfg = config.build_config([os.path.join(demo, name)])
+    size = cfg.IMAGE_SIZE
+    patches = crw.grid_patches(tf.zeros([1, 1, size, size, 3]),
+                               cfg.CRW.PATCH_SIZE, cfg.CRW.PATCH_STRIDE)
+    assert patches.shape[2] == side * side, name
+    overlap = cfg.CRW.PATCH_STRIDE * 2 == cfg.CRW.PATCH_SIZE
+    assert overlap == (side == 7), name

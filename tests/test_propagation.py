@@ -112,6 +112,62 @@ def test_context_attention_matches_dense_definition(radius):
     np.testing.assert_allclose(got_weights, want_weights, rtol=1e-5)
 
 
+def _timecycle_reference(feats, first_labels, num_context, topk, tau):
+  """TimeCycle's test_davis.py loop: the video is preceded by
+  num_context + 1 copies of frame 0; target frame `it` (padded index
+  it + num_context + 1) reads padded frame 0 and the num_context padded
+  frames before it, each with a softmax over its cells, its top-k, summed
+  and divided by the number of context frames, then min-max scaled per
+  label. (Frame 0 keeps its given labels: the published loop re-predicts
+  it from its copies.)"""
+  num_frames, height, width, _ = feats.shape
+  cells = [feats[t].reshape(height * width, -1) for t in range(num_frames)]
+  cells = [c / np.linalg.norm(c, axis=1, keepdims=True) for c in cells]
+  pad = num_context + 1
+  padded_feats = [cells[0]] * pad + cells
+  padded_labels = [first_labels.reshape(height * width, -1)] * (pad + 1)
+  out = [padded_labels[-1]]
+  for it in range(1, num_frames):
+    target = padded_feats[it + pad]
+    pred = np.zeros_like(padded_labels[0], dtype=np.float64)
+    for t in [0] + list(range(it + 1, it + pad)):
+      for q in range(height * width):
+        sims = np.array([target[q] @ key for key in padded_feats[t]]) / tau
+        soft = np.exp(sims - sims.max())
+        soft /= soft.sum()
+        for key in np.argsort(-soft)[:topk]:
+          pred[q] += soft[key] * padded_labels[t][key]
+    pred /= pad
+    for label in range(pred.shape[1]):
+      pred[:, label] -= pred[:, label].min()
+      if pred[:, label].max() > 0:
+        pred[:, label] /= pred[:, label].max()
+    padded_labels.append(pred)
+    out.append(pred)
+  return np.stack(out).reshape(num_frames, height, width, -1)
+
+
+@pytest.mark.parametrize('num_context,topk', [(7, 5), (2, 3)])
+def test_timecycle_protocol_matches_the_published_loop(num_context, topk):
+  rng = np.random.default_rng(7)
+  feats = rng.normal(size=(11, 3, 4, 5))
+  first = propagation.mask_to_onehot(rng.integers(0, 3, size=(3, 4)), 3)
+  got = propagation.propagate(feats, first, num_context=num_context,
+                              topk=topk, radius=1.0, temperature=512 ** -0.5,
+                              protocol='timecycle')
+  want = _timecycle_reference(feats, first, num_context, topk, 512 ** -0.5)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  # Scaled per label over each frame: every label spans [0, 1].
+  np.testing.assert_allclose(got[1:].min(axis=(1, 2)), 0.0, atol=1e-6)
+  np.testing.assert_allclose(got[1:].max(axis=(1, 2)), 1.0, atol=1e-6)
+
+
+def test_unknown_protocol_is_a_clear_error():
+  with pytest.raises(ValueError, match='PROPAGATION.PROTOCOL'):
+    propagation.propagate(np.ones((2, 2, 2, 3)), np.ones((2, 2, 1)),
+                          protocol='davis')
+
+
 def test_neighbour_cells_are_strict_euclidean():
   neighbours, inside = propagation.neighbour_cells(3, 4, 2.0)
   near_origin = set(neighbours[0][inside[0]])

@@ -1,5 +1,7 @@
 """TimeCycle: differentiable localisation and losses against NumPy."""
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -295,3 +297,115 @@ def test_inlier_similarity_rewards_affinity_where_the_tracker_looks():
   with pytest.raises(ValueError, match='similarity'):
     timecycle.timecycle_losses(tf.constant(frames), tf.constant(patch),
                                theta_true, FixedTracker(uniform), 'dot')
+
+
+def _np_localizer(affinity, kernels, linear_kernel, linear_bias, padding):
+  """Two convolutions without bias ('valid': no padding; 'same': zero
+  padding to keep the size), leaky ReLU 0.1, row-major flatten, linear."""
+  x = affinity
+  for kernel in kernels:
+    size = kernel.shape[0]
+    if padding == 'same':
+      low = (size - 1) // 2
+      x = np.pad(x, [(0, 0), (low, size - 1 - low), (low, size - 1 - low),
+                     (0, 0)])
+    out_h, out_w = x.shape[1] - size + 1, x.shape[2] - size + 1
+    out = np.zeros((x.shape[0], out_h, out_w, kernel.shape[-1]))
+    for i in range(out_h):
+      for j in range(out_w):
+        out[:, i, j] = np.einsum('bhwc,hwcd->bd',
+                                 x[:, i:i + size, j:j + size], kernel)
+    x = np.where(out > 0, out, 0.1 * out)
+  return x.reshape(x.shape[0], -1) @ linear_kernel + linear_bias
+
+
+@pytest.mark.parametrize('head,cells,out_cells', [('valid4x4', 10, 4),
+                                                   ('same3x3', 4, 4)])
+def test_localizer_heads_match_numpy(head, cells, out_cells):
+  rng = np.random.default_rng(11)
+  affinity = rng.uniform(size=(2, cells, cells, 7)).astype(np.float32)
+  localizer = timecycle.Localizer(filters=(6, 5), head=head)
+  got = localizer(tf.constant(affinity)).numpy()
+  kernels = [conv.kernel.numpy() for conv in localizer.convs]
+  assert [k.shape[:2] for k in kernels] == [
+      (int(head[-1]),) * 2, (int(head[-1]),) * 2]
+  assert all(not conv.use_bias for conv in localizer.convs)
+  linear_kernel = localizer.linear.kernel.numpy()
+  assert linear_kernel.shape == (out_cells * out_cells * 5, 3)
+  want = _np_localizer(affinity, kernels, linear_kernel,
+                       localizer.linear.bias.numpy(), LOCALIZER_PADDING[head])
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+LOCALIZER_PADDING = {'valid4x4': 'valid', 'same3x3': 'same'}
+
+
+def test_localizer_init_is_the_official_one():
+  """kaiming_normal_(mode='fan_out'): std sqrt(2 / (k * k * filters)), not
+  truncated; the linear layer N(0, 0.01), zero bias."""
+  localizer = timecycle.Localizer(head='valid4x4')
+  localizer(tf.zeros([1, 10, 10, 900]))
+  first = localizer.convs[0].kernel.numpy()
+  assert first.shape == (4, 4, 900, 128)
+  std = np.sqrt(2.0 / (4 * 4 * 128))
+  assert first.std() == pytest.approx(std, rel=0.01)
+  assert np.abs(first).max() > 3 * std  # a truncated normal stops at 2 std
+  assert localizer.linear.kernel.numpy().std() == pytest.approx(0.01,
+                                                                rel=0.05)
+  np.testing.assert_array_equal(localizer.linear.bias.numpy(), 0.0)
+
+
+def test_valid_localizer_on_a_small_patch_is_a_clear_error():
+  with pytest.raises(ValueError, match='TIMECYCLE.LOCALIZER valid4x4 needs '
+                     'patch features of at least 7 x 7'):
+    timecycle.Localizer(head='valid4x4')(tf.zeros([1, 4, 4, 144]))
+  with pytest.raises(ValueError, match='TIMECYCLE.LOCALIZER'):
+    timecycle.Localizer(head='valid5x5')
+
+
+def test_published_config_builds_the_published_tracker():
+  """configs/methods/timecycle.yml: 80 px patches of 240 px frames (10 x 10
+  cells), the valid 4x4 head, a 512-d projection of stage 3 (the stage
+  propagated), Adam 2e-4 with beta_1 0.5, clipping at 10."""
+  import algos  # pylint: disable=g-import-not-at-top
+  import config  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  config.load_config([os.path.join(os.path.dirname(os.path.dirname(
+      os.path.abspath(__file__))), 'configs', 'methods', 'timecycle.yml')],
+                     ['FC_RESNET18.WIDTH=4', 'TIMECYCLE.CLIP_LENGTH=2',
+                      'TIMECYCLE.TARGET_DISTANCE=1'])
+  algo = algos.get_algo()
+  assert algo.patch_side == 80
+  batch = algo.dummy_batch(batch_size=1)
+  batch['frames'] = tf.random.stateless_uniform(batch['frames'].shape,
+                                                [3, 4], -1, 1)
+  embs = algo.embed(batch['frames'], training=True)
+  assert embs.shape[2:] == (30, 30, 512)
+  losses = algo.compute_loss(embs, batch, training=True)
+  assert all(np.isfinite(float(v)) for v in losses.values())
+  # Stage 3 of a width-4 FCResNet18 has 16 channels.
+  assert algo.projection.kernel.shape == (1, 1, 16, 512)
+  assert algo.localizer.convs[0].kernel.shape == (4, 4, 900, 128)
+  assert algo.localizer.linear.kernel.shape == (4 * 4 * 64, 3)
+  optimizer = train.get_optimizer(1e-3)
+  assert float(optimizer.beta_1) == 0.5
+  assert algo.grad_clip_norm == 10.0
+  assert config.CONFIG.OPTIMIZER.LR.INITIAL_LR == pytest.approx(2e-4)
+
+
+def test_projection_reads_the_propagated_stage():
+  """A 4-stage FCResNet18 with PROPAGATION.ENCODER_STAGES 3: the projection
+  reads stage 3 (4 * width channels), not stage 4; 0 reads stage 4."""
+  import algos  # pylint: disable=g-import-not-at-top
+  import config  # pylint: disable=g-import-not-at-top
+  import train  # pylint: disable=g-import-not-at-top
+  base = ['MODEL.BASE_MODEL.NETWORK=FCResNet18', 'FC_RESNET18.WIDTH=4',
+          'IMAGE_SIZE=32', 'TIMECYCLE.LOCALIZER=same3x3']
+  for stages, channels in [(3, 16), (0, 32)]:
+    config.load_config([], base + ['PROPAGATION.ENCODER_STAGES=%d' % stages])
+    algo = algos.get_algo('timecycle')
+    feats = algo.features(tf.zeros([1, 32, 32, 3]), training=False)
+    assert feats.shape == (1, 4, 4, config.CONFIG.TIMECYCLE.FEATURE_DIM)
+    assert algo.projection.kernel.shape[2] == channels
+  # Other methods keep Adam's default beta_1.
+  assert float(train.get_optimizer(1e-3).beta_1) == 0.9
