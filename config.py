@@ -737,6 +737,31 @@ def _install(values):
   CONFIG.update(values)
 
 
+def declare_section(name, defaults):
+  """Adds the config section `name`, declared by a method in its own module.
+
+  A method added to the algorithm registry (`algos.register`) declares its
+  settings beside its code; this makes them keys like every other: merged
+  from YAML, checked by type, saved in config.yml. A section that exists
+  already must have the same defaults.
+
+  Args:
+    name: the section, e.g. 'MYMETHOD'.
+    defaults: dict of its keys and default values (nested dicts allowed).
+
+  Raises:
+    ConfigError: `name` exists with other defaults.
+  """
+  values = edict(copy.deepcopy(defaults))
+  if name in _DEFAULTS:
+    if to_plain(_DEFAULTS[name]) != to_plain(values):
+      raise ConfigError('config section %s is declared twice with different '
+                        'defaults.' % name)
+    return
+  _DEFAULTS[name] = values
+  CONFIG[name] = copy.deepcopy(values)
+
+
 def reset_config():
   """Restores every key of CONFIG to its default, in place."""
   _install(copy.deepcopy(_DEFAULTS))

@@ -47,8 +47,25 @@ ALGORITHMS = {
 }
 
 __all__ = ['ALGORITHMS', 'Algorithm', 'get_algo', 'get_batch_spec',
-           'next_commands', 'num_steps_per_batch', 'restore_algo',
+           'next_commands', 'num_steps_per_batch', 'register', 'restore_algo',
            'make_checkpoint']
+
+
+def register(name, algorithm_class):
+  """Makes `algorithm_class` the TRAINING_ALGO `name`.
+
+  Its own config section (`config_section`, `config_defaults`), if it
+  declares one, becomes keys of the config. Every entry of ALGORITHMS is
+  registered when this module is imported.
+  """
+  if algorithm_class.config_defaults is not None:
+    config.declare_section(algorithm_class.config_section,
+                           algorithm_class.config_defaults)
+  ALGORITHMS[name] = algorithm_class
+
+
+for _name, _algorithm_class in list(ALGORITHMS.items()):
+  register(_name, _algorithm_class)
 
 
 def _algo_class(name):

@@ -26,6 +26,11 @@ class Algorithm(keras.Model):
   # distribution strategy with TRAIN.CROSS_REPLICA_ALIGNMENT, `compute_loss`
   # gets the whole global batch (see algos/cross_replica.py).
   pairwise_loss = False
+  # A method's own config section, declared here rather than in config.py:
+  # `config_section` names it and `config_defaults` (a dict) gives its keys
+  # (see `algos.register`). None for the sections config.py holds.
+  config_section = None
+  config_defaults = None
 
   def __init__(self, pretrained_weights=None, **kwargs):
     """pretrained_weights: of the base CNN, see `models.get_base_model`."""

@@ -16,6 +16,7 @@ from correspondence import davis_io
 from correspondence import resnet
 from data import sampling
 import datasets
+from dataset_preparation import generate
 from dataset_preparation import synthetic_objects
 import evaluation
 from evaluation.base import EvalContext
@@ -88,6 +89,7 @@ def test_clip_batches_are_consecutive_frames(tmp_path):
   import algos  # pylint: disable=g-import-not-at-top
   spec = algos.get_batch_spec('crw')
   assert spec.steps_per_video(CONFIG.TRAIN.NUM_FRAMES) == 3
+  generate.ensure_generated(CONFIG)
   batch = next(iter(datasets.create_dataset('train', batch_spec=spec)))
   assert batch['frames'].shape == (2, 3, 32, 32, 3)
   steps = batch['steps'].numpy()
