@@ -334,10 +334,11 @@ def test_time_symmetric_take_retraces_its_path(time_symmetric):
 
 
 def test_time_symmetric_key_reaches_the_generator(tmp_path):
+  from dataset_preparation import generate  # pylint: disable=g-import-not-at-top
   from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
-  assert 'time_symmetric' not in datasets._synthetic_params()  # pylint: disable=protected-access
+  assert 'time_symmetric' not in generate.synthetic_params(CONFIG)
   CONFIG.SYNTHETIC.TIME_SYMMETRIC = True
-  assert datasets._synthetic_params()['time_symmetric']  # pylint: disable=protected-access
+  assert generate.synthetic_params(CONFIG)['time_symmetric']
   info = synthetic.generate_dataset(str(tmp_path), 'sym', 1, 0, 16, 12, 12,
                                     time_symmetric=True)
   assert info['generator']['time_symmetric'] is True
