@@ -33,11 +33,11 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 import cv2
 import numpy as np
 
 from utils import atomic_files
+from utils import console
 from evaluation import figures
 from extract_embeddings import load_embeddings
 
@@ -265,12 +265,13 @@ def render_alignment(data, video_path, reference=0, candidates=None,
   figures.plot_similarity_matrix(
       ref_embs, data['embs'][candidates[0]], similarity_path, distance,
       names=(data['names'][reference], data['names'][candidates[0]]))
-  logging.info('Wrote %s (%d frames, %dx%d) and %s.', video_path,
+  console.info('Wrote %s (%d frames, %dx%d) and %s.', video_path,
                len(ref_embs), width, height, similarity_path)
   return len(ref_embs), (width, height)
 
 
 def main(argv):
+  console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   if not FLAGS.embs_path or not FLAGS.video_path:
