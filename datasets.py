@@ -27,13 +27,13 @@ import os
 import struct
 from typing import Callable, Optional, Sequence
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
 import config
 from config import CONFIG
 from dataset_preparation import tfrecord_io
+from utils import console
 
 SAMPLING_STRATEGIES = ('offset_uniform', 'stride', 'all')
 # Per-frame label of a frame whose video has no labels.
@@ -185,7 +185,7 @@ def ensure_dataset(dataset):
     stored = tfrecord_io.read_dataset_info(directory).get('generator')
     if has_split('train') and has_split('val') and _synthetic_matches(stored, params):
       return directory
-    logging.info('Generating the synthetic dataset %r in %s (%s).', dataset,
+    console.info('Generating the synthetic dataset %r in %s (%s).', dataset,
                  directory, ', '.join('%s=%s' % kv for kv in params.items()))
     from dataset_preparation import synthetic  # pylint: disable=g-import-not-at-top
     synthetic.generate_dataset(directory, dataset_name=dataset, **params)
@@ -574,7 +574,7 @@ def _warn_short(name, seq_len, needed, spread):
   global _warned_short_video
   if not _warned_short_video:
     _warned_short_video = True
-    logging.warning(
+    console.warning(
         'Video %s has %d frames, fewer than the %d one sample needs; such '
         'videos are sampled with repeated frames (%s; logged once).',
         name.numpy().decode('utf-8', 'replace'), int(seq_len), int(needed),

@@ -29,13 +29,13 @@ import os
 import shutil
 import tempfile
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
 import config
 from config import CONFIG
 import datasets
+from utils import console
 
 CACHE_DIRNAME = 'base_features'
 INFO_FILENAME = 'cache_info.json'
@@ -159,7 +159,7 @@ def ensure_cache(algo):
   check_config()
   augmentation = [k for k in AUGMENTATIONS if CONFIG.AUGMENTATION[k]]
   if augmentation:
-    logging.warning('DATA.CACHE_BASE_FEATURES: the cached features are of '
+    console.warning('DATA.CACHE_BASE_FEATURES: the cached features are of '
                     'un-augmented frames; AUGMENTATION.%s not applied.',
                     ', '.join(augmentation))
   identity, key = cache_key(algo.base_model)
@@ -169,7 +169,7 @@ def ensure_cache(algo):
     directory = os.path.join(config.tfrecords_dir(dataset), CACHE_DIRNAME,
                              key)
     if not os.path.isfile(os.path.join(directory, INFO_FILENAME)):
-      logging.info('Computing the base features of %s (train) into %s.',
+      console.info('Computing the base features of %s (train) into %s.',
                    dataset, directory)
       _write_cache(algo, dataset, directory, identity)
     directories[dataset] = directory

@@ -7,14 +7,14 @@ when called, so the metric modules stay NumPy-only.
 
 import time
 
-from absl import logging
 import numpy as np
 
 from config import CONFIG
+from utils import console
 
 
 def _default_log(message):
-  logging.info('%s', message)
+  console.info('%s', message)
 
 
 def frames_to_uint8(frames):
