@@ -30,7 +30,6 @@ import glob
 import os
 import struct
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
@@ -39,6 +38,7 @@ from config import CONFIG
 from data import features
 from data import sampling
 from dataset_preparation import tfrecord_io
+from utils import console
 
 # Per-frame label of a frame whose video has no labels.
 NO_LABEL = -1
@@ -740,7 +740,7 @@ def ensure_feature_cache(base_model, frame_features, batch_spec):
   augmentation = [k for k in features.AUGMENTATIONS
                   if CONFIG.AUGMENTATION[k]]
   if augmentation:
-    logging.warning('DATA.CACHE_BASE_FEATURES: the cached features are of '
+    console.warning('DATA.CACHE_BASE_FEATURES: the cached features are of '
                     'un-augmented frames; AUGMENTATION.%s not applied.',
                     ', '.join(augmentation))
   dtype = CONFIG.DATA.CACHE_BASE_FEATURES_DTYPE
@@ -763,7 +763,7 @@ def ensure_feature_cache(base_model, frame_features, batch_spec):
     directory = os.path.join(dataset_directory(dataset),
                              features.CACHE_DIRNAME, key)
     if not features.is_complete(directory):
-      logging.info('Computing the base features of %s (train) into %s.',
+      console.info('Computing the base features of %s (train) into %s.',
                    dataset, directory)
       features.write_cache(examples(dataset), dataset, directory, identity)
     directories[dataset] = directory

@@ -25,9 +25,13 @@ import evaluate
 import extract_embeddings
 from evaluation import embeddings as embeddings_io
 import train
+from utils import console
 from visualization import alignment as alignment_viz
 
 FLAGS = flags.FLAGS
+# The full log of every stage, in the logdir (appended); training's own part
+# is in train.LOG_FILENAME too.
+LOG_FILENAME = 'demo.log'
 
 
 def define_flags():
@@ -72,6 +76,7 @@ def run_demo(logdir, config_paths=(), overrides=()):
       'checkpoints and config.yml': logdir,
       'TensorBoard (tensorboard --logdir)': logdir,
       'metrics (one JSON line per checkpoint)': evaluate.results_path(logdir),
+      'full log': os.path.join(logdir, LOG_FILENAME),
       'validation embeddings': embs_path,
       'alignment video': video_path,
       'similarity matrix': similarity_path,
@@ -83,10 +88,12 @@ def run_demo(logdir, config_paths=(), overrides=()):
 
 
 def main(argv):
+  console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   try:
-    run_demo(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
+    with console.log_file(os.path.join(FLAGS.logdir, LOG_FILENAME)):
+      run_demo(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
   except ValueError as e:
     quiet_tf.fail(e)
 

@@ -49,7 +49,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import tensorflow as tf
 
 import algos
@@ -59,9 +58,12 @@ import datasets
 import evaluation
 from evaluation.embeddings import embed_split
 from utils import atomic_files
+from utils import console
 from visualization import figures
 
 EVAL_DIRNAME = 'eval'
+# The full log of every evaluate.py session, in EVAL_DIRNAME (appended).
+LOG_FILENAME = 'evaluate.log'
 RESULTS_FILENAME = 'results.jsonl'
 # Optional marker a training run (or a user) writes when no more checkpoints
 # will come.
@@ -100,7 +102,7 @@ class CheckpointUnavailable(Exception):
 
 
 def _log(message):
-  logging.info('%s', message)
+  console.info('%s', message)
 
 
 def checkpoint_step(path):
@@ -160,7 +162,7 @@ def read_results(logdir):
       try:
         records.append(json.loads(line))
       except json.JSONDecodeError:
-        logging.warning('%s:%d: not a JSON line, ignored.', path, number)
+        console.warning('%s:%d: not a JSON line, ignored.', path, number)
   return records
 
 
@@ -532,21 +534,26 @@ def format_table(record):
 
 
 def main(argv):
+  console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   if not FLAGS.logdir:
     raise app.UsageError('--logdir is required (the --logdir of train.py).')
   try:
-    if FLAGS.once or FLAGS.checkpoint or not FLAGS.continuous:
-      record = evaluate_once(FLAGS.logdir, FLAGS.checkpoint, FLAGS.override,
-                             FLAGS.force)
-      print(format_table(record))
-    else:
-      records = evaluate_continuously(
-          FLAGS.logdir, FLAGS.max_checkpoints, FLAGS.timeout,
-          overrides=FLAGS.override)
-      print('evaluated %d checkpoint(s); results in %s' % (
-          len(records), results_path(FLAGS.logdir)))
+    # No log file (and no directories made) for a logdir that is not there.
+    log_path = (os.path.join(FLAGS.logdir, EVAL_DIRNAME, LOG_FILENAME)
+                if os.path.isdir(FLAGS.logdir) else None)
+    with console.log_file(log_path):
+      if FLAGS.once or FLAGS.checkpoint or not FLAGS.continuous:
+        record = evaluate_once(FLAGS.logdir, FLAGS.checkpoint,
+                               FLAGS.override, FLAGS.force)
+        print(format_table(record))
+      else:
+        records = evaluate_continuously(
+            FLAGS.logdir, FLAGS.max_checkpoints, FLAGS.timeout,
+            overrides=FLAGS.override)
+        print('evaluated %d checkpoint(s); results in %s' % (
+            len(records), results_path(FLAGS.logdir)))
   except (CheckpointUnavailable, ValueError) as e:
     quiet_tf.fail(e)
 

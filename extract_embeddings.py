@@ -20,7 +20,6 @@ from utils import quiet_tf  # first: quiets TensorFlow's start-up
 
 from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
-from absl import logging
 import tensorflow as tf
 
 import algos
@@ -28,6 +27,7 @@ import config
 from evaluation.embeddings import check_extension
 from evaluation.embeddings import embed_split
 from evaluation.embeddings import save_embeddings
+from utils import console
 
 
 FLAGS = flags.FLAGS
@@ -90,7 +90,7 @@ def extract(logdir, dataset, split, output, checkpoint=None,
   if stride is not None:
     run_config.DATA.SAMPLE_ALL_STRIDE = stride
   dataset = dataset or run_config.DATASETS[0]
-  logging.info('Embedding %s/%s with %s (step %d), every %d-th frame.',
+  console.info('Embedding %s/%s with %s (step %d), every %d-th frame.',
                dataset, split, checkpoint, step,
                run_config.DATA.SAMPLE_ALL_STRIDE)
   # The embedding and the data read CONFIG: the run's, for this call only.
@@ -100,13 +100,14 @@ def extract(logdir, dataset, split, output, checkpoint=None,
   data['step'] = step
   data['checkpoint'] = checkpoint
   save_embeddings(data, output)
-  logging.info('Wrote %d videos (%d embeddings of size %d) to %s.',
+  console.info('Wrote %d videos (%d embeddings of size %d) to %s.',
                len(data['embs']), sum(len(e) for e in data['embs']),
                data['embs'][0].shape[1] if data['embs'] else 0, output)
   return output
 
 
 def main(argv):
+  console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   if not FLAGS.logdir or not FLAGS.output:

@@ -26,7 +26,6 @@ import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import keras
 import tensorflow as tf
 
@@ -36,12 +35,15 @@ import config
 from config import CONFIG
 import datasets
 from dataset_preparation import generate
+from utils import console
 
 FLAGS = flags.FLAGS
 
 LR_DECAY_TYPES = ('fixed', 'exp_decay', 'manual')
 OPTIMIZER_TYPES = ('AdamOptimizer', 'MomentumOptimizer')
 MIXED_PRECISION_POLICIES = ('', 'mixed_float16', 'mixed_bfloat16')
+# The full log of every training session in the logdir (appended).
+LOG_FILENAME = 'train.log'
 
 
 class NonFiniteLossError(RuntimeError):
@@ -165,7 +167,7 @@ def resolve_config(logdir, config_paths=(), overrides=()):
     logdir = CONFIG.LOGDIR
   restart_config = os.path.join(logdir, config.CONFIG_FILENAME)
   if os.path.isfile(restart_config):
-    logging.info('Using %s/%s (restart).', logdir, config.CONFIG_FILENAME)
+    console.info('Using %s/%s (restart).', logdir, config.CONFIG_FILENAME)
     config.load_config([restart_config], overrides)
   else:
     config.load_config((), overrides)
@@ -181,7 +183,7 @@ class _StopRequest:
 
   def __call__(self, signum, unused_frame):
     self.signal_name = signal.Signals(signum).name
-    logging.warning('%s received: saving a checkpoint and stopping after this '
+    console.warning('%s received: saving a checkpoint and stopping after this '
                     'loop of steps.', self.signal_name)
 
   def install(self):
@@ -336,7 +338,8 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
 
   Args:
     logdir: output directory (None: CONFIG.LOGDIR); checkpoints are
-      <logdir>/ckpt-<step>, summaries go to <logdir>/train.
+      <logdir>/ckpt-<step>, summaries go to <logdir>/train, the full log to
+      <logdir>/train.log.
     config_paths: YAML files (list or comma-separated string).
     overrides: 'KEY.SUB=VALUE' strings.
     max_iters: overrides TRAIN.MAX_ITERS (and is saved in config.yml).
@@ -378,9 +381,11 @@ def train(logdir, config_paths=(), overrides=(), max_iters=None):
   # Every worker takes part in saving (the variables may be synchronized
   # then); only the chief saves into the logdir.
   checkpoint_dir = logdir if chief else tempfile.mkdtemp(prefix='tcc_worker_')
+  log_path = os.path.join(checkpoint_dir, LOG_FILENAME)
   try:
-    return _train(logdir, strategy, chief, algo, optimizer, schedule, step,
-                  checkpoint_dir)
+    with console.log_file(log_path):
+      return _train(logdir, strategy, chief, algo, optimizer, schedule, step,
+                    checkpoint_dir)
   finally:
     if not chief:
       shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -400,16 +405,16 @@ def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
   start_step = int(step.numpy())
   max_steps = CONFIG.TRAIN.MAX_ITERS
   if restored:
-    logging.info('Resumed from %s at step %d.', restored, start_step)
+    console.info('Resumed from %s at step %d.', restored, start_step)
   if start_step >= max_steps:
     if not restored and chief:
       # TRAIN.MAX_ITERS=0: keep the untrained model, so that evaluate.py can
       # score the baseline every method must beat.
       manager.save(checkpoint_number=start_step)
-      logging.info('TRAIN.MAX_ITERS=0: saved the untrained model in %s.',
+      console.info('TRAIN.MAX_ITERS=0: saved the untrained model in %s.',
                    logdir)
       return {'step': start_step}
-    logging.info('Already trained %d of TRAIN.MAX_ITERS=%d steps; nothing to '
+    console.info('Already trained %d of TRAIN.MAX_ITERS=%d steps; nothing to '
                  'do (raise TRAIN.MAX_ITERS to continue).', start_step,
                  max_steps)
     return {'step': start_step}
@@ -436,7 +441,7 @@ def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
   report_step = start_step
   timing_start = None
   losses = {}
-  logging.info('Training %s for %d steps into %s.', CONFIG.TRAINING_ALGO,
+  console.info('Training %s for %d steps into %s.', CONFIG.TRAINING_ALGO,
                max_steps - start_step, logdir)
   try:
     with writer.as_default():
@@ -472,7 +477,7 @@ def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
                          if step_value > report_step else float('nan'))
           eta = ((max_steps - step_value) / steps_per_s
                  if steps_per_s > 0 else float('nan'))
-          logging.info(
+          console.info(
               'step %d/%d %s grad_norm %.3g lr %.3g | %.2f steps/s, ETA %s',
               step_value, max_steps, _format_losses(
                   {k: v for k, v in losses.items() if k != 'grad_norm'}),
@@ -486,7 +491,7 @@ def _train(logdir, strategy, chief, algo, optimizer, schedule, step,
         if stop.signal_name:
           if last_saved != step_value:
             manager.save(checkpoint_number=step_value)
-          logging.info('Stopped by %s at step %d; checkpoint saved.',
+          console.info('Stopped by %s at step %d; checkpoint saved.',
                        stop.signal_name, step_value)
           break
       writer.flush()
@@ -527,6 +532,7 @@ def run_summary(logdir, step, max_steps, seconds):
 
 
 def main(argv):
+  console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   start = time.time()

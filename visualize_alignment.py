@@ -31,6 +31,7 @@ from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
 
 from evaluation.embeddings import load_embeddings
+from utils import console
 from visualization.alignment import check_video_indices
 from visualization.alignment import default_candidates
 from visualization.alignment import load_frames
@@ -67,6 +68,7 @@ def define_flags():
 
 
 def main(argv):
+  console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   if not FLAGS.embs_path or not FLAGS.video_path:

@@ -12,9 +12,10 @@ frames on both.
 import dataclasses
 from typing import Callable, Optional, Sequence
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
+
+from utils import console
 
 SAMPLING_STRATEGIES = ('offset_uniform', 'stride', 'all')
 VIEW_SAMPLINGS = ('first', 'per_take', 'per_step')
@@ -126,7 +127,7 @@ def _warn_short(name, seq_len, needed, spread):
   global _warned_short_video
   if not _warned_short_video:
     _warned_short_video = True
-    logging.warning(
+    console.warning(
         'Video %s has %d frames, fewer than the %d one sample needs; such '
         'videos are sampled with repeated frames (%s; logged once).',
         name.numpy().decode('utf-8', 'replace'), int(seq_len), int(needed),

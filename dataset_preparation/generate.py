@@ -17,13 +17,13 @@ import os
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from utils import quiet_tf  # first: quiets TensorFlow's start-up
 import config
 from dataset_preparation import synthetic
 from dataset_preparation import synthetic_objects
 from dataset_preparation import tfrecord_io
+from utils import console
 
 
 def synthetic_params(cfg):
@@ -69,7 +69,7 @@ def ensure_dataset(dataset, cfg):
       _has_split(directory, dataset, 'val') and
       stored == dict(params, version=synthetic.RENDER_VERSION)):
     return directory
-  logging.info('Generating the synthetic dataset %r in %s (%s).', dataset,
+  console.info('Generating the synthetic dataset %r in %s (%s).', dataset,
                directory, ', '.join('%s=%s' % kv for kv in params.items()))
   synthetic.generate_dataset(directory, dataset_name=dataset, **params)
   return directory

@@ -31,12 +31,12 @@ import zlib
 
 from absl import app
 from absl import flags
-from absl import logging
 import cv2
 import numpy as np
 
 import config
 from dataset_preparation import tfrecord_io
+from utils import console
 
 NUM_PHASES = 5
 # Typical share of the video per phase, jittered per video.
@@ -484,7 +484,7 @@ def generate_dataset(output_dir, dataset_name='synthetic_pouring',
             views=views if num_views > 1 else None)
         writer.write(example.SerializeToString())
         num_frames += len(views[0])
-    logging.info('Wrote %d %s videos (%d frames) of %s to %s in %.1f s.',
+    console.info('Wrote %d %s videos (%d frames) of %s to %s in %.1f s.',
                  count, split, num_frames, dataset_name, output_dir,
                  time.time() - start)
     info = tfrecord_io.update_dataset_info(

@@ -37,16 +37,16 @@ leaves a partial file.
 import os
 import time
 
-from absl import logging
 import numpy as np
 import tensorflow as tf
 
 import datasets
 from utils import atomic_files
+from utils import console
 
 
 def _default_log(message):
-  logging.info('%s', message)
+  console.info('%s', message)
 
 
 def frames_to_uint8(frames):

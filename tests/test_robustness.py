@@ -423,6 +423,13 @@ def test_quiet_start_summary_and_unburied_mismatch_error(tfrecords_root,
   # No TensorFlow start-up noise (CUDA probes, absl pre-init notice).
   assert 'cuda' not in result.stderr.lower(), result.stderr[:2000]
   assert 'absl::InitializeLog' not in result.stderr
+  # Progress lines carry no absl prefix; the log file has the full lines.
+  absl_prefix = r'^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] '
+  assert not re.search(absl_prefix, result.stderr, re.M), result.stderr[:2000]
+  assert re.search(r'^Training alignment for 2 steps', result.stderr, re.M)
+  with open(os.path.join(logdir, 'train.log')) as f:
+    assert re.search(absl_prefix + 'Training alignment for 2 steps', f.read(),
+                     re.M)
   # The run ends with the summary, not with a log line.
   summary = result.stdout.strip().splitlines()
   assert summary[0].startswith('Trained to step 2 of TRAIN.MAX_ITERS=2')

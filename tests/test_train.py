@@ -1,6 +1,7 @@
 """Tests of train.py: resume, stops, schedules, optimizers, configs, CLI."""
 
 import glob
+import itertools
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+import yaml
 
 import algos
 from algos import num_steps_per_batch
@@ -316,6 +318,16 @@ def test_flat_config_paths_still_resolve():
     config.build_config([os.path.join(REPO, 'configs', 'nope.yml')])
 
 
+def _leaf_keys(values, prefix=''):
+  keys = set()
+  for key, value in values.items():
+    if isinstance(value, dict):
+      keys |= _leaf_keys(value, prefix + key + '.')
+    else:
+      keys.add(prefix + key)
+  return keys
+
+
 def test_every_config_file_loads():
   paths = sorted(glob.glob(os.path.join(REPO, 'configs', '*', '*.yml')))
   names = {os.path.basename(p) for p in paths}
@@ -324,9 +336,21 @@ def test_every_config_file_loads():
           'classification.yml'} <= names
   for path in paths:
     config.load_config([path])
+  defaults = config.to_plain(config._DEFAULTS)  # pylint: disable=protected-access
   demo = config.to_plain(config.load_config([os.path.join(
       REPO, 'configs', 'demo', 'cpu_demo.yml')]))
-  assert demo == config.to_plain(config._DEFAULTS)  # pylint: disable=protected-access
+  assert demo == defaults
+  # A demo config says at its top whether it lists every key (and then it
+  # does) or only the keys it changes.
+  for path in glob.glob(os.path.join(REPO, 'configs', 'demo', '*.yml')):
+    with open(path) as f:
+      text = f.read()
+    head = ' '.join(line.lstrip('# ') for line in itertools.takewhile(
+        lambda line: line.startswith('#'), text.splitlines())).lower()
+    complete = 'lists every key' in head
+    assert complete != ('lists only the keys it changes' in head), path
+    if complete:
+      assert _leaf_keys(yaml.safe_load(text)) == _leaf_keys(defaults), path
   for name in ('pouring.yml', 'penn_action.yml'):
     cfg = config.load_config([os.path.join(REPO, 'configs', 'published',
                                            name)])

@@ -1,1 +1,1 @@
-"""Config-free helpers shared by every layer: atomic file writes, quiet TensorFlow start-up."""
+"""Config-free helpers shared by every layer: atomic file writes, quiet TensorFlow start-up, the terminal and log-file lines (console)."""

@@ -22,7 +22,8 @@ import os
 import sys
 
 from absl import flags
-from absl import logging
+
+from utils import console
 
 VERBOSE_ENV = 'TCC_TF_VERBOSE'
 
@@ -67,7 +68,7 @@ def quiet_start(argv=None, environ=None):
 
 def fail(message):
   """Logs `message` as the tool's error and exits with status 1."""
-  logging.error('%s', message)
+  console.error('%s', message)
   std_logging.getLogger('tensorflow').setLevel(std_logging.ERROR)
   raise SystemExit(1)
 

@@ -10,13 +10,13 @@ import glob
 import math
 import os
 
-from absl import logging
 import cv2
 import numpy as np
 
 import config
 import datasets
 from utils import atomic_files
+from utils import console
 from visualization import figures
 
 MAX_GRID_CANDIDATES = 15
@@ -212,6 +212,6 @@ def render_alignment(data, video_path, reference=0, candidates=None,
   figures.plot_similarity_matrix(
       ref_embs, data['embs'][candidates[0]], similarity_path, distance,
       names=(data['names'][reference], data['names'][candidates[0]]))
-  logging.info('Wrote %s (%d frames, %dx%d) and %s.', video_path,
+  console.info('Wrote %s (%d frames, %dx%d) and %s.', video_path,
                len(ref_embs), width, height, similarity_path)
   return len(ref_embs), (width, height)
