@@ -56,7 +56,8 @@ def run_tool(capsys):
   afterwards, as `python <module>.py ARGS` would (less the start-up, which
   tests that need it run as subprocesses). Returns (returncode, stdout, log):
   the exit status (SystemExit's, else 0), what main printed, and its absl
-  log lines (messages only), one per line.
+  log lines (messages only), one per line, then the message of a
+  SystemExit('text') (which Python would print on stderr).
   """
   def run(module_name, *args):
     module = importlib.import_module(module_name)
@@ -76,7 +77,10 @@ def run_tool(capsys):
         module.main(argv)
         returncode = 0
       except SystemExit as e:
-        returncode = e.code if isinstance(e.code, int) else 1
+        returncode = (e.code if isinstance(e.code, int) else
+                      0 if e.code is None else 1)
+        if isinstance(e.code, str):
+          lines.lines.append(e.code)
     finally:
       stdout = capsys.readouterr().out
       absl_logger.removeHandler(lines)
