@@ -35,6 +35,10 @@ def _tiny_config(cfg):
   cfg.CLASSIFICATION.NUM_CLASSES = NUM_CLASSES
   cfg.CRW.PATCH_SIZE = 16
   cfg.CRW.PATCH_STRIDE = 8
+  cfg.TIMECYCLE.FEATURE_DIM = 8
+  cfg.TIMECYCLE.CLIP_LENGTH = 3
+  cfg.TIMECYCLE.FRAME_STRIDE = 1
+  cfg.TIMECYCLE.TARGET_DISTANCE = 1
 
 
 @pytest.fixture(autouse=True)
