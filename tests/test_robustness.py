@@ -373,17 +373,18 @@ def test_tfrecord_with_mismatched_labels_is_one_clear_error(tmp_path,
   assert len(errors) == 1, output[-3000:]
 
 
-def test_unknown_config_key_on_the_cli(tfrecords_root, tmp_path):
+def test_unknown_config_key_on_the_cli(tfrecords_root, tmp_path, run_tool):
+  # In-process main(); the exit status of a CLI error as a process is
+  # checked by test_quiet_start_summary_and_unburied_mismatch_error.
   logdir = tmp_path / 'run'
   logdir.mkdir()
   # A previous run's config.yml must stay as it was.
   config.load_config((), ['IMAGE_SIZE=32'])
   config.save_config(str(logdir))
   before = (logdir / 'config.yml').read_text()
-  result, output = _run(['train.py', '--logdir', str(logdir)] + _overrides(
-      tfrecords_root, ['MODEL.EMBEDER_TYPE=conv']))
+  result, output = _train(run_tool, str(logdir), tfrecords_root,
+                          ['MODEL.EMBEDER_TYPE=conv'])
   assert result.returncode == 1
-  assert 'Traceback' not in output
   errors = _lines(output, 'unknown config key MODEL.EMBEDER_TYPE')
   assert len(errors) == 1, output[-3000:]
   assert 'MODEL.EMBEDDER_TYPE' in errors[0]
@@ -443,6 +444,7 @@ def test_quiet_start_summary_and_unburied_mismatch_error(tfrecords_root,
       tfrecords_root, ['TRAIN.MAX_ITERS=4',
                        'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=16']))
   assert result.returncode == 1
+  assert 'Traceback' not in output
   last = output.strip().splitlines()[-1]
   assert 'checkpoint does not match the configured model' in last, output
   assert 'unrestored' not in output and 'could not be found' not in output
