@@ -299,7 +299,7 @@ def _write_split(results, num_takes, output_dir, dataset_name, split,
 FLAGS = flags.FLAGS
 
 
-def _define_flags():
+def define_flags():
   conversion.define_common_flags()
   flags.DEFINE_string('view_pattern', DEFAULT_VIEW_PATTERN,
                       'Regular expression of the end of a first-view file '
@@ -331,6 +331,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  _define_flags()
+  define_flags()
   flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

@@ -78,6 +78,14 @@ def videos_to_tfrecords(input_dir, output_dir, dataset_name, default_fps=None,
 FLAGS = flags.FLAGS
 
 
+def define_flags():
+  """Defines the flags; only when run as a script (or by a test calling
+  main), so that importing this module defines none."""
+  conversion.define_common_flags()
+  flags.DEFINE_float('default_fps', None, 'Frame rate of videos whose file '
+                     'reports none (default 30).')
+
+
 def main(argv):
   del argv
   try:
@@ -90,9 +98,7 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  conversion.define_common_flags()
-  flags.DEFINE_float('default_fps', None, 'Frame rate of videos whose file '
-                     'reports none (default 30).')
+  define_flags()
   flags.adopt_module_key_flags(conversion)
   flags.adopt_module_key_flags(quiet_tf)
   app.run(main)

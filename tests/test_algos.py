@@ -40,6 +40,10 @@ def _tiny_config(cfg):
   cfg.CRW.PATCH_STRIDE = 8
   # 16 px patches: 2 x 2 feature cells, too small for the valid 4x4 head.
   cfg.TIMECYCLE.LOCALIZER = 'same3x3'
+  cfg.TIMECYCLE.FEATURE_DIM = 8
+  cfg.TIMECYCLE.CLIP_LENGTH = 2
+  cfg.TIMECYCLE.FRAME_STRIDE = 1
+  cfg.TIMECYCLE.TARGET_DISTANCE = 1
 
 
 @pytest.fixture(autouse=True)

@@ -3,8 +3,6 @@ trained by train.py and scored by the label_propagation task (tiny sizes)."""
 
 import glob
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -21,7 +19,6 @@ from dataset_preparation import synthetic_objects
 import evaluation
 from evaluation.base import EvalContext
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_render_video_is_deterministic_and_consistent():
@@ -74,7 +71,7 @@ def test_fc_resnet18_stride_8_and_stages():
 TINY = ['DATASETS=[synthetic_objects]', 'IMAGE_SIZE=32',
         'TRAIN.BATCH_SIZE=2', 'MODEL.BASE_MODEL.NETWORK=FCResNet18',
         'FC_RESNET18.WIDTH=4', 'CRW.PATCH_SIZE=16', 'CRW.PATCH_STRIDE=8',
-        'CRW.CLIP_LENGTH=3', 'TIMECYCLE.CLIP_LENGTH=3',
+        'CRW.CLIP_LENGTH=3', 'TIMECYCLE.CLIP_LENGTH=2',
         'TIMECYCLE.FRAME_STRIDE=1', 'TIMECYCLE.TARGET_DISTANCE=1',
         'TIMECYCLE.FEATURE_DIM=8', 'TIMECYCLE.LOCALIZER=same3x3',
         'SYNTHETIC_OBJECTS.NUM_TRAIN_VIDEOS=2',
@@ -199,7 +196,7 @@ def test_deterministic_training_repeats_exactly(tmp_path, algo,
     np.testing.assert_array_equal(value, weights[1][name], err_msg=name)
 
 
-def test_crw_trains_then_label_propagation_task(tmp_path):
+def test_crw_trains_then_label_propagation_task(tmp_path, run_tool):
   algo = 'crw'
   import algos  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
@@ -241,12 +238,10 @@ def test_crw_trains_then_label_propagation_task(tmp_path):
   assert config.to_plain(CONFIG) == callers
   # visualize_correspondence.py finds the run's DAVIS copy the same way.
   pictures = str(tmp_path / 'pictures')
-  result = subprocess.run(
-      [sys.executable, '-m', 'tools.visualize_correspondence',
-       '--logdir', logdir, '--output_dir', pictures,
-       '--override', 'PROPAGATION.FRAME_SCALE=2'], capture_output=True,
-      text=True, cwd=REPO, timeout=180, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
+  result = run_tool('tools.visualize_correspondence', '--logdir', logdir,
+                    '--output_dir', pictures, '--override',
+                    'PROPAGATION.FRAME_SCALE=2')
+  assert result.returncode == 0, result.log[-3000:]
   sequence = davis_io.list_sequences(root, 'val')[0]
   assert sorted(os.listdir(pictures)) == [sequence + '_affinity.png',
                                           sequence + '_propagation.png']

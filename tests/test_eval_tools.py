@@ -7,8 +7,6 @@ steps, a checkpoint per step); each test works on its own copy of the logdir.
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 
 import cv2
@@ -23,7 +21,6 @@ from evaluation import embeddings as embeddings_io
 import visualize_alignment
 from visualization import alignment as alignment_viz
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_TRAIN_VIDEOS = 3
 NUM_VAL_VIDEOS = 2
 EVERY_TASK_METRIC = [
@@ -72,12 +69,9 @@ def logdir(trained_logdir, tmp_path):
   return copy
 
 
-def test_evaluate_once_cli_writes_every_task(logdir):
-  command = [sys.executable, os.path.join(REPO, 'evaluate.py'),
-             '--logdir', logdir, '--once']
-  output = subprocess.run(command, capture_output=True, text=True, cwd=REPO,
-                          timeout=240, check=False)
-  assert output.returncode == 0, output.stderr[-3000:]
+def test_evaluate_once_cli_writes_every_task(logdir, run_tool):
+  output = run_tool('evaluate', '--logdir', logdir, '--once')
+  assert output.returncode == 0, output.log[-3000:]
   records = evaluate.read_results(logdir)
   assert len(records) == 1
   record = records[0]
@@ -214,7 +208,7 @@ def read_video(path):
   return frames
 
 
-def test_extract_then_visualize(logdir, tmp_path):
+def test_extract_then_visualize(logdir, tmp_path, run_tool):
   npy = extract_embeddings.extract(logdir, None, 'train',
                                    str(tmp_path / 'train.npy'),
                                    keep_frames=True)
@@ -243,12 +237,10 @@ def test_extract_then_visualize(logdir, tmp_path):
 
   # Grid of the reference and 2 candidates (frames from the .npy): 2 x 2.
   video = str(tmp_path / 'grid.mp4')
-  result = subprocess.run(
-      [sys.executable, os.path.join(REPO, 'visualize_alignment.py'),
-       '--embs_path', npy, '--video_path', video, '--grid', '--reference',
-       '1', '--tile_size', '64'], capture_output=True, text=True, cwd=REPO,
-      timeout=120, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
+  result = run_tool('visualize_alignment', '--embs_path', npy,
+                    '--video_path', video, '--grid', '--reference', '1',
+                    '--tile_size', '64')
+  assert result.returncode == 0, result.log[-3000:]
   frames = read_video(video)
   assert len(frames) == len(from_npy['embs'][1])
   assert frames[0].shape == (128, 128, 3)
@@ -486,7 +478,7 @@ def test_published_npy_is_read(tmp_path):
   assert data['frames'][1].shape == (6, 4, 4, 3)
 
 
-def test_extract_stride_and_override(logdir, tmp_path):
+def test_extract_stride_and_override(logdir, tmp_path, run_tool):
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   full = embeddings_io.load_embeddings(extract_embeddings.extract(
       logdir, None, 'val', str(tmp_path / 'full.npz')))
@@ -510,13 +502,11 @@ def test_extract_stride_and_override(logdir, tmp_path):
   np.testing.assert_allclose(moved['embs'][0], full['embs'][0], atol=1e-5)
   # The CLI: --stride and a repeatable --override.
   out = str(tmp_path / 'strided.npz')
-  result = subprocess.run(
-      [sys.executable, os.path.join(REPO, 'extract_embeddings.py'),
-       '--logdir', logdir, '--split', 'val', '--output', out, '--stride', '3',
-       '--override', 'EVAL.FRAMES_PER_BATCH=2', '--override',
-       'EVAL.BATCH_SIZE=1'],
-      capture_output=True, text=True, cwd=REPO, timeout=120, check=False)
-  assert result.returncode == 0, result.stderr[-3000:]
+  result = run_tool('extract_embeddings', '--logdir', logdir, '--split',
+                    'val', '--output', out, '--stride', '3', '--override',
+                    'EVAL.FRAMES_PER_BATCH=2', '--override',
+                    'EVAL.BATCH_SIZE=1')
+  assert result.returncode == 0, result.log[-3000:]
   strided = embeddings_io.load_embeddings(out)
   assert strided['stride'] == 3
   for a, b, steps in zip(full['embs'], strided['embs'], strided['steps']):

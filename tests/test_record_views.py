@@ -1,8 +1,6 @@
 """Tests of dataset_preparation/record_views.py with video files as sources."""
 
 import os
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -72,7 +70,7 @@ def test_files_of_different_rates_are_synchronised_by_timestamp(tmp_path):
       ('0', 20, 2), ('1', 5, 2)]
 
 
-def test_converter_cli_takes_every_common_flag(tmp_path):
+def test_converter_cli_takes_every_common_flag(tmp_path, run_tool):
   # The command line passes every option shared with videos_to_tfrecords.py
   # (a regression: --rotate reached the multi-view converter as an unknown
   # argument). Two takes, two views each; --file_pattern keeps one.
@@ -86,14 +84,11 @@ def test_converter_cli_takes_every_common_flag(tmp_path):
         writer.write(np.zeros((16, 32, 3), np.uint8))
       writer.release()
   out = tmp_path / 'records'
-  repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  result = subprocess.run(
-      [sys.executable, '-m', 'dataset_preparation.multiview_videos_to_tfrecords',
-       '--input_dir', str(videos), '--output_dir', str(out),
-       '--dataset_name', 'mv', '--split', 'train', '--rotate',
-       '--action_label', '3', '--file_pattern', 'pour*'],
-      cwd=repo, capture_output=True, text=True, timeout=300)
-  assert result.returncode == 0, result.stderr[-2000:]
+  result = run_tool('dataset_preparation.multiview_videos_to_tfrecords',
+                    '--input_dir', videos, '--output_dir', out,
+                    '--dataset_name', 'mv', '--split', 'train', '--rotate',
+                    '--action_label', '3', '--file_pattern', 'pour*')
+  assert result.returncode == 0, result.log[-2000:]
   assert 'Wrote 1 train takes (6 frames per view)' in result.stdout
   takes = datasets.load_videos(datasets.glob.glob(str(out / 'mv_train*')))
   assert [(t['name'], t['label']) for t in takes] == [('pour', 3)]

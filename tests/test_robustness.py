@@ -1,9 +1,12 @@
 """Robustness of the command-line tools.
 
-Each case runs the real CLIs as subprocesses on a tiny synthetic dataset and
-checks the one clear message, the exit code, that no traceback is printed,
-and that nothing already written (checkpoints, config.yml, TFRecords,
-results) is lost or corrupted.
+Each case runs the real CLIs on a tiny synthetic dataset and checks the one
+clear message, the exit code, and that nothing already written (checkpoints,
+config.yml, TFRecords, results) is lost or corrupted. Subprocesses where the
+process is what is tested (kill -9, a trainer beside an evaluator, start-up
+and exit output, the exit status of an error); otherwise the CLIs' main
+functions run in-process (`run_tool`), where an exception escaping main
+fails the test.
 """
 
 import glob
@@ -137,7 +140,7 @@ def _wait_for_checkpoint(logdir, process, min_step, timeout=120):
   pytest.fail('no checkpoint of step >= %d within %d s' % (min_step, timeout))
 
 
-def test_kill_9_then_restart_resumes(tfrecords_root, tmp_path):
+def test_kill_9_then_restart_resumes(tfrecords_root, tmp_path, run_tool):
   logdir = str(tmp_path / 'run')
   process = subprocess.Popen(
       [sys.executable, 'train.py', '--logdir', logdir] + _overrides(
@@ -158,10 +161,10 @@ def test_kill_9_then_restart_resumes(tfrecords_root, tmp_path):
 
   # The restart reads config.yml; only the length of the run changes.
   target = killed_at + 3
-  result, output = _run(['train.py', '--logdir', logdir, '--override',
-                         'TRAIN.MAX_ITERS=%d' % target])
+  result = run_tool('train', '--logdir', logdir, '--override',
+                    'TRAIN.MAX_ITERS=%d' % target)
+  output = result.stdout + result.log
   assert result.returncode == 0, output[-3000:]
-  assert 'Traceback' not in output
   resumed = _lines(output, 'Resumed from', 'at step %d' % killed_at)
   assert len(resumed) == 1, output[-3000:]
   # The first step after the restart is killed_at + 1, not 1.
@@ -180,7 +183,8 @@ def test_kill_9_then_restart_resumes(tfrecords_root, tmp_path):
     _assert_checkpoint_readable(path)
 
 
-def test_continuous_evaluation_beside_training(tfrecords_root, tmp_path):
+def test_continuous_evaluation_beside_training(tfrecords_root, tmp_path,
+                                               run_tool):
   logdir = str(tmp_path / 'run')
   # Rotation (MAX_TO_KEEP=2) while the evaluator is busy, so it has to skip
   # checkpoints that disappear.
@@ -193,22 +197,20 @@ def test_continuous_evaluation_beside_training(tfrecords_root, tmp_path):
               'EVAL.CLASSIFICATION_FRACTIONS=[1.0]']),
       cwd=REPO, env=_env(), stdout=subprocess.PIPE,
       stderr=subprocess.STDOUT, text=True)
-  eval_process = subprocess.Popen(
-      [sys.executable, 'evaluate.py', '--logdir', logdir, '--continuous',
-       '--timeout', '150', '--override', 'EVAL.POLL_INTERVAL=1'],
-      cwd=REPO, env=_env(), stdout=subprocess.PIPE,
-      stderr=subprocess.STDOUT, text=True)
+  # The evaluator in this process, the trainer in its own.
   try:
+    evaluator = run_tool('evaluate', '--logdir', logdir, '--continuous',
+                         '--timeout', '150', '--override',
+                         'EVAL.POLL_INTERVAL=1')
     train_output, _ = train_process.communicate(timeout=200)
-    eval_output, _ = eval_process.communicate(timeout=200)
   finally:
-    for process in (train_process, eval_process):
-      if process.poll() is None:
-        process.kill()
-        process.wait()
+    if train_process.poll() is None:
+      train_process.kill()
+      train_process.wait()
+  eval_output = evaluator.stdout + evaluator.log
   assert train_process.returncode == 0, train_output[-3000:]
-  assert eval_process.returncode == 0, eval_output[-3000:]
-  assert 'Traceback' not in train_output + eval_output
+  assert evaluator.returncode == 0, eval_output[-3000:]
+  assert 'Traceback' not in train_output
   assert _lines(eval_output, 'training finished')
 
   results = os.path.join(logdir, 'eval', 'results.jsonl')
@@ -235,7 +237,14 @@ def _write_avi(path, num_frames, size=(32, 24)):
   writer.release()
 
 
-def test_truncated_video_is_reported_and_conversion_continues(tmp_path):
+def _convert(run_tool, *args):
+  """videos_to_tfrecords' main in-process: (result, output)."""
+  result = run_tool('dataset_preparation.videos_to_tfrecords', *args)
+  return result, result.stdout + result.log
+
+
+def test_truncated_video_is_reported_and_conversion_continues(tmp_path,
+                                                              run_tool):
   src = tmp_path / 'videos'
   src.mkdir()
   for name in ('good_a', 'good_b'):
@@ -247,17 +256,14 @@ def test_truncated_video_is_reported_and_conversion_continues(tmp_path):
   # A val split written before must survive the train conversion.
   (tmp_path / 'val_src').mkdir()
   _write_avi(str(tmp_path / 'val_src' / 'val.avi'), 15)
-  result, output = _run(['-m', 'dataset_preparation.videos_to_tfrecords',
-                         '--input_dir', str(tmp_path / 'val_src'),
-                         '--output_dir', str(out), '--dataset_name', 'toy',
-                         '--split', 'val'])
+  result, output = _convert(run_tool, '--input_dir', tmp_path / 'val_src',
+                            '--output_dir', out, '--dataset_name', 'toy',
+                            '--split', 'val')
   assert result.returncode == 0, output[-3000:]
 
-  result, output = _run(['-m', 'dataset_preparation.videos_to_tfrecords',
-                         '--input_dir', str(src), '--output_dir', str(out),
-                         '--dataset_name', 'toy', '--split', 'train'])
+  result, output = _convert(run_tool, '--input_dir', src, '--output_dir',
+                            out, '--dataset_name', 'toy', '--split', 'train')
   assert result.returncode == 0, output[-3000:]
-  assert 'Traceback' not in output
   skipped = _lines(output, 'Skipped cut_clip', 'truncated')
   assert len(skipped) == 1, output[-3000:]
   summary = _lines(output, 'Done: wrote 2 train videos', 'skipped 1')
@@ -273,7 +279,15 @@ def test_truncated_video_is_reported_and_conversion_continues(tmp_path):
   assert not [n for n in os.listdir(out) if n.startswith('.')]
 
 
-def test_truncated_tfrecord_is_one_clear_error(tfrecords_root, tmp_path):
+def _train(run_tool, logdir, tfrecords_root, extra=()):
+  """train.py's main in-process: (result, output)."""
+  result = run_tool('train', '--logdir', logdir,
+                    *_overrides(tfrecords_root, extra))
+  return result, result.stdout + result.log
+
+
+def test_truncated_tfrecord_is_one_clear_error(tfrecords_root, tmp_path,
+                                               run_tool):
   root = str(tmp_path / 'data')
   shutil.copytree(os.path.join(tfrecords_root, DATASET), os.path.join(
       root, DATASET))
@@ -283,10 +297,8 @@ def test_truncated_tfrecord_is_one_clear_error(tfrecords_root, tmp_path):
   with open(path, 'wb') as f:
     f.write(data[:len(data) * 2 // 3])
   logdir = str(tmp_path / 'run')
-  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
-      root, ['TRAIN.MAX_ITERS=2']))
-  assert result.returncode != 0
-  assert 'Traceback' not in output
+  result, output = _train(run_tool, logdir, root, ['TRAIN.MAX_ITERS=2'])
+  assert result.returncode == 1
   errors = _lines(output, path, 'truncated')
   assert len(errors) == 1, output[-3000:]
   assert 'convert the dataset again' in errors[0]
@@ -296,15 +308,15 @@ def test_truncated_tfrecord_is_one_clear_error(tfrecords_root, tmp_path):
   assert not tf.train.latest_checkpoint(logdir)
 
 
-def test_video_shorter_than_a_sample_trains_and_warns_once(tmp_path):
+def test_video_shorter_than_a_sample_trains_and_warns_once(tmp_path,
+                                                           run_tool):
   root = str(tmp_path / 'data')
   logdir = str(tmp_path / 'run')
   # Videos of 10 or 11 frames; a sample needs 12.
-  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
-      root, ['SYNTHETIC.MIN_FRAMES=10', 'SYNTHETIC.MAX_FRAMES=11',
-             'TRAIN.NUM_FRAMES=12', 'TRAIN.MAX_ITERS=4']))
+  result, output = _train(run_tool, logdir, root, [
+      'SYNTHETIC.MIN_FRAMES=10', 'SYNTHETIC.MAX_FRAMES=11',
+      'TRAIN.NUM_FRAMES=12', 'TRAIN.MAX_ITERS=4'])
   assert result.returncode == 0, output[-3000:]
-  assert 'Traceback' not in output
   warnings = _lines(output, 'sampled with repeated frames')
   assert len(warnings) == 1, output[-3000:]
   assert re.search(r'has 1[01] frames, fewer than the 13', warnings[0])
@@ -312,7 +324,7 @@ def test_video_shorter_than_a_sample_trains_and_warns_once(tmp_path):
   _assert_logdir_intact(logdir)
 
 
-def test_labels_not_matching_frames_name_the_video(tmp_path):
+def test_labels_not_matching_frames_name_the_video(tmp_path, run_tool):
   src = tmp_path / 'videos'
   src.mkdir()
   _write_avi(str(src / 'fine.avi'), 10)
@@ -322,18 +334,17 @@ def test_labels_not_matching_frames_name_the_video(tmp_path):
       'fine': {'frame_labels': [0] * 5 + [1] * 5},
       'mislabeled': {'frame_labels': [0] * 11}}))
   out = tmp_path / 'out'
-  result, output = _run(['-m', 'dataset_preparation.videos_to_tfrecords',
-                         '--input_dir', str(src), '--output_dir', str(out),
-                         '--dataset_name', 'mm', '--split', 'train',
-                         '--annotations', str(annotations)])
-  assert result.returncode != 0
-  assert 'Traceback' not in output
+  result, output = _convert(run_tool, '--input_dir', src, '--output_dir',
+                            out, '--dataset_name', 'mm', '--split', 'train',
+                            '--annotations', annotations)
+  assert result.returncode == 1
   errors = _lines(output, 'mislabeled', '11', '8 frames')
   assert len(errors) == 1, output[-3000:]
   assert not glob.glob(str(out / '*tfrecord*'))
 
 
-def test_tfrecord_with_mismatched_labels_is_one_clear_error(tmp_path):
+def test_tfrecord_with_mismatched_labels_is_one_clear_error(tmp_path,
+                                                            run_tool):
   """Records written by another tool: label count != frame count."""
   directory = tmp_path / 'data' / 'foreign'
   directory.mkdir(parents=True)
@@ -356,25 +367,25 @@ def test_tfrecord_with_mismatched_labels_is_one_clear_error(tmp_path):
       writer.write(record('ok_video', 12, 12))
       writer.write(record('bad_video', 12, 7))
   logdir = str(tmp_path / 'run')
-  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
-      str(tmp_path / 'data'), ['DATASETS=[foreign]', 'TRAIN.MAX_ITERS=2']))
-  assert result.returncode != 0
-  assert 'Traceback' not in output
+  result, output = _train(run_tool, logdir, str(tmp_path / 'data'),
+                          ['DATASETS=[foreign]', 'TRAIN.MAX_ITERS=2'])
+  assert result.returncode == 1
   errors = _lines(output, 'bad_video', '7 frame labels', '12 frames')
   assert len(errors) == 1, output[-3000:]
 
 
-def test_unknown_config_key_on_the_cli(tfrecords_root, tmp_path):
+def test_unknown_config_key_on_the_cli(tfrecords_root, tmp_path, run_tool):
+  # In-process main(); the exit status of a CLI error as a process is
+  # checked by test_quiet_start_summary_and_unburied_mismatch_error.
   logdir = tmp_path / 'run'
   logdir.mkdir()
   # A previous run's config.yml must stay as it was.
   config.load_config((), ['IMAGE_SIZE=32'])
   config.save_config(str(logdir))
   before = (logdir / 'config.yml').read_text()
-  result, output = _run(['train.py', '--logdir', str(logdir)] + _overrides(
-      tfrecords_root, ['MODEL.EMBEDER_TYPE=conv']))
-  assert result.returncode != 0
-  assert 'Traceback' not in output
+  result, output = _train(run_tool, str(logdir), tfrecords_root,
+                          ['MODEL.EMBEDER_TYPE=conv'])
+  assert result.returncode == 1
   errors = _lines(output, 'unknown config key MODEL.EMBEDER_TYPE')
   assert len(errors) == 1, output[-3000:]
   assert 'MODEL.EMBEDDER_TYPE' in errors[0]
@@ -383,19 +394,18 @@ def test_unknown_config_key_on_the_cli(tfrecords_root, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tfrecords_root,
-                                                              tmp_path):
+                                                              tmp_path,
+                                                              run_tool):
   logdir = str(tmp_path / 'run')
   # Three normal updates (saved as ckpt-3), then a learning rate of ~1e30:
   # the 4th update makes the weights ~1e30 and the next L2 regularization
   # (sum of squared weights) overflows float32.
-  result, output = _run(['train.py', '--logdir', logdir] + _overrides(
-      tfrecords_root, [
-          'TRAIN.MAX_ITERS=20', 'CHECKPOINT.SAVE_INTERVAL=3',
-          'OPTIMIZER.LR.DECAY_TYPE=manual',
-          'OPTIMIZER.LR.MANUAL_LR_STEP_BOUNDARIES=[3]',
-          'OPTIMIZER.LR.MANUAL_LR_DECAY_RATE=1.0e+33']))
-  assert result.returncode != 0
-  assert 'Traceback' not in output
+  result, output = _train(run_tool, logdir, tfrecords_root, [
+      'TRAIN.MAX_ITERS=20', 'CHECKPOINT.SAVE_INTERVAL=3',
+      'OPTIMIZER.LR.DECAY_TYPE=manual',
+      'OPTIMIZER.LR.MANUAL_LR_STEP_BOUNDARIES=[3]',
+      'OPTIMIZER.LR.MANUAL_LR_DECAY_RATE=1.0e+33'])
+  assert result.returncode == 1
   errors = _lines(output, 'non-finite loss')
   assert len(errors) == 1, output[-3000:]
   assert 'last good checkpoint: %s' % os.path.join(logdir, 'ckpt-3') in (
@@ -442,6 +452,7 @@ def test_quiet_start_summary_and_unburied_mismatch_error(tfrecords_root,
       tfrecords_root, ['TRAIN.MAX_ITERS=4',
                        'MODEL.CONV_EMBEDDER_MODEL.EMBEDDING_SIZE=16']))
   assert result.returncode == 1
+  assert 'Traceback' not in output
   last = output.strip().splitlines()[-1]
   assert 'checkpoint does not match the configured model' in last, output
   assert 'unrestored' not in output and 'could not be found' not in output
