@@ -54,7 +54,9 @@ class _StderrHandler(std_logging.StreamHandler):
     super().__init__(sys.stderr)
 
   def emit(self, record):
-    self.setStream(sys.stderr)
+    # Not setStream: it flushes the previous stream, which a test's captured
+    # stderr may have closed since.
+    self.stream = sys.stderr
     super().emit(record)
 
 
