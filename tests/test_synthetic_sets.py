@@ -151,3 +151,50 @@ def test_sets_have_their_own_seeds_and_folders():
 def test_unknown_set_is_one_clear_line():
   with pytest.raises(ValueError, match='SYNTHETIC_OBJECTS.SET.*instance'):
     synthetic_objects.set_options('instanse')
+
+
+def test_patch_features_are_the_cells_pixels():
+  from experiments import correspondence_sets
+  rng = np.random.default_rng(0)
+  frames = rng.integers(0, 256, size=(2, 13, 10, 3)).astype(np.uint8)
+  feats = correspondence_sets.patch_features(frames, size=4)
+  assert feats.shape == (2, 4, 3, 48)
+  scaled = frames.astype(np.float32) / 127.5 - 1.0
+  for t in range(2):
+    for i in range(4):
+      for j in range(3):
+        cell = np.zeros((4, 4, 3), np.float32)
+        block = scaled[t, 4 * i:4 * i + 4, 4 * j:4 * j + 4]
+        cell[:block.shape[0], :block.shape[1]] = block
+        np.testing.assert_allclose(feats[t, i, j], cell.ravel(), atol=1e-6)
+
+
+def test_nearest_colour_labels_match_a_loop():
+  from experiments import correspondence_sets
+  rng = np.random.default_rng(1)
+  frames = rng.integers(0, 256, size=(3, 8, 12, 3)).astype(np.uint8)
+  masks = np.zeros((3, 8, 12), np.uint8)
+  masks[:, :4, :8] = 1
+  masks[1, 5, 5] = 2  # one impure cell in frame 1
+  true, predicted = correspondence_sets.nearest_colour_labels(frames, masks,
+                                                              size=4)
+  cells = [(i, j) for i in range(2) for j in range(3)]
+  mean = lambda t, i, j: frames[t, 4 * i:4 * i + 4, 4 * j:4 * j + 4].reshape(
+      -1, 3).astype(float).mean(0) / 127.5 - 1.0
+  pure = lambda t, i, j: len(np.unique(
+      masks[t, 4 * i:4 * i + 4, 4 * j:4 * j + 4])) == 1
+  label = lambda t, i, j: masks[t, 4 * i, 4 * j]
+  reference = [(mean(0, i, j), label(0, i, j)) for i, j in cells]
+  expected_true, expected_predicted = [], []
+  for t in (1, 2):
+    for i, j in cells:
+      if not pure(t, i, j):
+        continue
+      query = mean(t, i, j)
+      cosines = [q @ query / np.linalg.norm(q) / np.linalg.norm(query)
+                 for q, _ in reference]
+      expected_true.append(label(t, i, j))
+      expected_predicted.append(reference[int(np.argmax(cosines))][1])
+  assert len(expected_true) == 11
+  np.testing.assert_array_equal(true, expected_true)
+  np.testing.assert_array_equal(predicted, expected_predicted)
