@@ -36,8 +36,8 @@ folder on first use. On each set's validation videos:
 
 Every score is one line of --records (default
 experiments/results/correspondence_sets.jsonl): method, seed (None:
-deterministic), steps, set, split, frame scale, overrides, provenance and
-metrics. `python -m experiments.make_results` makes the results page; --table
+deterministic), task (colour or label_propagation), steps, set, split,
+frame scale (None for colour), overrides, provenance and metrics. `python -m experiments.make_results` makes the results page; --table
 prints J&F per set and method from the records without running anything.
 """
 
@@ -169,30 +169,45 @@ def run_key(entry):
   return (entry['set'], entry['method'],
           -1 if entry['seed'] is None else entry['seed'],
           -1 if entry['steps'] is None else entry['steps'],
-          tuple(entry['overrides']), entry['frame_scale'], entry['split'])
+          tuple(entry['overrides']),
+          -1 if entry['frame_scale'] is None else entry['frame_scale'],
+          entry['split'])
+
+
+def record(method, seed, set_name, metrics, args, seconds, trained, head):
+  """The records-file entry of one score (colour statistics: task 'colour',
+  no frame scale; the rest: task 'label_propagation')."""
+  colour = method == 'colour'
+  return {'method': method, 'seed': seed,
+          'task': 'colour' if colour else 'label_propagation',
+          'steps': steps_of(method, args.steps), 'set': set_name,
+          'split': 'val', 'frame_scale': None if colour else args.frame_scale,
+          'overrides': args.override, 'commit': head,
+          'trained_at_commit': head if trained else None,
+          'train_seconds': seconds and round(seconds),
+          'measured': time.strftime('%Y-%m-%d'), 'metrics': metrics}
 
 
 def runs_of(method, set_name, args):
-  """[(seed, metrics, train seconds, trained here)] of one method on one
-  set."""
+  """Yields (seed, metrics, train seconds, trained here) of one method on
+  one set, run by run."""
   extra = args.override
   if method == 'colour':
-    return [(None, score_colour(set_name, args.frame_scale, extra), None,
-             False)]
+    yield None, score_colour(set_name, args.frame_scale, extra), None, False
+    return
   if method not in TRAINED:
-    return [(None, score_unlearned(method, set_name, args.frame_scale, extra),
-             None, False)]
+    yield (None, score_unlearned(method, set_name, args.frame_scale, extra),
+           None, False)
+    return
   train_set = UNTRAINED_SET if method == 'untrained' else set_name
   root = os.path.join(args.root, train_set)
   os.makedirs(root, exist_ok=True)
-  runs = []
   for seed in args.seed_list:
     logdir, seconds, trained = quality.train(
         method, seed, args.steps, root,
         ['SYNTHETIC_OBJECTS.SET=%s' % train_set] + extra)
-    runs.append((seed, score_checkpoint(logdir, set_name, args.frame_scale,
-                                        extra), seconds, trained))
-  return runs
+    yield (seed, score_checkpoint(logdir, set_name, args.frame_scale, extra),
+           seconds, trained)
 
 
 def score_checkpoint(logdir, set_name, frame_scale, extra):
@@ -218,8 +233,8 @@ def print_table(path, sets, methods, frame_scale, overrides):
   accuracy over all and over object cells."""
   scores = {}
   for entry in records.read_records(path):
-    if (entry['frame_scale'] == frame_scale and entry['overrides'] == overrides
-        and entry['split'] == 'val'):
+    if (entry['frame_scale'] in (frame_scale, None)
+        and entry['overrides'] == overrides and entry['split'] == 'val'):
       scores.setdefault((entry['set'], entry['method']), []).append(
           entry['metrics'])
   print('\nValidation videos, frames x%g: J&F (mean+-std over seeds); '
@@ -272,14 +287,8 @@ def main():
     for seed, metrics, seconds, trained in runs_of(method, set_name, args):
       print('%s %s%s: %s' % (set_name, method, '' if seed is None else
                              ' seed %d' % seed, metrics), flush=True)
-      records.save_record(args.records, {
-          'method': method, 'seed': seed,
-          'steps': steps_of(method, args.steps), 'set': set_name,
-          'split': 'val', 'frame_scale': args.frame_scale,
-          'overrides': args.override, 'commit': head,
-          'trained_at_commit': head if trained else None,
-          'train_seconds': seconds and round(seconds),
-          'measured': time.strftime('%Y-%m-%d'), 'metrics': metrics},
+      records.save_record(args.records, record(
+          method, seed, set_name, metrics, args, seconds, trained, head),
                           run_key)
   print_table(args.records, sets, methods, args.frame_scale, args.override)
 
