@@ -562,6 +562,13 @@ _C.SYNTHETIC_OBJECTS.NUM_FRAMES = 24
 _C.SYNTHETIC_OBJECTS.FRAME_SIZE = 96
 _C.SYNTHETIC_OBJECTS.MAX_OBJECTS = 3
 _C.SYNTHETIC_OBJECTS.SEED = 0
+# A named test set where colour does not identify the objects ('' = the
+# default objects above): instance, drift, instance_drift, camouflage_0.0,
+# camouflage_0.5, camouflage_0.8 or camouflage_1.0
+# (dataset_preparation/synthetic_objects.py SETS, docs/correspondence.md).
+# Each has its own fixed seed (SEED is then unused) and is written to its own
+# folder (config.tfrecords_dir: the dataset's name with '-<SET>' after it).
+_C.SYNTHETIC_OBJECTS.SET = ''
 
 CONFIG = _C
 # Pristine copy, so that load_config can start from the defaults every time.
@@ -870,9 +877,15 @@ def save_config(logdir, cfg=None):
 
 
 def tfrecords_dir(dataset, cfg=None):
-  """Directory holding the TFRecords of `dataset`."""
+  """Directory holding the TFRecords of `dataset`; a synthetic_objects
+  dataset with a SYNTHETIC_OBJECTS.SET has its own: that of
+  '<dataset>-<set>' (or <PATH_TO_TFRECORDS>/<set> without a '%s')."""
   cfg = CONFIG if cfg is None else cfg
+  set_name = (cfg.SYNTHETIC_OBJECTS.SET
+              if dataset.startswith('synthetic_objects') else '')
   path = cfg.PATH_TO_TFRECORDS
   if '%s' in path:
-    path = path % dataset
+    path = path % ('%s-%s' % (dataset, set_name) if set_name else dataset)
+  elif set_name:
+    path = os.path.join(path, set_name)
   return os.path.expanduser(path)

@@ -60,7 +60,7 @@ def ensure_dataset(dataset, cfg):
         directory, dataset, num_train=objects.NUM_TRAIN_VIDEOS,
         num_val=objects.NUM_VAL_VIDEOS, frame_size=objects.FRAME_SIZE,
         num_frames=objects.NUM_FRAMES, max_objects=objects.MAX_OBJECTS,
-        seed=objects.SEED)
+        seed=objects.SEED, set_name=objects.SET)
   if not dataset.startswith('synthetic'):
     return directory
   params = synthetic_params(cfg)

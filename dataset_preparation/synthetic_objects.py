@@ -15,7 +15,23 @@ paths that cross) over a textured background that pans and zooms. Written:
 
 Everything is a function of the seed; no download.
 
+Named test sets (SETS; `--set`, or SYNTHETIC_OBJECTS.SET) change how the
+objects are coloured, so that colour alone does not identify them, each with
+its own fixed seed:
+
+- `instance`: all objects of a video share one palette, distinct from the
+  background's (colour separates objects from background, not objects from
+  each other);
+- `drift`: every validation frame gets its own colour gain, contrast and
+  brightness (the training videos have none);
+- `instance_drift`: both (the same videos as `instance`, with drift);
+- `camouflage_A` for A in CAMOUFLAGE_LEVELS: each object's palette is
+  (1 - A) * its own + A * the background's (1.0: the background's palette).
+  The levels share one seed, so they differ only in that blend.
+
     python -m dataset_preparation.synthetic_objects --output_dir /tmp/objs
+    python -m dataset_preparation.synthetic_objects --output_dir /tmp/inst \
+        --set instance_drift
 """
 
 from utils import quiet_tf  # first: quiets TensorFlow's start-up
@@ -38,15 +54,86 @@ DAVIS_SUBDIR = 'davis'
 NUM_KEYPOINTS = 5
 # Canonical object canvas side (pixels, before scaling into the frame).
 _CANVAS = 64
+# Colours of an object's and of the background's palette.
+OBJECT_COLORS = 3
+BACKGROUND_COLORS = 4
+
+CAMOUFLAGE_LEVELS = (0.0, 0.5, 0.8, 1.0)
+# The named test sets: a seed and the colouring options of `render_video`
+# (fixed when written; never tuned after seeing scores).
+SETS = {
+    'instance': {'seed': 2901, 'instance': True},
+    'instance_drift': {'seed': 2901, 'instance': True, 'drift': True},
+    'drift': {'seed': 2902, 'drift': True},
+}
+SETS.update({'camouflage_%.1f' % alpha: {'seed': 2903, 'camouflage': alpha}
+             for alpha in CAMOUFLAGE_LEVELS})
+# `instance`: the shared object palette's mean colour is at least this many
+# degrees (colours mapped to [-1, 1]) from the background palette's.
+INSTANCE_MIN_ANGLE = 30.0
+# `drift`: per-frame ranges of the colour gain (per channel), the contrast
+# (about mid-grey) and the brightness offset (0..255 scale).
+DRIFT_GAIN = (0.75, 1.25)
+DRIFT_CONTRAST = (0.7, 1.3)
+DRIFT_BRIGHTNESS = (-30.0, 30.0)
 
 
-def _texture(rng, size, num_colors=3):
-  """A random smooth colour texture, uint8 [size, size, 3]."""
+def set_options(name):
+  """The seed and render options of the named set ('' = none: {}).
+
+  Raises:
+    ValueError: an unknown name (the message lists the known ones).
+  """
+  if not name:
+    return {}
+  if name not in SETS:
+    raise ValueError('SYNTHETIC_OBJECTS.SET: unknown set %r; use one of %s '
+                     "or '' (the default objects)." % (name, ', '.join(SETS)))
+  return dict(SETS[name])
+
+
+def _palette(rng, num_colors):
+  return rng.uniform(0, 255, size=(num_colors, 3)).astype(np.float32)
+
+
+def colour_angle(a, b):
+  """Degrees between RGB colours (0..255, ...x3) mapped to [-1, 1]."""
+  a = np.asarray(a, np.float64) / 127.5 - 1.0
+  b = np.asarray(b, np.float64) / 127.5 - 1.0
+  cosine = (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) *
+                              np.linalg.norm(b, axis=-1) + 1e-12)
+  return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def _instance_palette(rng, background_palette, max_tries=1000):
+  """An object palette whose mean colour is INSTANCE_MIN_ANGLE or more from
+  the background palette's."""
+  for _ in range(max_tries):
+    palette = _palette(rng, OBJECT_COLORS)
+    if colour_angle(palette.mean(0), background_palette.mean(0)) >= (
+        INSTANCE_MIN_ANGLE):
+      return palette
+  raise RuntimeError('no palette %g degrees from the background in %d tries'
+                     % (INSTANCE_MIN_ANGLE, max_tries))
+
+
+def _drift(rng, image):
+  """One frame's colour gain, contrast and brightness change (float)."""
+  gain = rng.uniform(*DRIFT_GAIN, size=3)
+  contrast = rng.uniform(*DRIFT_CONTRAST)
+  brightness = rng.uniform(*DRIFT_BRIGHTNESS)
+  return ((image - 127.5) * contrast + 127.5 + brightness) * gain
+
+
+def _texture(rng, size, num_colors=3, palette=None):
+  """A random smooth colour texture, uint8 [size, size, 3], mixing the
+  colours of `palette` (float [num_colors, 3]; None: a random one)."""
   noise = rng.normal(size=(size, size, num_colors)).astype(np.float32)
   sigma = rng.uniform(1.0, 4.0)
   noise = cv2.GaussianBlur(noise, (0, 0), sigma)
   noise = (noise - noise.min()) / (np.ptp(noise) + 1e-6)
-  palette = rng.uniform(0, 255, size=(num_colors, 3)).astype(np.float32)
+  if palette is None:
+    palette = _palette(rng, num_colors)
   weights = noise / (noise.sum(-1, keepdims=True) + 1e-6)
   image = weights @ palette
   # Stripes or checks on some textures, so patches are locally distinctive.
@@ -80,12 +167,14 @@ def _shape_mask(radii):
   return mask.astype(bool)
 
 
-def _sample_object(rng, frame_size, num_frames):
-  """Appearance and motion parameters of one object."""
+def _sample_object(rng, frame_size, num_frames, palette=None):
+  """Appearance and motion parameters of one object (its texture's palette:
+  `palette`, or a random one when None)."""
   start = rng.uniform(0.2, 0.8, size=2) * frame_size
   end = rng.uniform(0.2, 0.8, size=2) * frame_size
+  num_colors = OBJECT_COLORS if palette is None else len(palette)
   return {
-      'texture': _texture(rng, _CANVAS),
+      'texture': _texture(rng, _CANVAS, num_colors, palette),
       'mask': _shape_mask(_shape_radii(rng)),
       'start': start,
       'velocity': (end - start) / max(1, num_frames - 1),
@@ -159,10 +248,10 @@ def _object_keypoints(obj, t):
   return points @ affine[:, :2].T + affine[:, 2]
 
 
-def _background(rng, frame_size, num_frames):
+def _background(rng, frame_size, num_frames, palette=None):
   """Per-frame background crops of a large texture that pans and zooms."""
   big = 2 * frame_size
-  texture = _texture(rng, big, num_colors=4).astype(np.float32)
+  texture = _texture(rng, big, BACKGROUND_COLORS, palette).astype(np.float32)
   start = rng.uniform(0, big - frame_size, size=2)
   end = rng.uniform(0, big - frame_size, size=2)
   zoom_amp = rng.uniform(0, 0.15)
@@ -179,7 +268,22 @@ def _background(rng, frame_size, num_frames):
   return frames
 
 
-def render_video(seed_sequence, frame_size=96, num_frames=24, max_objects=3):
+def _palettes(rng, num_objects, instance, camouflage):
+  """(object palettes, background palette) of a video; all None (random
+  ones drawn with each texture) without instance or camouflage."""
+  if instance and camouflage is not None:
+    raise ValueError('instance and camouflage do not combine; pick one.')
+  if not instance and camouflage is None:
+    return [None] * num_objects, None
+  background = _palette(rng, BACKGROUND_COLORS)
+  if instance:
+    return [_instance_palette(rng, background)] * num_objects, background
+  return [(1.0 - camouflage) * _palette(rng, BACKGROUND_COLORS) +
+          camouflage * background for _ in range(num_objects)], background
+
+
+def render_video(seed_sequence, frame_size=96, num_frames=24, max_objects=3,
+                 instance=False, camouflage=None, drift=False):
   """Renders one video.
 
   Args:
@@ -187,17 +291,33 @@ def render_video(seed_sequence, frame_size=96, num_frames=24, max_objects=3):
     frame_size: frames are [frame_size, frame_size].
     num_frames: T.
     max_objects: 1..max_objects objects.
+    instance: all objects share one palette, INSTANCE_MIN_ANGLE or more from
+      the background's.
+    camouflage: None, or alpha in [0, 1]: each object's palette is
+      (1 - alpha) * its own (BACKGROUND_COLORS colours) + alpha * the
+      background's. The random draws do not depend on alpha.
+    drift: every frame gets its own colour gain, contrast and brightness
+      (`_drift`), drawn from a stream of its own, so the video is otherwise
+      the one rendered without drift.
 
   Returns:
     dict: `frames` uint8 [T, S, S, 3]; `masks` uint8 [T, S, S] (object ids
     1..K by depth, back to front; 0 background); `keypoints` float32
-    [T, 5, 2] (x, y) on object 1; `visible` bool [T, 5].
+    [T, 5, 2] (x, y) on object 1; `visible` bool [T, 5];
+    `object_palettes` (one float [colours, 3] per object) and
+    `background_palette`, None where drawn with the texture (the default).
   """
+  if camouflage is not None and not 0.0 <= camouflage <= 1.0:
+    raise ValueError('camouflage must be in [0, 1], not %r.' % camouflage)
   rng = np.random.default_rng(seed_sequence)
+  drift_rng = np.random.default_rng(
+      np.random.SeedSequence(seed_sequence).spawn(1)[0])
   num_objects = int(rng.integers(1, max_objects + 1))
-  objects = [_sample_object(rng, frame_size, num_frames)
-             for _ in range(num_objects)]
-  backgrounds = _background(rng, frame_size, num_frames)
+  object_palettes, background_palette = _palettes(rng, num_objects, instance,
+                                                  camouflage)
+  objects = [_sample_object(rng, frame_size, num_frames, palette)
+             for palette in object_palettes]
+  backgrounds = _background(rng, frame_size, num_frames, background_palette)
   noise_level = rng.uniform(0, 4)
   frames, masks, keypoints, visible = [], [], [], []
   for t in range(num_frames):
@@ -208,6 +328,8 @@ def render_video(seed_sequence, frame_size=96, num_frames=24, max_objects=3):
       image[mask] = rgb[mask]
       ids[mask] = index + 1
     image += rng.normal(scale=noise_level, size=image.shape)
+    if drift:
+      image = _drift(drift_rng, image)
     points = _object_keypoints(objects[0], t)
     inside = np.all((points >= 0) & (points <= frame_size - 1), axis=1)
     rounded = np.clip(np.round(points).astype(int), 0, frame_size - 1)
@@ -217,31 +339,46 @@ def render_video(seed_sequence, frame_size=96, num_frames=24, max_objects=3):
     keypoints.append(points.astype(np.float32))
     visible.append(inside & on_top)
   return {'frames': np.stack(frames), 'masks': np.stack(masks),
-          'keypoints': np.stack(keypoints), 'visible': np.stack(visible)}
+          'keypoints': np.stack(keypoints), 'visible': np.stack(visible),
+          'object_palettes': object_palettes,
+          'background_palette': background_palette}
 
 
 def generator_params(num_train, num_val, frame_size, num_frames, max_objects,
-                     seed):
-  """The parameters recorded in dataset_info.json (regenerate on change)."""
-  return {'num_train': int(num_train), 'num_val': int(num_val),
-          'frame_size': int(frame_size), 'num_frames': int(num_frames),
-          'max_objects': int(max_objects), 'seed': int(seed),
-          'version': RENDER_VERSION}
+                     seed, set_name=''):
+  """The parameters recorded in dataset_info.json (regenerate on change);
+  a named set (SETS) also records its name and options, its seed replacing
+  `seed`."""
+  options = set_options(set_name)
+  params = {'num_train': int(num_train), 'num_val': int(num_val),
+            'frame_size': int(frame_size), 'num_frames': int(num_frames),
+            'max_objects': int(max_objects),
+            'seed': int(options.pop('seed', seed)),
+            'version': RENDER_VERSION}
+  if set_name:
+    params.update(set=set_name, **options)
+  return params
 
 
 def generate_dataset(output_dir, dataset_name='synthetic_objects',
                      num_train=40, num_val=8, frame_size=96, num_frames=24,
-                     max_objects=3, seed=0, jpeg_quality=95, fps=24.0):
+                     max_objects=3, seed=0, jpeg_quality=95, fps=24.0,
+                     set_name=''):
   """Writes TFRecords (train, val) and the DAVIS copy under output_dir/davis.
 
-  Video i of a split is rendered from (seed, crc32(split), i).
+  Video i of a split is rendered from (seed, crc32(split), i); a named set
+  (`set_name`, one of SETS) uses its own seed and options, drift in the
+  validation videos only.
 
   Returns:
     The dataset_info dict.
   """
   davis_root = os.path.join(output_dir, DAVIS_SUBDIR)
   params = generator_params(num_train, num_val, frame_size, num_frames,
-                            max_objects, seed)
+                            max_objects, seed, set_name)
+  options = set_options(set_name)
+  options.pop('seed', None)
+  drift = options.pop('drift', False)
   info = None
   for split, count in (('train', num_train), ('val', num_val)):
     if count <= 0:
@@ -252,8 +389,10 @@ def generate_dataset(output_dir, dataset_name='synthetic_objects',
                                            split) as writer:
       for index in range(count):
         name = '%s_%s_%04d' % (dataset_name, split, index)
-        video = render_video([seed, zlib.crc32(split.encode()), index],
-                             frame_size, num_frames, max_objects)
+        video = render_video(
+            [params['seed'], zlib.crc32(split.encode()), index], frame_size,
+            num_frames, max_objects, drift=drift and split == 'val',
+            **options)
         jpegs = [tfrecord_io.encode_jpeg(f, jpeg_quality)
                  for f in video['frames']]
         writer.write(tfrecord_io.make_sequence_example(
@@ -315,7 +454,9 @@ def _define_flags():
   flags.DEFINE_integer('frame_size', 96, 'Frame side in pixels.')
   flags.DEFINE_integer('num_frames', 24, 'Frames per video.')
   flags.DEFINE_integer('max_objects', 3, 'Objects per video: 1..this.')
-  flags.DEFINE_integer('seed', 0, 'Random seed.')
+  flags.DEFINE_integer('seed', 0, 'Random seed (a named --set has its own).')
+  flags.DEFINE_enum('set', '', [''] + list(SETS), 'A named test set (SETS); '
+                    "'' = the default objects.")
   flags.mark_flag_as_required('output_dir')
 
 
@@ -324,7 +465,8 @@ def main(argv):
   start = time.time()
   info = generate_dataset(FLAGS.output_dir, FLAGS.dataset_name,
                           FLAGS.num_train, FLAGS.num_val, FLAGS.frame_size,
-                          FLAGS.num_frames, FLAGS.max_objects, FLAGS.seed)
+                          FLAGS.num_frames, FLAGS.max_objects, FLAGS.seed,
+                          set_name=FLAGS.set)
   print('Wrote %s (%s) and its DAVIS copy %s in %.1f s.' % (
       FLAGS.output_dir, ', '.join('%s: %d videos' % (s, v['num_videos'])
                                   for s, v in info['splits'].items()),

@@ -74,10 +74,10 @@ def split_overrides(split):
           'PROPAGATION.MAX_SEQUENCES=%d' % DEV_SEQUENCES]
 
 
-def train_and_score(method, seed, steps, root, overrides, frame_scales,
-                    split='val'):
-  """{frame scale: {metric: value}} of one trained (or untrained) encoder
-  on the videos of `split`, its training seconds and whether this call
+def train(method, seed, steps, root, overrides):
+  """Trains (or, for `untrained`, saves at step 0) `method` with train.py
+  into <root>/<method>_seed<seed>; a finished run is resumed, not trained
+  again. Returns the logdir, the training seconds and whether this call
   trained it (False: resumed a finished run)."""
   name = '%s_seed%d' % (method, seed)
   logdir = os.path.join(root, name)
@@ -91,24 +91,37 @@ def train_and_score(method, seed, steps, root, overrides, frame_scales,
   start = time.time()
   run([sys.executable, 'train.py', '--logdir', logdir] + args,
       os.path.join(root, name + '_train.log'))
-  seconds = time.time() - start
-  eval_overrides = ['--override=EVAL.TASKS=[label_propagation]']
-  eval_overrides += ['--override=%s' % o for o in overrides
-                     if o.startswith(('PATH_TO_TFRECORDS', 'EVAL.',
-                                      'PROPAGATION.'))]
-  eval_overrides += ['--override=%s' % o for o in split_overrides(split)]
+  return logdir, time.time() - start, not trained_before
+
+
+def eval_overrides(overrides):
+  """The training overrides that evaluate.py takes too."""
+  return [o for o in overrides
+          if o.startswith(('PATH_TO_TFRECORDS', 'EVAL.', 'PROPAGATION.'))]
+
+
+def train_and_score(method, seed, steps, root, overrides, frame_scales,
+                    split='val'):
+  """{frame scale: {metric: value}} of one trained (or untrained) encoder
+  on the videos of `split`, its training seconds and whether this call
+  trained it (False: resumed a finished run)."""
+  logdir, seconds, trained = train(method, seed, steps, root, overrides)
+  name = os.path.basename(logdir)
+  eval_args = ['--override=EVAL.TASKS=[label_propagation]']
+  eval_args += ['--override=%s' % o for o in eval_overrides(overrides)]
+  eval_args += ['--override=%s' % o for o in split_overrides(split)]
   suffix = '' if split == 'val' else '_' + split
   scores = {}
   for scale in frame_scales:
     run([sys.executable, 'evaluate.py', '--logdir', logdir, '--once',
          '--force', '--override=PROPAGATION.FRAME_SCALE=%g' % scale] +
-        eval_overrides,
+        eval_args,
         os.path.join(root, '%s_eval_x%g%s.log' % (name, scale, suffix)))
     with open(os.path.join(logdir, 'eval', 'results.jsonl')) as f:
       record = [json.loads(line) for line in f if line.strip()][-1]
     scores[scale] = {key: record['label_propagation/' + key]
                      for _, key in METRICS}
-  return scores, seconds, not trained_before
+  return scores, seconds, trained
 
 
 def score_baseline(method, overrides, frame_scales, split='val'):
@@ -120,17 +133,28 @@ def score_baseline(method, overrides, frame_scales, split='val'):
 
 
 def _score_baseline(method, overrides):
+  from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
+  return score_features(
+      label_propagation.pixel_features if method == 'pixels' else None,
+      overrides)
+
+
+def score_features(feature_fn, overrides):
+  """{metric: value} of propagation with an unlearned `feature_fn` (uint8
+  frames -> feature maps, applied to frames resized by
+  PROPAGATION.FRAME_SCALE; None: the first frame's labels held still) under
+  the CRW demo config and `overrides`."""
   import config  # pylint: disable=g-import-not-at-top
   from dataset_preparation import generate  # pylint: disable=g-import-not-at-top
   from evaluation import label_propagation  # pylint: disable=g-import-not-at-top
   cfg = config.build_config([os.path.join(ROOT, CONFIGS['crw'])], overrides)
   generate.ensure_generated(cfg)
   summary = label_propagation.evaluate_davis_root(
-      label_propagation.feature_fn_from_config(cfg) if method == 'pixels'
-      else None,
-      label_propagation.davis_root_from_config(cfg),
-      cfg.PROPAGATION.SPLIT, log=lambda m: None,
-      max_sequences=cfg.PROPAGATION.MAX_SEQUENCES or None,
+      None if feature_fn is None else
+      label_propagation.scaled_feature_fn(feature_fn,
+                                          cfg.PROPAGATION.FRAME_SCALE),
+      label_propagation.davis_root_from_config(cfg), cfg.PROPAGATION.SPLIT,
+      log=lambda m: None, max_sequences=cfg.PROPAGATION.MAX_SEQUENCES or None,
       **label_propagation.propagation_args_from_config(cfg))
   summary.pop('per_object')
   scores = {label_propagation.metric_name(k): v for k, v in summary.items()}

@@ -8,8 +8,9 @@ experiments/records.py) and writes one page per file, plus an index, each
 atomically; pages whose records file is gone are removed. --check writes
 nothing and exits 1 if a page differs from what would be written.
 
-On a page, the records are grouped into sections by split, config and
-extra overrides, and into rows by every other key that says how a run was
+On a page, the records are grouped into sections by split, task (what a
+study measures, where it measures several things), config and extra
+overrides, and into rows by every other key that says how a run was
 configured (method, steps, frame scale, render, ...; not the provenance
 keys, records.PROVENANCE_KEYS); the validation split comes first. A row
 gives, per metric, the mean ± the standard deviation (population, ddof 0)
@@ -34,7 +35,7 @@ from experiments import records
 OUT_DIR = os.path.join(records.ROOT, 'docs', 'results')
 MIN_SEEDS = 3
 # Keys that group records into sections, in this order, when present.
-SECTION_KEYS = ('split', 'config', 'overrides')
+SECTION_KEYS = ('split', 'task', 'config', 'overrides')
 # Keys that are not configuration.
 NON_CONFIG_KEYS = ('seed', 'metrics', 'version') + records.PROVENANCE_KEYS
 INDEX = 'index.md'
