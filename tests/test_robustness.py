@@ -27,6 +27,7 @@ import tensorflow as tf
 import algos
 import config
 from config import CONFIG
+from data import sampling
 import datasets
 from dataset_preparation import generate
 from dataset_preparation import tfrecord_io
@@ -309,7 +310,10 @@ def test_truncated_tfrecord_is_one_clear_error(tfrecords_root, tmp_path,
 
 
 def test_video_shorter_than_a_sample_trains_and_warns_once(tmp_path,
-                                                           run_tool):
+                                                           run_tool,
+                                                           monkeypatch):
+  # The warning is given once per process; this test runs in-process.
+  monkeypatch.setattr(sampling, '_warned_short_video', False)
   root = str(tmp_path / 'data')
   logdir = str(tmp_path / 'run')
   # Videos of 10 or 11 frames; a sample needs 12.
