@@ -401,9 +401,7 @@ def sample_indices(seq_len, name, batch_spec, settings, num_record_views=0):
     steps without context frames.
   """
   num_frames = settings.num_frames
-  num_context = settings.num_context
-  if batch_spec.clip is not None:
-    num_context = 1
+  num_context = context_frames(batch_spec, settings)
   num_steps = batch_spec.steps_per_video(num_frames)
   if batch_spec.crop_steps is not None:
     crop_steps = tf.ensure_shape(batch_spec.crop_steps(seq_len, num_frames),
