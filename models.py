@@ -412,6 +412,45 @@ def set_train_base(model, mode):
         layer.trainable = isinstance(layer, keras.layers.BatchNormalization)
 
 
+@keras.saving.register_keras_serializable(package='tcc_video')
+class ShortClipConv3D(keras.layers.Conv3D):
+  """keras.layers.Conv3D ('same' padding, stride 1) that skips the padding of
+  clips shorter than its temporal kernel.
+
+  The embedder's clips hold NUM_STEPS context frames (1 or 2 in the demos)
+  while its kernels are 3 frames deep, so a plain Conv3D spends a third to
+  two thirds of its work on the zero frames of 'same' padding. For such a
+  clip, each output frame t is one 2D convolution of the input frames its
+  kernel reaches (taps j with 0 <= t + j - (k - 1) // 2 < T, the padding TF
+  adds before the clip), stacked along channels against the matching taps of
+  the same kernel. The output equals Conv3D's (tests/test_models.py), the
+  variables and checkpoints are Conv3D's, and clips at least as long as the
+  kernel go through Conv3D itself.
+  """
+
+  def call(self, inputs):
+    """inputs [N, T, H, W, C] -> [N, T, H, W, filters]."""
+    depth = self.kernel_size[0]
+    num_frames = inputs.shape[1]
+    if (num_frames is None or num_frames >= depth or self.padding != 'same'
+        or tuple(self.strides) != (1, 1, 1)
+        or tuple(self.dilation_rate) != (1, 1, 1) or self.groups != 1
+        or self.data_format != 'channels_last'):
+      return super().call(inputs)
+    kernel = tf.cast(self.kernel, inputs.dtype)
+    before = (depth - 1) // 2
+    outputs = []
+    for t in range(num_frames):
+      taps = [j for j in range(depth) if 0 <= t + j - before < num_frames]
+      frames = tf.concat([inputs[:, t + j - before] for j in taps], axis=-1)
+      outputs.append(tf.nn.conv2d(
+          frames, tf.concat([kernel[j] for j in taps], axis=2), 1, 'SAME'))
+    outputs = tf.stack(outputs, axis=1)
+    if self.use_bias:
+      outputs += tf.cast(self.bias, outputs.dtype)
+    return self.activation(outputs) if self.activation else outputs
+
+
 def conv_bn_relu_layers(owner, conv_class, conv_layers, use_bn, l2_reg_weight,
                        capacity_scalar=1):
   """The conv layers of an embedder: [filters, kernel_size, activate] each.
@@ -547,7 +586,7 @@ class ConvEmbedder(keras.Model):
     else:
       self.base_dropout = keras.layers.Dropout(base_dropout_rate)
     self.convs, self.conv_bns, self.conv_activates = conv_bn_relu_layers(
-        self, keras.layers.Conv3D, self.conv_layers_spec, use_bn,
+        self, ShortClipConv3D, self.conv_layers_spec, use_bn,
         l2_reg_weight, capacity_scalar)
     self.fcs, self.fc_bns, self.fc_activates = dense_bn_relu_layers(
         self, self.fc_layers_spec, fc_batch_norm, l2_reg_weight,

@@ -479,3 +479,47 @@ def test_training_run_with_keras_application_backbone_from_local_file(
       np.testing.assert_array_equal(trained[var.path], var.numpy(),
                                     err_msg=var.path)
   assert changed > 0
+
+
+def _numpy_conv3d_same(x, kernel, bias):
+  """'same' 3D convolution, stride 1, as TF pads (k - 1) // 2 before."""
+  kt, kh, kw = kernel.shape[:3]
+  pads = [(0, 0)] + [((k - 1) // 2, k - 1 - (k - 1) // 2)
+                     for k in (kt, kh, kw)] + [(0, 0)]
+  padded = np.pad(x, pads)
+  n, t, h, w, _ = x.shape
+  out = np.zeros((n, t, h, w, kernel.shape[-1]))
+  for a in range(kt):
+    for b in range(kh):
+      for c in range(kw):
+        out += np.einsum('nthwi,io->nthwo',
+                         padded[:, a:a + t, b:b + h, c:c + w], kernel[a, b, c])
+  return out + bias
+
+
+@pytest.mark.parametrize('num_frames,depth', [(1, 3), (2, 3), (2, 4), (3, 5),
+                                              (4, 3)])
+def test_short_clip_conv3d_is_conv3d(num_frames, depth):
+  x = np.random.RandomState(0).randn(2, num_frames, 5, 4, 3).astype(np.float32)
+  layer = models.ShortClipConv3D(4, (depth, 3, 3), padding='same',
+                                 activation='relu')
+  plain = keras.layers.Conv3D(4, (depth, 3, 3), padding='same',
+                              activation='relu')
+  layer.build(x.shape)
+  plain.build(x.shape)
+  bias = np.random.RandomState(1).randn(4).astype(np.float32)
+  layer.bias.assign(bias)
+  plain.set_weights(layer.get_weights())
+  expected = np.maximum(_numpy_conv3d_same(
+      x, layer.kernel.numpy(), bias), 0.0)
+  x = tf.constant(x)
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(x)
+    out, out_plain = layer(x), plain(x)
+    loss, loss_plain = (tf.reduce_sum(out ** 2),
+                        tf.reduce_sum(out_plain ** 2))
+  np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+  for grad, grad_plain in zip(tape.gradient(loss, [x, layer.kernel]),
+                              tape.gradient(loss_plain, [x, plain.kernel])):
+    np.testing.assert_allclose(grad, grad_plain, rtol=1e-4, atol=1e-4)
+  assert [v.name for v in layer.weights] == [v.name for v in plain.weights]
