@@ -16,7 +16,7 @@ Files are written under a temporary name and renamed, so a crash never
 leaves a partial file at --output.
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
@@ -112,15 +112,10 @@ def main(argv):
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   if not FLAGS.logdir or not FLAGS.output:
     raise app.UsageError('--logdir and --output are required.')
-  try:
-    extract(FLAGS.logdir, FLAGS.dataset, FLAGS.split, FLAGS.output,
-            FLAGS.checkpoint, FLAGS.keep_frames, FLAGS.stride,
-            FLAGS.override)
-  except ValueError as e:
-    quiet_tf.fail(e)
+  extract(FLAGS.logdir, FLAGS.dataset, FLAGS.split, FLAGS.output,
+          FLAGS.checkpoint, FLAGS.keep_frames, FLAGS.stride,
+          FLAGS.override)
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

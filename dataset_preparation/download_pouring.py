@@ -12,11 +12,10 @@ expects the dataset `pouring`), so --output_dir only ever holds a complete
 dataset. Train with `--config_path configs/published/pouring.yml`.
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 
-from absl import app
 from absl import flags
 import cv2
 import numpy as np
@@ -115,7 +114,19 @@ def download_pouring(output_dir, base_url=BASE_URL, opener=None):
 FLAGS = flags.FLAGS
 
 
+def define_flags():
+  """Defines the command-line flags (only when run as a script)."""
+  flags.DEFINE_string('output_dir', None, 'Dataset folder (default: '
+                      'CONFIG.PATH_TO_TFRECORDS for "pouring").')
+  flags.DEFINE_string('base_url', BASE_URL, 'Where the published files are.')
+
+
 def main(argv):
+  """Downloads the dataset where the flags say; prints what it holds.
+
+  Args:
+    argv: absl's argv (ignored).
+  """
   del argv
   output_dir = FLAGS.output_dir
   if not output_dir:
@@ -131,8 +142,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.DEFINE_string('output_dir', None, 'Dataset folder (default: '
-                      'CONFIG.PATH_TO_TFRECORDS for "pouring").')
-  flags.DEFINE_string('base_url', BASE_URL, 'Where the published files are.')
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  # Its errors are 'error: <message>' lines of its own (SystemExit).
+  cli.run(main, define_flags, errors=())
