@@ -114,19 +114,8 @@ def download_pouring(output_dir, base_url=BASE_URL, opener=None):
 FLAGS = flags.FLAGS
 
 
-def define_flags():
-  """Defines the command-line flags (only when run as a script)."""
-  flags.DEFINE_string('output_dir', None, 'Dataset folder (default: '
-                      'CONFIG.PATH_TO_TFRECORDS for "pouring").')
-  flags.DEFINE_string('base_url', BASE_URL, 'Where the published files are.')
-
-
 def main(argv):
-  """Downloads the dataset where the flags say; prints what it holds.
-
-  Args:
-    argv: absl's argv (ignored).
-  """
+  """Takes absl's argv (unused); downloads Pouring, prints what it holds."""
   del argv
   output_dir = FLAGS.output_dir
   if not output_dir:
@@ -139,6 +128,13 @@ def main(argv):
       '%s %d videos (%d frames)' % (split, counts['num_videos'],
                                     counts['num_frames'])
       for split, counts in sorted(info['splits'].items()))))
+
+
+def define_flags():
+  """Defines the command-line flags (only when run as a script)."""
+  flags.DEFINE_string('output_dir', None, 'Dataset folder (default: '
+                      'CONFIG.PATH_TO_TFRECORDS for "pouring").')
+  flags.DEFINE_string('base_url', BASE_URL, 'Where the published files are.')
 
 
 if __name__ == '__main__':

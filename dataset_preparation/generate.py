@@ -90,11 +90,7 @@ def define_flags():
 
 
 def main(argv):
-  """Generates the datasets of the flags' config; prints their directories.
-
-  Args:
-    argv: absl's argv (ignored).
-  """
+  """Takes absl's argv (unused); generates and prints the datasets' dirs."""
   del argv
   cfg = config.build_config(FLAGS.config_path or (), FLAGS.override or ())
   for dataset, directory in ensure_generated(cfg).items():
