@@ -90,6 +90,7 @@ def run_demo(logdir, config_paths=(), overrides=()):
   return record, paths
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   console.start()
   if len(argv) > 1:

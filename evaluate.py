@@ -85,6 +85,7 @@ def define_flags():
                     'Evaluate again a checkpoint already in results.jsonl.')
 
 
+@cli.fails_on(CheckpointUnavailable, ValueError)
 def main(argv):
   """Evaluates as the flags say and prints the table or the count.
 
@@ -113,4 +114,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run(main, define_flags, errors=(CheckpointUnavailable, ValueError))
+  cli.run(main, define_flags)

@@ -106,6 +106,7 @@ def extract(logdir, dataset, split, output, checkpoint=None,
   return output
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   console.start()
   if len(argv) > 1:

@@ -42,6 +42,7 @@ def define_flags():
                             'applied after the YAML files (repeatable).')
 
 
+@cli.fails_on(NonFiniteLossError, ValueError)
 def main(argv):
   """Trains with the flags' settings, then prints `run_summary`.
 
@@ -58,4 +59,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  cli.run(main, define_flags, errors=(NonFiniteLossError, ValueError))
+  cli.run(main, define_flags)

@@ -67,6 +67,7 @@ def define_flags():
   flags.DEFINE_float('fps', 10.0, 'Frames per second of the video.')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   console.start()
   if len(argv) > 1:

@@ -89,6 +89,7 @@ def define_flags():
   flags.DEFINE_multi_string('override', None, 'KEY.SUB=VALUE overrides.')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   """Takes absl's argv (unused); generates and prints the datasets' dirs."""
   del argv

@@ -42,6 +42,7 @@ def define_flags():
   flags.DEFINE_bool('score', True, 'Score against Annotations/ (J&F, PCK).')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))

@@ -46,6 +46,7 @@ def define_flags():
   flags.mark_flag_as_required('output_dir')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))

@@ -70,6 +70,7 @@ def define_flags():
   flags.DEFINE_integer('seed', 0, 't-SNE seed.')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))

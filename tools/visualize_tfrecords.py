@@ -49,5 +49,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  # Its errors are 'error: <message>' lines of its own (SystemExit).
-  cli.run(main, define_flags, errors=())
+  cli.run(main, define_flags)
