@@ -6,7 +6,7 @@ r"""The embedded demo, end to end, on a CPU in minutes.
 2. trains TCC with the default config (`runners.training.train`),
 3. evaluates the last checkpoint on every task
    (`runners.evaluation.evaluate_once`),
-4. extracts the validation embeddings (`extract_embeddings.extract`),
+4. extracts the validation embeddings (`evaluation.embeddings.extract`),
 5. renders an alignment video (`alignment_viz.render_alignment`),
 then prints the metrics and the paths of everything it wrote. Each step is
 the importable body of one of the command-line tools, so the demo does
@@ -22,7 +22,6 @@ import time
 from absl import app
 from absl import flags
 
-import extract_embeddings
 from evaluation import embeddings as embeddings_io
 from runners.evaluation import evaluate_once
 from runners.evaluation import format_table
@@ -60,7 +59,7 @@ def run_demo(logdir, config_paths=(), overrides=()):
   record = stage('evaluating the last checkpoint', evaluate_once,
                  logdir)
   embs_path = os.path.join(logdir, 'val_embeddings.npy')
-  stage('extracting validation embeddings', extract_embeddings.extract,
+  stage('extracting validation embeddings', embeddings_io.extract,
         logdir, None, 'val', embs_path, keep_frames=True)
   video_path = os.path.join(logdir, 'alignment.mp4')
   similarity_path = os.path.join(logdir, 'alignment_similarity.png')

@@ -20,13 +20,8 @@ from utils import cli  # first: quiets TensorFlow's start-up
 
 from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
-import tensorflow as tf
 
-import algos
-import config
-from evaluation.embeddings import check_extension
-from evaluation.embeddings import embed_split
-from evaluation.embeddings import save_embeddings
+from evaluation.embeddings import extract
 from utils import console
 
 
@@ -58,52 +53,6 @@ def define_flags():
                             'KEY.SUB=VALUE applied on top of config.yml '
                             '(repeatable), e.g. PATH_TO_TFRECORDS or '
                             'EVAL.FRAMES_PER_BATCH; not the model.')
-
-
-def extract(logdir, dataset, split, output, checkpoint=None,
-            keep_frames=False, stride=None, overrides=()):
-  """Embeds every video of a split with a trained model and writes `output`.
-
-  Args:
-    logdir: the --logdir of train.py (its config.yml defines the model).
-    dataset: dataset name; None for the first of DATASETS.
-    split: 'train', 'val', ...
-    output: path ending in .npz or .npy.
-    checkpoint: checkpoint prefix; None for the latest in `logdir`.
-    keep_frames: also store the embedded frames.
-    stride: embed every `stride`-th frame (DATA.SAMPLE_ALL_STRIDE); None
-      keeps that of config.yml (and `overrides`).
-    overrides: 'KEY.SUB=VALUE' strings applied on top of config.yml after
-      the model is restored (data paths, strides, EVAL.FRAMES_PER_BATCH).
-
-  Returns:
-    `output`.
-  """
-  check_extension(output)
-  if stride is not None and stride < 1:
-    raise ValueError('--stride must be >= 1, got %d.' % stride)
-  checkpoint = checkpoint or tf.train.latest_checkpoint(logdir)
-  if checkpoint is None:
-    raise ValueError('%s: no checkpoint in this logdir; train first or pass '
-                     '--checkpoint.' % logdir)
-  algo, step, run_config = algos.restore_algo(logdir, checkpoint, overrides)
-  if stride is not None:
-    run_config.DATA.SAMPLE_ALL_STRIDE = stride
-  dataset = dataset or run_config.DATASETS[0]
-  console.info('Embedding %s/%s with %s (step %d), every %d-th frame.',
-               dataset, split, checkpoint, step,
-               run_config.DATA.SAMPLE_ALL_STRIDE)
-  # The embedding and the data read CONFIG: the run's, for this call only.
-  with config.use_config(run_config):
-    data = embed_split(algo, dataset, split, run_config,
-                       keep_frames=keep_frames)
-  data['step'] = step
-  data['checkpoint'] = checkpoint
-  save_embeddings(data, output)
-  console.info('Wrote %d videos (%d embeddings of size %d) to %s.',
-               len(data['embs']), sum(len(e) for e in data['embs']),
-               data['embs'][0].shape[1] if data['embs'] else 0, output)
-  return output
 
 
 @cli.fails_on(ValueError)
