@@ -3,9 +3,10 @@ r"""The embedded demo, end to end, on a CPU in minutes.
     python demo.py [--logdir demo_run] [--override KEY.SUB=VALUE ...]
 
 1. generates the synthetic pouring dataset (first use only),
-2. trains TCC with the default config (`train.train`),
-3. evaluates the last checkpoint on every task (`evaluate.evaluate_once`),
-4. extracts the validation embeddings (`extract_embeddings.extract`),
+2. trains TCC with the default config (`runners.training.train`),
+3. evaluates the last checkpoint on every task
+   (`runners.evaluation.evaluate_once`),
+4. extracts the validation embeddings (`evaluation.embeddings.extract`),
 5. renders an alignment video (`alignment_viz.render_alignment`),
 then prints the metrics and the paths of everything it wrote. Each step is
 the importable body of one of the command-line tools, so the demo does
@@ -13,7 +14,7 @@ nothing they would not. Running it again resumes training from the logdir's
 checkpoint (so a finished run is only evaluated and rendered again).
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 import time
@@ -21,16 +22,17 @@ import time
 from absl import app
 from absl import flags
 
-import evaluate
-import extract_embeddings
 from evaluation import embeddings as embeddings_io
-import train
+from runners.evaluation import evaluate_once
+from runners.evaluation import format_table
+from runners.evaluation import results_path
+from runners.training import train
 from utils import console
 from visualization import alignment as alignment_viz
 
 FLAGS = flags.FLAGS
 # The full log of every stage, in the logdir (appended); training's own part
-# is in train.LOG_FILENAME too.
+# is in runners.training.LOG_FILENAME too.
 LOG_FILENAME = 'demo.log'
 
 
@@ -52,12 +54,12 @@ def run_demo(logdir, config_paths=(), overrides=()):
     timings.append((name, time.time() - start))
     return result
 
-  stage('training (data is generated on first use)', train.train, logdir,
+  stage('training (data is generated on first use)', train, logdir,
         config_paths, overrides)
-  record = stage('evaluating the last checkpoint', evaluate.evaluate_once,
+  record = stage('evaluating the last checkpoint', evaluate_once,
                  logdir)
   embs_path = os.path.join(logdir, 'val_embeddings.npy')
-  stage('extracting validation embeddings', extract_embeddings.extract,
+  stage('extracting validation embeddings', embeddings_io.extract,
         logdir, None, 'val', embs_path, keep_frames=True)
   video_path = os.path.join(logdir, 'alignment.mp4')
   similarity_path = os.path.join(logdir, 'alignment_similarity.png')
@@ -68,14 +70,14 @@ def run_demo(logdir, config_paths=(), overrides=()):
         similarity_path=similarity_path)
 
   print()
-  print(evaluate.format_table(record))
+  print(format_table(record))
   print()
   for name, seconds in timings:
     print('%-45s %6.1f s' % (name, seconds))
   paths = {
       'checkpoints and config.yml': logdir,
       'TensorBoard (tensorboard --logdir)': logdir,
-      'metrics (one JSON line per checkpoint)': evaluate.results_path(logdir),
+      'metrics (one JSON line per checkpoint)': results_path(logdir),
       'full log': os.path.join(logdir, LOG_FILENAME),
       'validation embeddings': embs_path,
       'alignment video': video_path,
@@ -87,18 +89,14 @@ def run_demo(logdir, config_paths=(), overrides=()):
   return record, paths
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
-  try:
-    with console.log_file(os.path.join(FLAGS.logdir, LOG_FILENAME)):
-      run_demo(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
-  except ValueError as e:
-    quiet_tf.fail(e)
+  with console.log_file(os.path.join(FLAGS.logdir, LOG_FILENAME)):
+    run_demo(FLAGS.logdir, FLAGS.config_path, FLAGS.override)
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

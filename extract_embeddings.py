@@ -16,17 +16,12 @@ Files are written under a temporary name and renamed, so a crash never
 leaves a partial file at --output.
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
-import tensorflow as tf
 
-import algos
-import config
-from evaluation.embeddings import check_extension
-from evaluation.embeddings import embed_split
-from evaluation.embeddings import save_embeddings
+from evaluation.embeddings import extract
 from utils import console
 
 
@@ -60,67 +55,17 @@ def define_flags():
                             'EVAL.FRAMES_PER_BATCH; not the model.')
 
 
-def extract(logdir, dataset, split, output, checkpoint=None,
-            keep_frames=False, stride=None, overrides=()):
-  """Embeds every video of a split with a trained model and writes `output`.
-
-  Args:
-    logdir: the --logdir of train.py (its config.yml defines the model).
-    dataset: dataset name; None for the first of DATASETS.
-    split: 'train', 'val', ...
-    output: path ending in .npz or .npy.
-    checkpoint: checkpoint prefix; None for the latest in `logdir`.
-    keep_frames: also store the embedded frames.
-    stride: embed every `stride`-th frame (DATA.SAMPLE_ALL_STRIDE); None
-      keeps that of config.yml (and `overrides`).
-    overrides: 'KEY.SUB=VALUE' strings applied on top of config.yml after
-      the model is restored (data paths, strides, EVAL.FRAMES_PER_BATCH).
-
-  Returns:
-    `output`.
-  """
-  check_extension(output)
-  if stride is not None and stride < 1:
-    raise ValueError('--stride must be >= 1, got %d.' % stride)
-  checkpoint = checkpoint or tf.train.latest_checkpoint(logdir)
-  if checkpoint is None:
-    raise ValueError('%s: no checkpoint in this logdir; train first or pass '
-                     '--checkpoint.' % logdir)
-  algo, step, run_config = algos.restore_algo(logdir, checkpoint, overrides)
-  if stride is not None:
-    run_config.DATA.SAMPLE_ALL_STRIDE = stride
-  dataset = dataset or run_config.DATASETS[0]
-  console.info('Embedding %s/%s with %s (step %d), every %d-th frame.',
-               dataset, split, checkpoint, step,
-               run_config.DATA.SAMPLE_ALL_STRIDE)
-  # The embedding and the data read CONFIG: the run's, for this call only.
-  with config.use_config(run_config):
-    data = embed_split(algo, dataset, split, run_config,
-                       keep_frames=keep_frames)
-  data['step'] = step
-  data['checkpoint'] = checkpoint
-  save_embeddings(data, output)
-  console.info('Wrote %d videos (%d embeddings of size %d) to %s.',
-               len(data['embs']), sum(len(e) for e in data['embs']),
-               data['embs'][0].shape[1] if data['embs'] else 0, output)
-  return output
-
-
+@cli.fails_on(ValueError)
 def main(argv):
   console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   if not FLAGS.logdir or not FLAGS.output:
     raise app.UsageError('--logdir and --output are required.')
-  try:
-    extract(FLAGS.logdir, FLAGS.dataset, FLAGS.split, FLAGS.output,
-            FLAGS.checkpoint, FLAGS.keep_frames, FLAGS.stride,
-            FLAGS.override)
-  except ValueError as e:
-    quiet_tf.fail(e)
+  extract(FLAGS.logdir, FLAGS.dataset, FLAGS.split, FLAGS.output,
+          FLAGS.checkpoint, FLAGS.keep_frames, FLAGS.stride,
+          FLAGS.override)
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

@@ -25,7 +25,7 @@ Loading a pickled .npy runs code stored in the file: only pass .npy files
 you trust (prefer the .npz that extract_embeddings.py writes without pickle).
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
@@ -67,35 +67,31 @@ def define_flags():
   flags.DEFINE_float('fps', 10.0, 'Frames per second of the video.')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   console.start()
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
   if not FLAGS.embs_path or not FLAGS.video_path:
     raise app.UsageError('--embs_path and --video_path are required.')
-  try:
-    data = load_embeddings(FLAGS.embs_path)
-    candidates = None
-    if FLAGS.candidates:
-      try:
-        candidates = [int(c) for c in FLAGS.candidates]
-      except ValueError:
-        raise ValueError('--candidates must be video indices, e.g. 1,2,3; '
-                         'got %s.' % ','.join(FLAGS.candidates)) from None
-    else:
-      candidates = default_candidates(len(data['embs']), FLAGS.reference,
-                                      FLAGS.grid)
-    check_video_indices(len(data['embs']), FLAGS.reference, candidates)
-    frames = load_frames(data, [FLAGS.reference] + candidates, FLAGS.logdir,
-                         FLAGS.tfrecords)
-    render_alignment(data, FLAGS.video_path, FLAGS.reference, candidates,
-                     FLAGS.grid, frames, FLAGS.distance, FLAGS.tile_size,
-                     FLAGS.fps, FLAGS.similarity_path)
-  except ValueError as e:
-    quiet_tf.fail(e)
+  data = load_embeddings(FLAGS.embs_path)
+  candidates = None
+  if FLAGS.candidates:
+    try:
+      candidates = [int(c) for c in FLAGS.candidates]
+    except ValueError:
+      raise ValueError('--candidates must be video indices, e.g. 1,2,3; '
+                       'got %s.' % ','.join(FLAGS.candidates)) from None
+  else:
+    candidates = default_candidates(len(data['embs']), FLAGS.reference,
+                                    FLAGS.grid)
+  check_video_indices(len(data['embs']), FLAGS.reference, candidates)
+  frames = load_frames(data, [FLAGS.reference] + candidates, FLAGS.logdir,
+                       FLAGS.tfrecords)
+  render_alignment(data, FLAGS.video_path, FLAGS.reference, candidates,
+                   FLAGS.grid, frames, FLAGS.distance, FLAGS.tile_size,
+                   FLAGS.fps, FLAGS.similarity_path)
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

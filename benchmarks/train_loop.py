@@ -29,6 +29,7 @@ import numpy as np
 import algos
 from config import CONFIG
 import tensorflow as tf
+from runners import training
 import train
 
 flags.DEFINE_enum('model', 'demo', ['demo', 'tiny'], 'Model size.')
@@ -84,7 +85,7 @@ def measure(steps_per_loop, num_steps, overrides):
 
 def main(argv):
   del argv
-  train.datasets.create_dataset = in_memory_dataset
+  training.datasets.create_dataset = in_memory_dataset
   loops = [int(v) for v in FLAGS.loops.split(',')]
   overrides = (TINY if FLAGS.model == 'tiny' else []) + list(FLAGS.override)
   rates = {n: [] for n in loops}

@@ -43,7 +43,7 @@ import datasets
 from dataset_preparation import generate
 import keras
 import tensorflow as tf
-import train
+from runners import training
 
 flags.DEFINE_integer('steps', 50, 'Timed steps per measurement.')
 flags.DEFINE_integer('warmup', 5, 'Untimed steps first (tracing, buffers).')
@@ -82,16 +82,16 @@ def main(argv):
   config.load_config((), overrides)
   generate.ensure_generated(CONFIG)
   keras.utils.set_random_seed(CONFIG.SEED)
-  train.set_precision_policy()
+  training.set_precision_policy()
 
-  # The same set-up as train.train: dataset without names, built model and
+  # The same set-up as training.train: dataset without names, built model and
   # optimizer, the step as a tf.function.
   dataset = datasets.create_dataset('train', mode='train',
                                     batch_spec=algos.get_batch_spec())
   dataset = dataset.map(lambda b: {k: v for k, v in b.items() if k != 'names'})
   algo = algos.get_algo()
   algo.build_all()
-  optimizer = train.get_optimizer(train.get_lr_schedule())
+  optimizer = training.get_optimizer(training.get_lr_schedule())
   optimizer.build(algo.trainable_variables)
   train_step = tf.function(algo.train_one_iter,
                            jit_compile=CONFIG.TRAIN.JIT_COMPILE)

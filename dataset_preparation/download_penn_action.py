@@ -27,12 +27,11 @@ Videos whose label count differs from their frame count are skipped and
 reported. Frames are resized to --resize (default 224x224, as published).
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import json  # pylint: disable=g-bad-import-order
 import os
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -207,18 +206,8 @@ def prepare_penn_action(path_to_tfrecords, work_dir, labels_dir=None,
 FLAGS = flags.FLAGS
 
 
-def main(argv):
-  del argv
-  try:
-    prepare_penn_action(
-        FLAGS.path_to_tfrecords or config.CONFIG.PATH_TO_TFRECORDS,
-        FLAGS.work_dir, FLAGS.labels_dir, FLAGS.labels_url, FLAGS.frames_url,
-        FLAGS.actions, resize=FLAGS.resize, num_workers=FLAGS.num_workers)
-  except (download.DownloadError, ValueError) as e:
-    raise SystemExit('error: %s' % e) from None
-
-
-if __name__ == '__main__':
+def define_flags():
+  """Defines the command-line flags (only when run as a script)."""
   flags.DEFINE_string('labels_dir', None, 'Folder of the TCC phase labels of '
                       'Penn Action (<split>/<action>/<video>.npy).')
   flags.DEFINE_string('labels_url', None, 'Archive (.zip/.tar) of the same, '
@@ -232,5 +221,18 @@ if __name__ == '__main__':
                     'with phase labels).')
   flags.DEFINE_string('resize', '224', 'SIZE or WIDTHxHEIGHT of the frames.')
   flags.DEFINE_integer('num_workers', 1, 'Reader processes.')
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+
+
+def main(argv):
+  del argv
+  try:
+    prepare_penn_action(
+        FLAGS.path_to_tfrecords or config.CONFIG.PATH_TO_TFRECORDS,
+        FLAGS.work_dir, FLAGS.labels_dir, FLAGS.labels_url, FLAGS.frames_url,
+        FLAGS.actions, resize=FLAGS.resize, num_workers=FLAGS.num_workers)
+  except (download.DownloadError, ValueError) as e:
+    raise SystemExit('error: %s' % e) from None
+
+
+if __name__ == '__main__':
+  cli.run(main, define_flags)

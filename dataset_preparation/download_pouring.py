@@ -12,11 +12,10 @@ expects the dataset `pouring`), so --output_dir only ever holds a complete
 dataset. Train with `--config_path configs/published/pouring.yml`.
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 
-from absl import app
 from absl import flags
 import cv2
 import numpy as np
@@ -116,6 +115,7 @@ FLAGS = flags.FLAGS
 
 
 def main(argv):
+  """Takes absl's argv (unused); downloads Pouring, prints what it holds."""
   del argv
   output_dir = FLAGS.output_dir
   if not output_dir:
@@ -130,9 +130,12 @@ def main(argv):
       for split, counts in sorted(info['splits'].items()))))
 
 
-if __name__ == '__main__':
+def define_flags():
+  """Defines the command-line flags (only when run as a script)."""
   flags.DEFINE_string('output_dir', None, 'Dataset folder (default: '
                       'CONFIG.PATH_TO_TFRECORDS for "pouring").')
   flags.DEFINE_string('base_url', BASE_URL, 'Where the published files are.')
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+
+
+if __name__ == '__main__':
+  cli.run(main, define_flags)

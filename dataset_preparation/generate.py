@@ -15,10 +15,9 @@ SYNTHETIC_OBJECTS.* parameters; other datasets are left alone.
 import glob
 import os
 
-from absl import app
 from absl import flags
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 import config
 from dataset_preparation import synthetic
 from dataset_preparation import synthetic_objects
@@ -83,20 +82,21 @@ def ensure_generated(cfg):
 FLAGS = flags.FLAGS
 
 
+def define_flags():
+  """Defines the command-line flags (only when run as a script)."""
+  flags.DEFINE_list('config_path', None, 'Config YAML file(s), merged left '
+                    'to right over the defaults.')
+  flags.DEFINE_multi_string('override', None, 'KEY.SUB=VALUE overrides.')
+
+
+@cli.fails_on(ValueError)
 def main(argv):
+  """Takes absl's argv (unused); generates and prints the datasets' dirs."""
   del argv
-  try:
-    cfg = config.build_config(FLAGS.config_path or (), FLAGS.override or ())
-    directories = ensure_generated(cfg)
-  except ValueError as e:
-    quiet_tf.fail(e)
-  for dataset, directory in directories.items():
+  cfg = config.build_config(FLAGS.config_path or (), FLAGS.override or ())
+  for dataset, directory in ensure_generated(cfg).items():
     print('%s: %s' % (dataset, directory))
 
 
 if __name__ == '__main__':
-  flags.DEFINE_list('config_path', None, 'Config YAML file(s), merged left '
-                    'to right over the defaults.')
-  flags.DEFINE_multi_string('override', None, 'KEY.SUB=VALUE overrides.')
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

@@ -12,11 +12,10 @@ Example:
       --dataset_name penn_action --split train --fps 30 --resize 224
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 
-from absl import app
 from absl import flags
 
 from dataset_preparation import conversion
@@ -60,6 +59,15 @@ def images_to_tfrecords(input_dir, output_dir, dataset_name, fps,
 FLAGS = flags.FLAGS
 
 
+def define_flags():
+  """Defines the command-line flags (only when run as a script)."""
+  conversion.define_common_flags()
+  flags.DEFINE_float('fps', None, 'Images per second (timestamps for labels '
+                     'and resampling).')
+  flags.mark_flag_as_required('fps')
+  flags.adopt_module_key_flags(conversion)
+
+
 def main(argv):
   del argv
   try:
@@ -71,10 +79,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  conversion.define_common_flags()
-  flags.DEFINE_float('fps', None, 'Images per second (timestamps for labels '
-                     'and resampling).')
-  flags.mark_flag_as_required('fps')
-  flags.adopt_module_key_flags(conversion)
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

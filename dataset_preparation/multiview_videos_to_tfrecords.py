@@ -24,13 +24,12 @@ Example:
       --dataset_name mydata --split train --resize 224
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import multiprocessing
 import os
 import re
 
-from absl import app
 from absl import flags
 from absl import logging
 import numpy as np
@@ -312,17 +311,15 @@ def define_flags():
                      'reports none (default 30).')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   del argv
-  try:
-    summary = multiview_videos_to_tfrecords(
-        FLAGS.input_dir, view_pattern=FLAGS.view_pattern,
-        expected_views=FLAGS.expected_views,
-        max_views_discrepancy=FLAGS.max_views_discrepancy,
-        default_fps=FLAGS.default_fps, file_pattern=FLAGS.file_pattern,
-        **conversion.common_kwargs(FLAGS))
-  except ValueError as e:
-    quiet_tf.fail(e)
+  summary = multiview_videos_to_tfrecords(
+      FLAGS.input_dir, view_pattern=FLAGS.view_pattern,
+      expected_views=FLAGS.expected_views,
+      max_views_discrepancy=FLAGS.max_views_discrepancy,
+      default_fps=FLAGS.default_fps, file_pattern=FLAGS.file_pattern,
+      **conversion.common_kwargs(FLAGS))
   print('Wrote %s to %s; dropped %d take(s)%s' % (
       ', '.join('%d %s takes (%d frames per view)' % (
           n, s, summary['frames'][s]) for s, n in summary['written'].items()),
@@ -331,6 +328,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

@@ -24,14 +24,13 @@ Example (two webcams, then conversion):
       --dataset_name mydata --split train
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import math
 import os
 import re
 import time
 
-from absl import app
 from absl import flags
 from absl import logging
 import cv2
@@ -276,16 +275,12 @@ def _define_flags():
   flags.mark_flags_as_required(['sources', 'output_dir'])
 
 
+@cli.fails_on(SourceError, ValueError)
 def main(argv):
   del argv
-  try:
-    record_views(FLAGS.sources, FLAGS.output_dir, FLAGS.take, FLAGS.fps,
-                 FLAGS.size, FLAGS.max_frames, FLAGS.duration, FLAGS.preview)
-  except (SourceError, ValueError) as e:
-    quiet_tf.fail(e)
+  record_views(FLAGS.sources, FLAGS.output_dir, FLAGS.take, FLAGS.fps,
+               FLAGS.size, FLAGS.max_frames, FLAGS.duration, FLAGS.preview)
 
 
 if __name__ == '__main__':
-  _define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, _define_flags)

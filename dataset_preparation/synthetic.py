@@ -23,13 +23,12 @@ Usage:
       --num_train 100 --num_val 20 --image_size 64
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import colorsys  # pylint: disable=g-bad-import-order
 import time
 import zlib
 
-from absl import app
 from absl import flags
 import cv2
 import numpy as np
@@ -535,6 +534,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  _define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, _define_flags)

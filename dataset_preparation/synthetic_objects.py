@@ -34,13 +34,12 @@ its own fixed seed:
         --set instance_drift
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import os
 import time
 import zlib
 
-from absl import app
 from absl import flags
 from absl import logging
 import cv2
@@ -474,6 +473,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  _define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, _define_flags)

@@ -12,11 +12,10 @@ Example:
       --annotations ~/pouring/events.csv --num_workers 4 --num_shards 4
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import os  # pylint: disable=g-bad-import-order
 
-from absl import app
 from absl import flags
 
 from dataset_preparation import conversion
@@ -84,6 +83,7 @@ def define_flags():
   conversion.define_common_flags()
   flags.DEFINE_float('default_fps', None, 'Frame rate of videos whose file '
                      'reports none (default 30).')
+  flags.adopt_module_key_flags(conversion)
 
 
 def main(argv):
@@ -98,7 +98,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(conversion)
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

@@ -2,8 +2,10 @@
 
 `embed_split` embeds every video of a split with a trained algorithm
 (shared by `evaluate.py`, computed once per checkpoint and used by every
-task, and by `extract_embeddings.py`). `save_embeddings` / `load_embeddings`
-write and read the files.
+task, and by `extract`). `save_embeddings` / `load_embeddings` write and
+read the files; `extract` embeds a split with a training run's checkpoint
+and writes the file (the body of `extract_embeddings.py` and of demo.py's
+extraction stage).
 
 File formats (`load_embeddings` reads both into the same dict):
 
@@ -40,6 +42,8 @@ import time
 import numpy as np
 import tensorflow as tf
 
+import algos
+import config
 import datasets
 from utils import atomic_files
 from utils import console
@@ -321,3 +325,52 @@ def load_embeddings(path):
   data.setdefault('video_labels', np.zeros(num_videos, np.int64))
   data.setdefault('stride', 1)
   return data
+
+
+def extract(logdir, dataset, split, output, checkpoint=None,
+            keep_frames=False, stride=None, overrides=()):
+  """Embeds every video of a split with a trained model and writes `output`.
+
+  Args:
+    logdir: the --logdir of train.py (its config.yml defines the model).
+    dataset: dataset name; None for the first of DATASETS.
+    split: 'train', 'val', ...
+    output: path ending in .npz or .npy.
+    checkpoint: checkpoint prefix; None for the latest in `logdir`.
+    keep_frames: also store the embedded frames.
+    stride: embed every `stride`-th frame (DATA.SAMPLE_ALL_STRIDE); None
+      keeps that of config.yml (and `overrides`).
+    overrides: 'KEY.SUB=VALUE' strings applied on top of config.yml after
+      the model is restored (data paths, strides, EVAL.FRAMES_PER_BATCH).
+
+  Returns:
+    `output`.
+
+  Raises:
+    ValueError: a bad extension or stride, or no checkpoint.
+  """
+  check_extension(output)
+  if stride is not None and stride < 1:
+    raise ValueError('--stride must be >= 1, got %d.' % stride)
+  checkpoint = checkpoint or tf.train.latest_checkpoint(logdir)
+  if checkpoint is None:
+    raise ValueError('%s: no checkpoint in this logdir; train first or pass '
+                     '--checkpoint.' % logdir)
+  algo, step, run_config = algos.restore_algo(logdir, checkpoint, overrides)
+  if stride is not None:
+    run_config.DATA.SAMPLE_ALL_STRIDE = stride
+  dataset = dataset or run_config.DATASETS[0]
+  console.info('Embedding %s/%s with %s (step %d), every %d-th frame.',
+               dataset, split, checkpoint, step,
+               run_config.DATA.SAMPLE_ALL_STRIDE)
+  # The embedding and the data read CONFIG: the run's, for this call only.
+  with config.use_config(run_config):
+    data = embed_split(algo, dataset, split, run_config,
+                       keep_frames=keep_frames)
+  data['step'] = step
+  data['checkpoint'] = checkpoint
+  save_embeddings(data, output)
+  console.info('Wrote %d videos (%d embeddings of size %d) to %s.',
+               len(data['embs']), sum(len(e) for e in data['embs']),
+               data['embs'][0].shape[1] if data['embs'] else 0, output)
+  return output

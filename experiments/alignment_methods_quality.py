@@ -74,8 +74,9 @@ METRICS = (
 def run_one(logdir, algo, overrides, steps):
   """Trains (unless already scored) and scores one run; returns its record."""
   import evaluate  # pylint: disable=g-import-not-at-top
+  from runners import evaluation as eval_runner  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
-  results = evaluate.read_results(logdir) if os.path.isdir(logdir) else []
+  results = eval_runner.read_results(logdir) if os.path.isdir(logdir) else []
   if results and results[-1]['step'] == steps:
     return results[-1], None
   start = time.time()

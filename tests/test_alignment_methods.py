@@ -13,8 +13,8 @@ import tensorflow as tf
 import algos
 from data import sampling
 import datasets
-import evaluate
 import models
+from runners import evaluation as eval_runner
 from config import CONFIG
 from evaluation import progress_error
 from evaluation import retrieval_precision
@@ -295,18 +295,18 @@ def test_progress_error_matches_least_squares_reference():
 # ---------------------------------------------------------------------------
 def test_training_protocol_record():
   CONFIG.DATASETS = ['pouring']
-  assert evaluate.training_protocol() == 'single dataset: pouring'
+  assert eval_runner.training_protocol() == 'single dataset: pouring'
   CONFIG.DATASETS = ['golf_swing']
   CONFIG.DATA.PROTOCOL = 'per_class'
-  assert evaluate.training_protocol() == 'per_class: golf_swing'
+  assert eval_runner.training_protocol() == 'per_class: golf_swing'
   CONFIG.DATASETS = ['golf_swing', 'squat']
   with pytest.raises(ValueError, match='one model per class'):
-    evaluate.training_protocol()
+    eval_runner.training_protocol()
   CONFIG.DATA.PROTOCOL = 'all_classes'
-  assert evaluate.training_protocol() == 'all_classes: golf_swing, squat'
+  assert eval_runner.training_protocol() == 'all_classes: golf_swing, squat'
   CONFIG.DATA.PROTOCOL = 'per_video'
   with pytest.raises(ValueError, match='DATA.PROTOCOL'):
-    evaluate.training_protocol()
+    eval_runner.training_protocol()
 
 
 # ---------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 An AST read of every project module outside tests/, benchmarks/ and
 experiments/: no import cycle between top-level units, counting imports
 written inside functions; no project import inside a function; no library
-module importing a command-line script.
+module importing a command-line script; the runners (runners/) imported
+only by the command lines, and importing none of them.
 """
 
 import ast
@@ -13,6 +14,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ON_TOP = {'tests', 'benchmarks', 'experiments', 'docs', 'configs', 'build'}
 CLIS = {'train', 'evaluate', 'extract_embeddings', 'visualize_alignment',
         'demo'}
+RUNNERS = 'runners'
 
 
 def _modules():
@@ -107,6 +109,21 @@ def test_imports_point_one_way():
   library = [(m, n) for m, n, _ in imports
              if n in CLIS and m.split('.')[0] not in CLIS | {'tools'}]
   assert library == []
+
+
+def test_runners_sit_between_the_library_and_the_command_lines():
+  imports = _imports(_modules())
+  # The read sees the runners and their users.
+  assert {'runners.training', 'runners.evaluation'} <= {
+      n for m, n, _ in imports if m in ('train', 'evaluate')}
+  library = [(m, n) for m, n, _ in imports
+             if n.split('.')[0] == RUNNERS and
+             m.split('.')[0] not in CLIS | {'tools', RUNNERS}]
+  assert library == []
+  runner_clis = [(m, n) for m, n, _ in imports
+                 if m.split('.')[0] == RUNNERS and n.split('.')[0] in CLIS | {
+                     'tools'}]
+  assert runner_clis == []
 
 
 def test_the_check_can_fail():

@@ -200,6 +200,7 @@ def test_crw_trains_then_label_propagation_task(tmp_path, run_tool):
   algo = 'crw'
   import algos  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
+  from runners import training  # pylint: disable=g-import-not-at-top
   overrides = TINY + ['PATH_TO_TFRECORDS=%s' % (tmp_path / '%s'),
                       'TRAINING_ALGO=%s' % algo]
   logdir = str(tmp_path / 'logdir')
@@ -207,7 +208,7 @@ def test_crw_trains_then_label_propagation_task(tmp_path, run_tool):
   assert losses['step'] == 2 and np.isfinite(losses['total_loss'])
   # train.py's closing lines suggest propagation, not per-frame embeddings
   # (run below, as suggested).
-  summary_lines = train.run_summary(logdir, 2, 2, 1.0).splitlines()
+  summary_lines = training.run_summary(logdir, 2, 2, 1.0).splitlines()
   assert ('  python -m tools.propagate_labels --logdir %s --output_dir %s' % (
       logdir, os.path.join(logdir, 'propagated_masks'))) in summary_lines
   assert ('  python -m tools.visualize_correspondence --logdir %s --output_dir %s'

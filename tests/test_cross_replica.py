@@ -108,14 +108,15 @@ def test_train_py_aligns_across_two_replicas(tmp_path, monkeypatch,
   """train.py trains under 2 CPU replicas with the cross-replica loss."""
   import test_train  # pylint: disable=g-import-not-at-top
   import train  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(train.datasets, 'create_dataset',
+  from runners import training  # pylint: disable=g-import-not-at-top
+  monkeypatch.setattr(training.datasets, 'create_dataset',
                       test_train._fake_create_dataset())
   strategies = []
 
   def two_replicas():
     strategies.append(two_cpu_strategy)
     return two_cpu_strategy
-  monkeypatch.setattr(train, 'get_strategy', two_replicas)
+  monkeypatch.setattr(training, 'get_strategy', two_replicas)
   result = train.train(str(tmp_path / 'run'), overrides=test_train.TINY + [
       'TRAINING_ALGO=alignment_sal_tcn', 'TRAIN.NUM_FRAMES=5',
       'TRAIN.BATCH_SIZE=4', 'ALIGNMENT.STOCHASTIC_MATCHING=true',

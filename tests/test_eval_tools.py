@@ -18,6 +18,7 @@ import evaluate
 import evaluation
 import extract_embeddings
 from evaluation import embeddings as embeddings_io
+from runners import evaluation as eval_runner
 import visualize_alignment
 from visualization import alignment as alignment_viz
 
@@ -56,8 +57,8 @@ def trained_logdir(tmp_path_factory):
   logdir = str(root / 'logdir')
   train.train(logdir, overrides=tiny_overrides(str(root / 'data')),
               max_iters=2)
-  assert [os.path.basename(c) for c in evaluate.list_checkpoints(logdir)] == [
-      'ckpt-1', 'ckpt-2']
+  assert [os.path.basename(c)
+          for c in eval_runner.list_checkpoints(logdir)] == ['ckpt-1', 'ckpt-2']
   return logdir
 
 
@@ -72,7 +73,7 @@ def logdir(trained_logdir, tmp_path):
 def test_evaluate_once_cli_writes_every_task(logdir, run_tool):
   output = run_tool('evaluate', '--logdir', logdir, '--once')
   assert output.returncode == 0, output.log[-3000:]
-  records = evaluate.read_results(logdir)
+  records = eval_runner.read_results(logdir)
   assert len(records) == 1
   record = records[0]
   assert record['step'] == 2
@@ -93,7 +94,7 @@ def test_evaluate_once_cli_writes_every_task(logdir, run_tool):
   # The same checkpoint again: answered from results.jsonl, nothing appended.
   again = evaluate.evaluate_once(logdir)
   assert again == record
-  assert len(evaluate.read_results(logdir)) == 1
+  assert len(eval_runner.read_results(logdir)) == 1
 
   # The metric agrees with the NumPy function on extracted embeddings.
   path = extract_embeddings.extract(logdir, None, 'val',
@@ -134,7 +135,7 @@ def test_continuous_survives_rotated_and_partial_checkpoints(logdir,
   # Step 2 is TRAIN.MAX_ITERS: training is finished, no waiting for timeout.
   assert time.time() - start < 100
   assert [os.path.basename(r['checkpoint']) for r in records] == ['ckpt-2']
-  assert [r['step'] for r in evaluate.read_results(logdir)] == [2]
+  assert [r['step'] for r in eval_runner.read_results(logdir)] == [2]
   skips = [m for m in messages if 'skipped' in m]
   assert any('ckpt-1' in m for m in skips), messages
   assert any('ckpt-3' in m for m in skips), messages
@@ -144,9 +145,9 @@ def test_continuous_survives_rotated_and_partial_checkpoints(logdir,
   # which is already scored.
   messages = []
   record = evaluate.evaluate_once(logdir, log=messages.append)
-  assert record == evaluate.read_results(logdir)[0]
+  assert record == eval_runner.read_results(logdir)[0]
   assert 'ckpt-3' in messages[0] and 'already in' in messages[1]
-  with pytest.raises(evaluate.CheckpointUnavailable, match='ckpt-3'):
+  with pytest.raises(eval_runner.CheckpointUnavailable, match='ckpt-3'):
     evaluate.evaluate_once(logdir, os.path.join(logdir, 'ckpt-3'))
 
 
@@ -158,7 +159,7 @@ def test_continuous_stops_on_timeout_and_done_marker(tmp_path):
                                         log=messages.append) == []
   assert time.time() - start < 10
   assert 'timeout' in messages[-1]
-  (tmp_path / evaluate.DONE_FILENAME).write_text('')
+  (tmp_path / eval_runner.DONE_FILENAME).write_text('')
   messages = []
   assert evaluate.evaluate_continuously(str(tmp_path), timeout=60,
                                         log=messages.append) == []
@@ -173,18 +174,18 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 def test_append_result_keeps_lines_and_writes_null_for_nan(tmp_path):
   logdir = str(tmp_path)
   os.makedirs(os.path.join(logdir, 'eval'))
-  with open(evaluate.results_path(logdir), 'w') as f:
+  with open(eval_runner.results_path(logdir), 'w') as f:
     f.write('{"step": 1, "checkpoint": "a/ckpt-1"}\n{"step": 2, "chec')
-  evaluate.append_result(logdir, {'step': 3, 'checkpoint': 'a/ckpt-3',
+  eval_runner.append_result(logdir, {'step': 3, 'checkpoint': 'a/ckpt-3',
                                   'x/y': float('nan'), 'x/z': 0.5})
-  with open(evaluate.results_path(logdir)) as f:
+  with open(eval_runner.results_path(logdir)) as f:
     lines = f.read().splitlines()
   assert lines[0] == '{"step": 1, "checkpoint": "a/ckpt-1"}'
   assert lines[1] == '{"step": 2, "chec'
   assert json.loads(lines[2]) == {'step': 3, 'checkpoint': 'a/ckpt-3',
                                   'x/y': None, 'x/z': 0.5}
   # The broken line is reported and ignored.
-  assert [r['step'] for r in evaluate.read_results(logdir)] == [1, 3]
+  assert [r['step'] for r in eval_runner.read_results(logdir)] == [1, 3]
   assert not [f for f in os.listdir(os.path.join(logdir, 'eval'))
               if f.startswith('.')]
 
@@ -192,7 +193,7 @@ def test_append_result_keeps_lines_and_writes_null_for_nan(tmp_path):
 def test_checkpoints_sorted_by_number(tmp_path):
   for name in ('ckpt-10', 'ckpt-9', 'ckpt-100'):
     (tmp_path / (name + '.index')).write_bytes(b'')
-  assert [os.path.basename(p) for p in evaluate.list_checkpoints(
+  assert [os.path.basename(p) for p in eval_runner.list_checkpoints(
       str(tmp_path))] == ['ckpt-9', 'ckpt-10', 'ckpt-100']
 
 
@@ -418,7 +419,7 @@ def test_unlabelled_clips_end_with_no_label_based_score(tmp_path):
     skips = [m for m in messages if m.startswith(task + ':')]
     assert len(skips) == 1 and 'skipped, 0 labelled training video' in (
         skips[0]), skips
-  line = evaluate.read_results(logdir)[0]
+  line = eval_runner.read_results(logdir)[0]
   assert not [k for k in line if k.split('/')[0] in LABEL_TASKS]
 
   # The supervised baseline refuses the same clips, naming them.

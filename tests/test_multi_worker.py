@@ -41,9 +41,10 @@ import sys
 repo, logdir, names_path = sys.argv[1:4]
 sys.path.insert(0, repo)
 import tensorflow as tf
+from runners import training
 import train
 
-create_dataset = train.datasets.create_dataset
+create_dataset = training.datasets.create_dataset
 
 
 def record(names):
@@ -60,7 +61,7 @@ def recording_dataset(split, mode='train', batch_spec=None,
       record, [b['names']], tf.string)))
 
 
-train.datasets.create_dataset = recording_dataset
+training.datasets.create_dataset = recording_dataset
 train.train(logdir, overrides=sys.argv[4:], max_iters=100000)
 '''
 

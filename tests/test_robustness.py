@@ -464,11 +464,11 @@ def test_quiet_start_summary_and_unburied_mismatch_error(tfrecords_root,
 
 def test_skipped_similarity_figure_says_so(tmp_path):
   import types  # pylint: disable=g-import-not-at-top
-  import evaluate  # pylint: disable=g-import-not-at-top
+  from runners import evaluation as eval_runner  # pylint: disable=g-import-not-at-top
   messages = []
   context = types.SimpleNamespace(val={'embs': [np.zeros((3, 2))],
                                        'names': ['only']})
-  evaluate._write_figures(str(tmp_path), 5, context, {}, '', messages.append)
+  eval_runner._write_figures(str(tmp_path), 5, context, {}, '', messages.append)
   assert messages == ['similarity matrix skipped: it needs 2 validation '
                       'videos, got 1.']
   assert not os.path.exists(tmp_path / 'eval')

@@ -369,7 +369,7 @@ def test_published_config_builds_the_published_tracker():
   propagated), Adam 2e-4 with beta_1 0.5, clipping at 10."""
   import algos  # pylint: disable=g-import-not-at-top
   import config  # pylint: disable=g-import-not-at-top
-  import train  # pylint: disable=g-import-not-at-top
+  from runners import training  # pylint: disable=g-import-not-at-top
   config.load_config([os.path.join(os.path.dirname(os.path.dirname(
       os.path.abspath(__file__))), 'configs', 'methods', 'timecycle.yml')],
                      ['FC_RESNET18.WIDTH=4', 'TIMECYCLE.CLIP_LENGTH=2',
@@ -387,7 +387,7 @@ def test_published_config_builds_the_published_tracker():
   assert algo.projection.kernel.shape == (1, 1, 16, 512)
   assert algo.localizer.convs[0].kernel.shape == (4, 4, 900, 128)
   assert algo.localizer.linear.kernel.shape == (4 * 4 * 64, 3)
-  optimizer = train.get_optimizer(1e-3)
+  optimizer = training.get_optimizer(1e-3)
   assert float(optimizer.beta_1) == 0.5
   assert algo.grad_clip_norm == 10.0
   assert config.CONFIG.OPTIMIZER.LR.INITIAL_LR == pytest.approx(2e-4)
@@ -398,7 +398,7 @@ def test_projection_reads_the_propagated_stage():
   reads stage 3 (4 * width channels), not stage 4; 0 reads stage 4."""
   import algos  # pylint: disable=g-import-not-at-top
   import config  # pylint: disable=g-import-not-at-top
-  import train  # pylint: disable=g-import-not-at-top
+  from runners import training  # pylint: disable=g-import-not-at-top
   base = ['MODEL.BASE_MODEL.NETWORK=FCResNet18', 'FC_RESNET18.WIDTH=4',
           'IMAGE_SIZE=32', 'TIMECYCLE.LOCALIZER=same3x3']
   for stages, channels in [(3, 16), (0, 32)]:
@@ -408,4 +408,4 @@ def test_projection_reads_the_propagated_stage():
     assert feats.shape == (1, 4, 4, config.CONFIG.TIMECYCLE.FEATURE_DIM)
     assert algo.projection.kernel.shape[2] == channels
   # Other methods keep Adam's default beta_1.
-  assert float(train.get_optimizer(1e-3).beta_1) == 0.9
+  assert float(training.get_optimizer(1e-3).beta_1) == 0.9

@@ -16,6 +16,7 @@ import algos
 from algos import num_steps_per_batch
 import config
 from config import CONFIG
+from runners import training
 import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,12 +85,13 @@ def _fake_create_dataset(nan_from=None, signal_at=None, drawn=None):
 
 
 # The real pipeline, kept before the autouse fixture below replaces it.
-REAL_CREATE_DATASET = train.datasets.create_dataset
+REAL_CREATE_DATASET = training.datasets.create_dataset
 
 
 @pytest.fixture(autouse=True)
 def fake_data(monkeypatch):
-  monkeypatch.setattr(train.datasets, 'create_dataset', _fake_create_dataset())
+  monkeypatch.setattr(training.datasets, 'create_dataset',
+                      _fake_create_dataset())
   yield
   keras.mixed_precision.set_global_policy('float32')
 
@@ -144,7 +146,7 @@ def test_restart_continues_exactly(tmp_path):
     fresh = algos.get_algo()
     fresh.build_all()
     initial = [v.numpy() for v in fresh.weights]
-    optimizer = train.get_optimizer(train.get_lr_schedule())
+    optimizer = training.get_optimizer(training.get_lr_schedule())
     optimizer.build(fresh.trainable_variables)
     algos.make_checkpoint(fresh, optimizer, tf.Variable(0, dtype=tf.int64)
                          ).restore(os.path.join(restarted, 'ckpt-4'))
@@ -161,10 +163,10 @@ def test_restart_continues_exactly(tmp_path):
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path,
                                                               monkeypatch):
-  monkeypatch.setattr(train.datasets, 'create_dataset',
+  monkeypatch.setattr(training.datasets, 'create_dataset',
                       _fake_create_dataset(nan_from=3))
   logdir = str(tmp_path / 'run')
-  with pytest.raises(train.NonFiniteLossError) as error:
+  with pytest.raises(training.NonFiniteLossError) as error:
     train.train(logdir, overrides=TINY, max_iters=10)
   message = str(error.value)
   assert '\n' not in message
@@ -176,7 +178,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path,
 
 
 def test_sigterm_saves_a_checkpoint_and_returns(tmp_path, monkeypatch):
-  monkeypatch.setattr(train.datasets, 'create_dataset',
+  monkeypatch.setattr(training.datasets, 'create_dataset',
                       _fake_create_dataset(signal_at=2))
   received = []
   handler = lambda *args: received.append(args)
@@ -224,19 +226,20 @@ def test_resolve_config_choices(tmp_path):
   config.load_config((), ['IMAGE_SIZE=48'])
   config.save_config(logdir)
   config.reset_config()
-  assert train.resolve_config(logdir) == logdir and CONFIG.IMAGE_SIZE == 48
-  train.resolve_config(logdir, overrides=['TRAIN.BATCH_SIZE=3'])
+  assert training.resolve_config(logdir) == logdir and CONFIG.IMAGE_SIZE == 48
+  training.resolve_config(logdir, overrides=['TRAIN.BATCH_SIZE=3'])
   assert (CONFIG.IMAGE_SIZE, CONFIG.TRAIN.BATCH_SIZE) == (48, 3)
-  train.resolve_config(logdir, os.path.join(REPO, 'configs', 'methods', 'sal.yml'))
+  training.resolve_config(logdir,
+                          os.path.join(REPO, 'configs', 'methods', 'sal.yml'))
   assert (CONFIG.IMAGE_SIZE, CONFIG.TRAINING_ALGO) == (64, 'sal')
   config.reset_config()
-  assert train.resolve_config(None, (), ['LOGDIR=%s' % logdir]) == logdir
+  assert training.resolve_config(None, (), ['LOGDIR=%s' % logdir]) == logdir
   assert CONFIG.IMAGE_SIZE == 48
 
 
 def test_classification_resolves_num_classes_from_dataset_info(tmp_path,
                                                                monkeypatch):
-  monkeypatch.setattr(train.datasets, 'get_dataset_info',
+  monkeypatch.setattr(training.datasets, 'get_dataset_info',
                       lambda name: {'num_classes': 3}, raising=False)
   logdir = str(tmp_path / 'run')
   train.train(logdir, overrides=TINY + ['TRAINING_ALGO=classification'],
@@ -250,8 +253,8 @@ def test_mixed_float16_uses_loss_scaling(tmp_path):
   result = train.train(logdir, overrides=TINY + [
       'TRAIN.MIXED_PRECISION=mixed_float16'], max_iters=2)
   assert np.isfinite(result['total_loss']) and result['step'] == 2
-  assert isinstance(train.get_optimizer(0.1),
-                    keras.optimizers.LossScaleOptimizer)
+  assert isinstance(training.get_optimizer(0.1),
+                       keras.optimizers.LossScaleOptimizer)
 
 
 def test_jit_compiled_step(tmp_path):
@@ -264,40 +267,42 @@ def test_jit_compiled_step(tmp_path):
 def test_learning_rate_schedules():
   def rates(schedule, steps):
     return [float(schedule(s)) for s in steps]
-  fixed = train.LearningRateSchedule(0.1)
+  fixed = training.LearningRateSchedule(0.1)
   np.testing.assert_allclose(rates(fixed, [0, 10 ** 5]), [0.1, 0.1])
-  exp = train.LearningRateSchedule(0.1, 'exp_decay', exp_decay_rate=0.5,
-                                   exp_decay_steps=10)
+  exp = training.LearningRateSchedule(0.1, 'exp_decay', exp_decay_rate=0.5,
+                                      exp_decay_steps=10)
   np.testing.assert_allclose(rates(exp, [0, 9, 10, 25]),
                              [0.1, 0.1, 0.05, 0.025], rtol=1e-6)
-  manual = train.LearningRateSchedule(0.1, 'manual', manual_boundaries=[5, 8],
-                                      manual_decay_rate=0.1)
+  manual = training.LearningRateSchedule(0.1, 'manual',
+                                         manual_boundaries=[5, 8],
+                                         manual_decay_rate=0.1)
   np.testing.assert_allclose(rates(manual, [0, 4, 5, 7, 8, 100]),
                              [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-5)
-  warm = train.LearningRateSchedule(0.1, 'manual', manual_boundaries=[5],
-                                    manual_decay_rate=0.1, num_warmup_steps=4)
+  warm = training.LearningRateSchedule(0.1, 'manual', manual_boundaries=[5],
+                                       manual_decay_rate=0.1,
+                                       num_warmup_steps=4)
   np.testing.assert_allclose(rates(warm, [0, 1, 3, 4, 5]),
                              [0.025, 0.05, 0.1, 0.1, 0.01], rtol=1e-5)
   CONFIG.OPTIMIZER.LR.DECAY_TYPE = 'cosine'
   with pytest.raises(ValueError, match='DECAY_TYPE.*fixed, exp_decay, manual'):
-    train.get_lr_schedule()
+    training.get_lr_schedule()
 
 
 def test_optimizers_and_precision_errors():
   CONFIG.OPTIMIZER.TYPE = 'MomentumOptimizer'
   CONFIG.OPTIMIZER.MOMENTUM = 0.8
-  momentum = train.get_optimizer(0.1)
+  momentum = training.get_optimizer(0.1)
   assert isinstance(momentum, keras.optimizers.SGD)
   assert momentum.momentum == 0.8
   CONFIG.OPTIMIZER.TYPE = 'AdamOptimizer'
-  assert isinstance(train.get_optimizer(0.1), keras.optimizers.Adam)
+  assert isinstance(training.get_optimizer(0.1), keras.optimizers.Adam)
   CONFIG.OPTIMIZER.TYPE = 'LAMB'
   with pytest.raises(ValueError, match='OPTIMIZER.TYPE.*AdamOptimizer, '
                      'MomentumOptimizer'):
-    train.get_optimizer(0.1)
+    training.get_optimizer(0.1)
   CONFIG.TRAIN.MIXED_PRECISION = 'float8'
   with pytest.raises(ValueError, match='MIXED_PRECISION'):
-    train.set_precision_policy()
+    training.set_precision_policy()
 
 
 def test_flat_config_paths_still_resolve():
@@ -386,7 +391,7 @@ def test_mirrored_strategy_matches_single_replica(tmp_path, monkeypatch,
                       'TRAIN.CROSS_REPLICA_ALIGNMENT=false']
   train.train(str(tmp_path / 'single'), overrides=overrides, max_iters=2)
   config.reset_config()
-  monkeypatch.setattr(train, 'get_strategy', lambda: two_cpu_strategy)
+  monkeypatch.setattr(training, 'get_strategy', lambda: two_cpu_strategy)
   train.train(str(tmp_path / 'mirrored'), overrides=overrides + [
       'TRAIN.BATCH_SIZE=4'], max_iters=2)
   single = _checkpoint_values(str(tmp_path / 'single' / 'ckpt-2'))
@@ -401,7 +406,7 @@ def test_mirrored_strategy_matches_single_replica(tmp_path, monkeypatch,
 def test_end_to_end_with_the_real_pipeline(tmp_path, monkeypatch):
   """train.py on a tiny generated synthetic dataset, then restore and embed."""
   import datasets  # pylint: disable=g-import-not-at-top
-  monkeypatch.setattr(train.datasets, 'create_dataset', REAL_CREATE_DATASET)
+  monkeypatch.setattr(training.datasets, 'create_dataset', REAL_CREATE_DATASET)
   logdir = str(tmp_path / 'run')
   overrides = TINY + [
       'PATH_TO_TFRECORDS=%s/%%s' % tmp_path, 'DATASETS=[synthetic_tiny]',
@@ -450,7 +455,7 @@ def test_training_on_two_datasets_draws_each_batch_from_one(tmp_path,
     return REAL_CREATE_DATASET(*args, **kwargs).map(
         lambda b: dict(b, names=tf.py_function(
             record, [b['names'], b['seq_lens']], tf.string)))
-  monkeypatch.setattr(train.datasets, 'create_dataset',
+  monkeypatch.setattr(training.datasets, 'create_dataset',
                       recording_create_dataset)
   overrides = TINY + [
       'PATH_TO_TFRECORDS=%s/%%s' % tmp_path, 'DATASETS=[alpha, beta]',
@@ -502,12 +507,12 @@ def _summary_values(logdir, tag):
 
 
 def test_loop_length_ends_at_every_interval():
-  assert train.loop_length(0, 100, 10, (25, 7, 0)) == 7
-  assert train.loop_length(7, 100, 10, (25, 7, 0)) == 7
-  assert train.loop_length(21, 100, 10, (25, 7, 0)) == 4
-  assert train.loop_length(95, 98, 10, (1000, 1000, 0)) == 3
-  assert train.loop_length(3, 100, 1, (25, 7, 0)) == 1
-  assert train.loop_length(3, 100, 0, ()) == 1
+  assert training.loop_length(0, 100, 10, (25, 7, 0)) == 7
+  assert training.loop_length(7, 100, 10, (25, 7, 0)) == 7
+  assert training.loop_length(21, 100, 10, (25, 7, 0)) == 4
+  assert training.loop_length(95, 98, 10, (1000, 1000, 0)) == 3
+  assert training.loop_length(3, 100, 1, (25, 7, 0)) == 1
+  assert training.loop_length(3, 100, 0, ()) == 1
 
 
 def test_in_graph_loop_trains_like_single_steps(tmp_path):
@@ -546,10 +551,10 @@ def test_in_graph_loop_trains_like_single_steps(tmp_path):
 
 def test_non_finite_step_inside_a_loop_saves_nothing_after_it(tmp_path,
                                                               monkeypatch):
-  monkeypatch.setattr(train.datasets, 'create_dataset',
+  monkeypatch.setattr(training.datasets, 'create_dataset',
                       _fake_create_dataset(nan_from=5))
   logdir = str(tmp_path / 'run')
-  with pytest.raises(train.NonFiniteLossError,
+  with pytest.raises(training.NonFiniteLossError,
                      match=r'Step 6: non-finite loss.*ckpt-4'):
     train.train(logdir, overrides=TINY + [
         'TRAIN.STEPS_PER_LOOP=4', 'CHECKPOINT.SAVE_INTERVAL=4',
@@ -566,7 +571,7 @@ def test_resume_continues_the_data_stream(tmp_path, monkeypatch):
   the same ones on every resume from the same step."""
   def run(logdir, max_iters):
     drawn = []
-    monkeypatch.setattr(train.datasets, 'create_dataset',
+    monkeypatch.setattr(training.datasets, 'create_dataset',
                         _fake_create_dataset(drawn=drawn))
     config.reset_config()
     train.train(logdir, overrides=TINY + ['TRAIN.STEPS_PER_LOOP=1'],

@@ -12,7 +12,7 @@ DAVIS-2017 evaluation reads) and prints the J&F table; --no_score skips
 scoring (sequences whose later frames have no annotation).
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 import json  # pylint: disable=g-bad-import-order
 import os
@@ -42,15 +42,13 @@ def define_flags():
   flags.DEFINE_bool('score', True, 'Score against Annotations/ (J&F, PCK).')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
-  try:
-    summary = propagate_labels(FLAGS.logdir, FLAGS.features, FLAGS.davis_root,
-                               FLAGS.split, FLAGS.output_dir, FLAGS.override,
-                               FLAGS.score)
-  except ValueError as e:
-    quiet_tf.fail(e)
+  summary = propagate_labels(FLAGS.logdir, FLAGS.features, FLAGS.davis_root,
+                             FLAGS.split, FLAGS.output_dir, FLAGS.override,
+                             FLAGS.score)
   if summary:
     summary.pop('per_object')
     print(json.dumps({k: round(v, 4) for k, v in summary.items()}, indent=1))
@@ -59,6 +57,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

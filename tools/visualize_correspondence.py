@@ -11,7 +11,7 @@ frames; the annotation below when it exists) and `<sequence>_affinity.png`
 the target frame with the top-5 cells outlined).
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
@@ -46,37 +46,33 @@ def define_flags():
   flags.mark_flag_as_required('output_dir')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
-  try:
-    if FLAGS.features == 'model':
-      if not FLAGS.logdir:
-        raise ValueError('--features model needs --logdir.')
-      algo, _, run_config = algos.restore_algo(FLAGS.logdir,
-                                               overrides=FLAGS.override)
-      base_model = algo.base_model
-    else:
-      # No run: the defaults.
-      run_config = config.build_config((), FLAGS.override)
-      base_model = None
-    feature_fn = label_propagation.feature_fn_from_config(run_config,
-                                                          base_model)
-    root = FLAGS.davis_root or label_propagation.davis_root_from_config(
-        run_config)
-    sequence = FLAGS.sequence or davis_io.list_sequences(root, FLAGS.split)[0]
-    query = (tuple(int(v) for v in FLAGS.query_point.split(','))
-             if FLAGS.query_point else None)
-    paths = visualize_sequence(
-        feature_fn, root, sequence, FLAGS.output_dir, query,
-        FLAGS.target_frame,
-        label_propagation.propagation_args_from_config(run_config))
-  except ValueError as e:
-    quiet_tf.fail(e)
+  if FLAGS.features == 'model':
+    if not FLAGS.logdir:
+      raise ValueError('--features model needs --logdir.')
+    algo, _, run_config = algos.restore_algo(FLAGS.logdir,
+                                             overrides=FLAGS.override)
+    base_model = algo.base_model
+  else:
+    # No run: the defaults.
+    run_config = config.build_config((), FLAGS.override)
+    base_model = None
+  feature_fn = label_propagation.feature_fn_from_config(run_config,
+                                                        base_model)
+  root = FLAGS.davis_root or label_propagation.davis_root_from_config(
+      run_config)
+  sequence = FLAGS.sequence or davis_io.list_sequences(root, FLAGS.split)[0]
+  query = (tuple(int(v) for v in FLAGS.query_point.split(','))
+           if FLAGS.query_point else None)
+  paths = visualize_sequence(
+      feature_fn, root, sequence, FLAGS.output_dir, query,
+      FLAGS.target_frame,
+      label_propagation.propagation_args_from_config(run_config))
   print('Wrote %s' % ', '.join(paths))
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

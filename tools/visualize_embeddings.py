@@ -28,7 +28,7 @@ With --logdir, frames come with the embeddings; with --embs_path they come
 from the file (extracted with --keep_frames) or from --tfrecords.
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
 from absl import app  # pylint: disable=g-bad-import-order
 from absl import flags
@@ -70,6 +70,7 @@ def define_flags():
   flags.DEFINE_integer('seed', 0, 't-SNE seed.')
 
 
+@cli.fails_on(ValueError)
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Unexpected arguments: %s' % ' '.join(argv[1:]))
@@ -77,33 +78,28 @@ def main(argv):
                                                 FLAGS.logdir):
     raise app.UsageError('--mode, --output and --embs_path or --logdir are '
                          'required.')
-  try:
-    if FLAGS.embs_path:
-      data = load_embeddings(FLAGS.embs_path)
-    else:
-      data = embed_logdir(FLAGS.logdir, FLAGS.split, FLAGS.dataset,
-                          FLAGS.checkpoint)
-    if FLAGS.mode in ('pca', 'tsne'):
-      plot_trajectories(data, FLAGS.mode, FLAGS.output, FLAGS.color_by,
-                        FLAGS.max_points, FLAGS.seed)
-      logging.info('Wrote %s.', FLAGS.output)
-    elif FLAGS.mode == 'projector':
-      if data.get('frames') is None and FLAGS.tfrecords:
-        data['frames'] = [alignment.load_frames(
-            data, [i], tfrecords=FLAGS.tfrecords)[i]
-                          for i in range(len(data['embs']))]
-      count = export_projector(data, FLAGS.output, FLAGS.max_points,
-                               FLAGS.sprite_dim)
-      logging.info('Wrote a projector of %d points to %s; run tensorboard '
-                   '--logdir %s.', count, FLAGS.output, FLAGS.output)
-    else:
-      render_imitation(data, FLAGS.output, FLAGS.query, FLAGS.num_candidates,
-                       FLAGS.tfrecords)
-  except ValueError as e:
-    quiet_tf.fail(e)
+  if FLAGS.embs_path:
+    data = load_embeddings(FLAGS.embs_path)
+  else:
+    data = embed_logdir(FLAGS.logdir, FLAGS.split, FLAGS.dataset,
+                        FLAGS.checkpoint)
+  if FLAGS.mode in ('pca', 'tsne'):
+    plot_trajectories(data, FLAGS.mode, FLAGS.output, FLAGS.color_by,
+                      FLAGS.max_points, FLAGS.seed)
+    logging.info('Wrote %s.', FLAGS.output)
+  elif FLAGS.mode == 'projector':
+    if data.get('frames') is None and FLAGS.tfrecords:
+      data['frames'] = [alignment.load_frames(
+          data, [i], tfrecords=FLAGS.tfrecords)[i]
+                        for i in range(len(data['embs']))]
+    count = export_projector(data, FLAGS.output, FLAGS.max_points,
+                             FLAGS.sprite_dim)
+    logging.info('Wrote a projector of %d points to %s; run tensorboard '
+                 '--logdir %s.', count, FLAGS.output, FLAGS.output)
+  else:
+    render_imitation(data, FLAGS.output, FLAGS.query, FLAGS.num_candidates,
+                     FLAGS.tfrecords)
 
 
 if __name__ == '__main__':
-  define_flags()
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)

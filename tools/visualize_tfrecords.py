@@ -11,10 +11,9 @@ Examples:
       --tfrecord ... --name pour_012 --output /tmp/pour_012.mp4
 """
 
-from utils import quiet_tf  # first: quiets TensorFlow's start-up
+from utils import cli  # first: quiets TensorFlow's start-up
 
-from absl import app  # pylint: disable=g-bad-import-order
-from absl import flags
+from absl import flags  # pylint: disable=g-bad-import-order
 
 from visualization.tfrecords import describe
 from visualization.tfrecords import visualize
@@ -22,7 +21,24 @@ from visualization.tfrecords import visualize
 FLAGS = flags.FLAGS
 
 
+def define_flags():
+  """Defines the command-line flags (only when run as a script)."""
+  flags.DEFINE_string('tfrecord', None, 'TFRecord file.')
+  flags.DEFINE_string('output', None, '.png (contact sheet) or .mp4.')
+  flags.DEFINE_integer('index', 0, 'Which video of the file.')
+  flags.DEFINE_string('name', None, 'Pick the video by name instead.')
+  flags.DEFINE_integer('max_frames', 24, 'Frames on the contact sheet.')
+  flags.DEFINE_integer('columns', 6, 'Contact sheet columns.')
+  flags.DEFINE_float('fps', 10.0, 'Frame rate of the mp4.')
+  flags.mark_flags_as_required(['tfrecord', 'output'])
+
+
 def main(argv):
+  """Renders the video the flags name; prints what it wrote.
+
+  Args:
+    argv: absl's argv (ignored).
+  """
   del argv
   try:
     video = visualize(FLAGS.tfrecord, FLAGS.output, FLAGS.index, FLAGS.name,
@@ -33,13 +49,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  flags.DEFINE_string('tfrecord', None, 'TFRecord file.')
-  flags.DEFINE_string('output', None, '.png (contact sheet) or .mp4.')
-  flags.DEFINE_integer('index', 0, 'Which video of the file.')
-  flags.DEFINE_string('name', None, 'Pick the video by name instead.')
-  flags.DEFINE_integer('max_frames', 24, 'Frames on the contact sheet.')
-  flags.DEFINE_integer('columns', 6, 'Contact sheet columns.')
-  flags.DEFINE_float('fps', 10.0, 'Frame rate of the mp4.')
-  flags.mark_flags_as_required(['tfrecord', 'output'])
-  flags.adopt_module_key_flags(quiet_tf)
-  app.run(main)
+  cli.run(main, define_flags)
