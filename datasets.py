@@ -1,34 +1,36 @@
-"""TFRecord decoding, augmentation and the tf.data training pipelines.
+"""Where a dataset's files are, and the tf.data pipelines that read CONFIG.
 
-Which frames a sample holds is `data.sampling` (the one sampler, shared
-with the cached-features pipeline below); this module reads CONFIG and
-builds the pipelines around it.
+The layers below are config-free: `data.records` is the TFRecord format
+(parsing, framing checks, NumPy access), `data.frames` JPEG decoding, crop
+windows and the augmentation, `data.sampling` which frames a sample holds
+(the one sampler, shared with the cached-features pipeline below) and
+`data.features` the feature-cache format. This module reads CONFIG, passes
+its settings to them and builds the pipelines.
 
-Records follow the published TCC format (docs/tcc.md). Training batches
-decode only the JPEGs of the sampled frames: the serialized JPEG list is
-parsed, indices are sampled, the strings are gathered and only those are
-decoded (each distinct frame once).
+Training batches decode only the JPEGs of the sampled frames: the serialized
+JPEG list is parsed, indices are sampled, the strings are gathered and only
+those are decoded (each distinct frame once).
 
 Labels: a record without per-frame labels (no `frame_labels` feature list,
-or DATA.FRAME_LABELS false) is unlabelled, never "all class 0": its
-`frame_labels` are NO_LABEL (-1) and its `has_labels` flag is False. Every
-pipeline carries that flag per video.
+or DATA.FRAME_LABELS false) is unlabelled: its `frame_labels` are NO_LABEL
+(-1) and its `has_labels` flag is False. Every pipeline carries that flag
+per video.
 
 Public API:
   create_dataset(split, mode='train')        endless shuffled batches
   create_one_epoch_dataset(dataset, split)   every video once, JPEGs undecoded
-  decode_eval_frames(jpegs, image_size)      evaluation frames of some JPEGs
-  load_videos(tfrecord_paths)                NumPy videos (inspection, tools)
-  video_frame_sequences(paths, names, stride)  lazily decoded frames
   get_dataset_info(dataset)                  dataset_info.json as a dict
   dataset_directory(dataset)                 its TFRecords (never generates)
   create_feature_dataset(dirs, batch_spec)   batches of cached base features
   split_tfrecord_paths(dataset, split)       the shard files of one split
+and, re-exported from `data.records` and `data.frames`:
+  decode_eval_frames(jpegs, image_size)      evaluation frames of some JPEGs
+  load_videos(tfrecord_paths)                NumPy videos (inspection, tools)
+  video_frame_sequences(paths, names, stride)  lazily decoded frames
 """
 
 import glob
 import os
-import struct
 
 import numpy as np
 import tensorflow as tf
@@ -36,16 +38,20 @@ import tensorflow as tf
 import config
 from config import CONFIG
 from data import features
+from data import records
 from data import sampling
+from data.frames import AugmentSettings
+from data.frames import central_square_window
+from data.frames import decode_eval_frames
+from data.frames import frames_of_indices
+from data.frames import random_square_window
+from data.records import DatasetError
+from data.records import JpegFrames
+from data.records import load_videos
+from data.records import NO_LABEL
+from data.records import video_frame_sequences
 from dataset_preparation import tfrecord_io
 from utils import console
-
-# Per-frame label of a frame whose video has no labels.
-NO_LABEL = -1
-
-
-class DatasetError(ValueError):
-  """A dataset that is missing, empty or corrupt."""
 
 
 # ----------------------------------------------------------------------------
@@ -124,7 +130,7 @@ def get_dataset_info(dataset):
     split = os.path.basename(path)[len(dataset) + 1:].split('-')[0].split(
         '.')[0]
     entry = splits.setdefault(split, {'num_videos': 0, 'num_frames': 0})
-    for video in _iterate_examples(path):
+    for video in records.iterate_examples(path):
       entry['num_videos'] += 1
       entry['num_frames'] += len(video['jpegs'])
       if video['frame_labels'] is not None and len(video['frame_labels']):
@@ -132,117 +138,6 @@ def get_dataset_info(dataset):
   return {'dataset': dataset, 'num_classes': num_classes, 'fps': None,
           'image_size': None, 'num_views': 1, 'splits': splits}
 
-
-# Paths already read through once, keyed by (path, size, mtime) -> records.
-_CHECKED_FILES = {}
-
-
-def _check_framing(path):
-  """Walks the record headers; TensorFlow silently stops at a cut header.
-
-  TFRecord framing per record: uint64 length, uint32 CRC, data, uint32 CRC.
-  """
-  with open(path, 'rb') as f:
-    size = os.fstat(f.fileno()).st_size
-    position = 0
-    while position < size:
-      f.seek(position)
-      header = f.read(8)
-      end = (position + 16 + struct.unpack('<Q', header)[0]
-             if len(header) == 8 else size + 1)
-      if end > size:
-        raise DatasetError(
-            '%s: truncated TFRecord file (record at byte %d ends past the end '
-            'of the file, %d bytes); delete it and convert the dataset again.'
-            % (path, position, size))
-      position = end
-
-
-def _count_records(path):
-  """Counts the records of `path` and finds the first with bad labels.
-
-  Only the string lists are parsed, no JPEG is decoded.
-
-  Returns:
-    (num_records, mismatch): `mismatch` is None, or (record index, video
-    name, number of frame labels, number of frames) of the first record
-    whose non-empty `frame_labels` list does not have one label per frame.
-  """
-  def summarize(serialized):
-    context, sequence = tf.io.parse_single_sequence_example(
-        serialized, context_features={'name': tf.io.FixedLenFeature(
-            [], tf.string, default_value='')},
-        sequence_features={
-            'video': tf.io.FixedLenSequenceFeature([], tf.string,
-                                                   allow_missing=True),
-            'view0': tf.io.FixedLenSequenceFeature([], tf.string,
-                                                   allow_missing=True),
-            'frame_labels': tf.io.FixedLenSequenceFeature(
-                [], tf.int64, allow_missing=True)})
-    # Published multi-view records have no `video` list: view 0 is the video.
-    num_frames = tf.maximum(tf.size(sequence['video']),
-                            tf.size(sequence['view0']))
-    return context['name'], tf.size(sequence['frame_labels']), num_frames
-
-  def step(state, record):
-    count, bad_index, bad_name, bad_labels, bad_frames = state
-    name, num_labels, num_frames = record
-    first_bad = tf.logical_and(
-        bad_index < 0, tf.logical_and(num_labels > 0,
-                                      num_labels != num_frames))
-    pick = lambda new, old: tf.where(first_bad, new, old)
-    return (count + 1, pick(count, bad_index), pick(name, bad_name),
-            pick(num_labels, bad_labels), pick(num_frames, bad_frames))
-
-  initial = (tf.constant(0, tf.int64), tf.constant(-1, tf.int64),
-             tf.constant(''), tf.constant(0), tf.constant(0))
-  count, bad_index, bad_name, bad_labels, bad_frames = (
-      tf.data.TFRecordDataset(path).map(summarize).reduce(initial, step))
-  mismatch = None
-  if int(bad_index) >= 0:
-    mismatch = (int(bad_index), bad_name.numpy().decode('utf-8', 'replace'),
-                int(bad_labels), int(bad_frames))
-  return int(count), mismatch
-
-
-def _check_files(paths):
-  """Reads every record once so that corruption is reported with its file.
-
-  TensorFlow's own error for a bad record does not name the file, and a
-  record whose frame labels do not match its frames would otherwise be
-  silently read as unlabelled.
-
-  Returns:
-    Number of records in all `paths`.
-
-  Raises:
-    DatasetError: naming the corrupt or truncated file, or (with
-      DATA.FRAME_LABELS) the file and video whose labels do not match its
-      frames.
-  """
-  total = 0
-  for path in paths:
-    stat = os.stat(path)
-    key = (path, stat.st_size, stat.st_mtime)
-    if key not in _CHECKED_FILES:
-      _check_framing(path)
-      try:
-        _CHECKED_FILES[key] = _count_records(path)
-      except (tf.errors.DataLossError, tf.errors.OutOfRangeError) as e:
-        raise DatasetError('%s: corrupt or truncated TFRecord file (%s). '
-                           'Delete it and convert the dataset again.' % (
-                               path, e.message.split('[Op:')[0].split(
-                                   '}}')[-1].strip())) from None
-    count, mismatch = _CHECKED_FILES[key]
-    if mismatch is not None and CONFIG.DATA.FRAME_LABELS:
-      index, name, num_labels, num_frames = mismatch
-      raise DatasetError(
-          '%s: record %d (video %r) has %d frame labels for %d frames; fix '
-          'its labels and convert it again, or set DATA.FRAME_LABELS=false '
-          'to train without labels.' % (path, index, name, num_labels,
-                                        num_frames))
-    total += count
-  return total
 
 
 def unlabelled_videos(paths):
@@ -252,21 +147,7 @@ def unlabelled_videos(paths):
     list of (path, video name) in file order; every video when
     DATA.FRAME_LABELS is false (labels are then never read).
   """
-  def summarize(serialized):
-    context, sequence = tf.io.parse_single_sequence_example(
-        serialized, context_features={'name': tf.io.FixedLenFeature(
-            [], tf.string, default_value='')},
-        sequence_features={'frame_labels': tf.io.FixedLenSequenceFeature(
-            [], tf.int64, allow_missing=True)})
-    return context['name'], tf.size(sequence['frame_labels'])
-
-  found = []
-  for path in paths:
-    for name, num_labels in tf.data.TFRecordDataset(path).map(
-        summarize).as_numpy_iterator():
-      if num_labels == 0 or not CONFIG.DATA.FRAME_LABELS:
-        found.append((path, name.decode('utf-8', 'replace')))
-  return found
+  return records.unlabelled_videos(paths, CONFIG.DATA.FRAME_LABELS)
 
 
 def refuse_unlabelled(dataset, split):
@@ -292,204 +173,8 @@ def refuse_unlabelled(dataset, split):
 
 
 # ----------------------------------------------------------------------------
-# Parsing and decoding.
-# ----------------------------------------------------------------------------
-
-
-def _parse(serialized, with_labels, num_views=0):
-  """One serialized SequenceExample -> dict of tensors.
-
-  Reads the TCC layout (`video`, context `name`) and the published TCN
-  layout (`view0`, `view1`, ..., context `task`); a record without `video`
-  uses `view0` as its video.
-
-  Args:
-    serialized: string [].
-    with_labels: parse `frame_labels`.
-    num_views: 0 (single-view use), or the number of views V of the records
-      (see `record_num_views`); then `view_jpegs` holds every view, cut to
-      their common length (1: the `video` list is the only view).
-
-  Returns:
-    `jpegs` string [L], `frame_labels` int32 [L] (NO_LABEL everywhere when
-    the record has no labels or `with_labels` is False), `has_labels` bool
-    [], `name` string [], `video_label` int32 [], `seq_len` int32 [];
-    with num_views, `view_jpegs` string [V, L] and `seq_len` the common
-    length of the views.
-  """
-  context_features = {
-      'name': tf.io.FixedLenFeature([], tf.string, default_value=''),
-      'task': tf.io.FixedLenFeature([], tf.string, default_value=''),
-      'label': tf.io.FixedLenFeature([], tf.int64, default_value=0),
-  }
-  view_keys = ['view%d' % i for i in range(max(1, num_views))]
-  sequence_features = {
-      key: tf.io.FixedLenSequenceFeature([], tf.string, allow_missing=True)
-      for key in ['video'] + view_keys}
-  if with_labels:
-    sequence_features['frame_labels'] = tf.io.FixedLenSequenceFeature(
-        [], tf.int64, allow_missing=True)
-  context, sequence = tf.io.parse_single_sequence_example(
-      serialized, context_features=context_features,
-      sequence_features=sequence_features)
-  jpegs = tf.cond(tf.size(sequence['video']) > 0,
-                  lambda: sequence['video'], lambda: sequence['view0'])
-  seq_len = tf.shape(jpegs)[0]
-  no_labels = tf.fill([seq_len], NO_LABEL)
-  if with_labels:
-    labels = tf.cast(sequence['frame_labels'], tf.int32)
-    has_labels = tf.logical_and(tf.equal(tf.size(labels), seq_len),
-                                seq_len > 0)
-    labels = tf.cond(has_labels, lambda: labels, lambda: no_labels)
-  else:
-    labels, has_labels = no_labels, tf.constant(False)
-  name = tf.where(tf.strings.length(context['name']) > 0, context['name'],
-                  context['task'])
-  parsed = {'jpegs': jpegs, 'frame_labels': labels, 'has_labels': has_labels,
-            'name': name, 'video_label': tf.cast(context['label'], tf.int32),
-            'seq_len': seq_len}
-  if num_views == 1:
-    parsed['view_jpegs'] = jpegs[None]
-  elif num_views > 1:
-    views = [sequence[key] for key in view_keys]
-    common = tf.reduce_min(tf.stack([tf.shape(v)[0] for v in views]))
-    parsed['view_jpegs'] = tf.stack([v[:common] for v in views])
-    parsed['seq_len'] = common
-  return parsed
-
-
-def _decode(jpegs, crop_window=None):
-  """JPEG strings [N] -> uint8 [N, h, w, 3] (all frames of one video).
-
-  `crop_window` = [y, x, height, width] decodes only that window.
-  """
-  if crop_window is None:
-    fn = lambda s: tf.io.decode_jpeg(s, channels=3)
-  else:
-    fn = lambda s: tf.io.decode_and_crop_jpeg(s, crop_window, channels=3)
-  return tf.map_fn(fn, jpegs, fn_output_signature=tf.TensorSpec(
-      [None, None, 3], tf.uint8))
-
-
-def _to_model_range(frames_uint8, image_size):
-  """uint8 frames -> [image_size, image_size] float32 in [-1, 1] (bilinear)."""
-  frames = tf.image.resize(frames_uint8, [image_size, image_size],
-                           method='bilinear') / 255.0
-  return tf.clip_by_value(frames, 0.0, 1.0) * 2.0 - 1.0
-
-
-def central_square_window(height, width):
-  """[y, x, side, side]: the largest square at the centre of a frame."""
-  side = tf.minimum(height, width)
-  return tf.stack([(height - side) // 2, (width - side) // 2, side, side])
-
-
-def random_square_window(height, width, min_scale):
-  """[y, x, side, side]: a square of side `min(h, w) * U(min_scale, 1)` at a
-  uniformly random position (the published random crop)."""
-  scale = tf.random.uniform([], min_scale, 1.0)
-  side = tf.maximum(1, tf.cast(
-      tf.cast(tf.minimum(height, width), tf.float32) * scale, tf.int32))
-  y = tf.random.uniform([], 0, height - side + 1, dtype=tf.int32)
-  x = tf.random.uniform([], 0, width - side + 1, dtype=tf.int32)
-  return tf.stack([y, x, side, side])
-
-
-def _jpeg_height_width(jpeg):
-  shape = tf.io.extract_jpeg_shape(jpeg)
-  return shape[0], shape[1]
-
-
-def decode_eval_frames(jpegs, image_size, central_crop):
-  """Evaluation frames (no augmentation) of some JPEGs of ONE video.
-
-  As published: when training crops at random (AUGMENTATION.RANDOM_CROP),
-  evaluation takes the largest central square of every frame; otherwise
-  the whole frame. Then the frame is resized to [image_size, image_size].
-
-  Args:
-    jpegs: string [N] (N may be 0).
-    image_size: output side.
-    central_crop: take the central square first.
-
-  Returns:
-    float32 [N, image_size, image_size, 3] in [-1, 1].
-  """
-  jpegs = tf.convert_to_tensor(jpegs, tf.string)
-  if central_crop:
-    window = tf.cond(
-        tf.size(jpegs) > 0,
-        lambda: central_square_window(*_jpeg_height_width(jpegs[0])),
-        lambda: tf.constant([0, 0, 1, 1]))
-    frames = _decode(jpegs, window)
-  else:
-    frames = _decode(jpegs)
-  return tf.ensure_shape(_to_model_range(frames, image_size),
-                         [None, image_size, image_size, 3])
-
-
-def _augment(jpegs, image_size):
-  """Decodes and augments the frames of one video with one set of params.
-
-  The random crop is the published one: a square of side
-  `min(h, w) * U(RANDOM_CROP_MIN_SCALE, 1)` at a random position.
-
-  Args:
-    jpegs: string [N], frames of ONE video.
-    image_size: output side.
-
-  Returns:
-    float32 [N, image_size, image_size, 3] in [-1, 1].
-  """
-  aug = CONFIG.AUGMENTATION
-  if aug.RANDOM_CROP:
-    frames = _decode(jpegs, random_square_window(
-        *_jpeg_height_width(jpegs[0]), aug.RANDOM_CROP_MIN_SCALE))
-  else:
-    frames = _decode(jpegs)
-  frames = tf.image.resize(frames, [image_size, image_size]) / 255.0
-  if aug.RANDOM_FLIP:
-    flip = tf.random.uniform([]) < 0.5
-    frames = tf.cond(flip, lambda: tf.reverse(frames, axis=[2]),
-                     lambda: frames)
-  if aug.BRIGHTNESS:
-    frames += tf.random.uniform([], -aug.BRIGHTNESS_MAX_DELTA,
-                                aug.BRIGHTNESS_MAX_DELTA)
-  if aug.CONTRAST:
-    frames = tf.image.adjust_contrast(frames, tf.random.uniform(
-        [], aug.CONTRAST_LOWER, aug.CONTRAST_UPPER))
-  if aug.HUE or aug.SATURATION:
-    frames = tf.clip_by_value(frames, 0.0, 1.0)
-  if aug.HUE:
-    frames = tf.image.adjust_hue(frames, tf.random.uniform(
-        [], -aug.HUE_MAX_DELTA, aug.HUE_MAX_DELTA))
-  if aug.SATURATION:
-    frames = tf.image.adjust_saturation(frames, tf.random.uniform(
-        [], aug.SATURATION_LOWER, aug.SATURATION_UPPER))
-  return tf.clip_by_value(frames, 0.0, 1.0) * 2.0 - 1.0
-
-
-# ----------------------------------------------------------------------------
 # Sampling.
 # ----------------------------------------------------------------------------
-
-def _frames_of_indices(jpegs, indices, mode, image_size, central_crop):
-  """Frames `indices` [N] of the JPEGs of ONE video, decoded and prepared.
-
-  Each distinct frame is decoded (and, in 'train' mode, augmented with one
-  set of parameters for the whole call) once; in 'eval' mode frames are not
-  augmented (central square when `central_crop`).
-
-  Returns:
-    float32 [N, image_size, image_size, 3] in [-1, 1].
-  """
-  unique, position = tf.unique(indices)
-  jpegs = tf.gather(jpegs, unique)
-  if mode == 'train':
-    frames = _augment(jpegs, image_size)
-  else:
-    frames = decode_eval_frames(jpegs, image_size, central_crop)
-  return tf.gather(frames, position)
 
 
 def _sample_record(video, frames, steps, num_context, image_size):
@@ -508,23 +193,6 @@ def _sample_record(video, frames, steps, num_context, image_size):
   }
 
 
-# ----------------------------------------------------------------------------
-# Pipelines.
-# ----------------------------------------------------------------------------
-
-
-def record_num_views(path):
-  """Views of the first record of `path`: the number of `viewN` lists (>= 2),
-  or 1 for a single-view record (`video` only, or `view0` only)."""
-  _check_framing(path)
-  for record in tf.data.TFRecordDataset(path).take(1).as_numpy_iterator():
-    lists = tf.train.SequenceExample.FromString(record).feature_lists
-    num = len([k for k in lists.feature_list if k.startswith('view') and
-               k[4:].isdigit()])
-    return max(1, num)
-  return 1
-
-
 def sampling_settings(mode, cfg=None):
   """`sampling.SamplingSettings` of `cfg` (default CONFIG) for `mode`."""
   cfg = CONFIG if cfg is None else cfg
@@ -539,56 +207,48 @@ def sampling_settings(mode, cfg=None):
       spread_short=data.SPREAD_SHORT_VIDEOS)
 
 
+def augment_settings():
+  """`frames.AugmentSettings` of CONFIG.AUGMENTATION."""
+  aug = CONFIG.AUGMENTATION
+  return AugmentSettings(
+      random_flip=aug.RANDOM_FLIP, random_crop=aug.RANDOM_CROP,
+      random_crop_min_scale=aug.RANDOM_CROP_MIN_SCALE,
+      brightness=aug.BRIGHTNESS,
+      brightness_max_delta=aug.BRIGHTNESS_MAX_DELTA, contrast=aug.CONTRAST,
+      contrast_lower=aug.CONTRAST_LOWER, contrast_upper=aug.CONTRAST_UPPER,
+      hue=aug.HUE, hue_max_delta=aug.HUE_MAX_DELTA,
+      saturation=aug.SATURATION, saturation_lower=aug.SATURATION_LOWER,
+      saturation_upper=aug.SATURATION_UPPER)
+
+
 def frame_sample_fn(mode, batch_spec, num_record_views=0):
   """Serialized record -> one sample (unbatched) of the training batch.
 
   The frames of `sampling.sample_indices` decoded (each temporal crop
   augmented with its own parameters in 'train' mode). `num_record_views`
-  (from `record_num_views`) is needed when the spec reads the view lists
-  (`batch_spec.uses_view_lists()`).
+  (from `records.record_num_views`) is needed when the spec reads the view
+  lists (`batch_spec.uses_view_lists()`).
   """
   settings = sampling_settings(mode)
   image_size = CONFIG.IMAGE_SIZE
   central_crop = CONFIG.AUGMENTATION.RANDOM_CROP
+  augmentation = augment_settings() if mode == 'train' else None
   use_views = batch_spec.uses_view_lists()
   num_context = sampling.context_frames(batch_spec, settings)
 
   def sample_fn(serialized):
-    video = _parse(serialized, CONFIG.DATA.FRAME_LABELS,
-                   num_record_views if use_views else 0)
+    video = records.parse(serialized, CONFIG.DATA.FRAME_LABELS,
+                          num_record_views if use_views else 0)
     steps, index_groups = sampling.sample_indices(
         video['seq_len'], video['name'], batch_spec, settings,
         num_record_views)
     jpegs = (tf.reshape(video['view_jpegs'], [-1]) if use_views else
              video['jpegs'])
-    frames = tf.concat([_frames_of_indices(jpegs, indices, mode, image_size,
-                                           central_crop)
+    frames = tf.concat([frames_of_indices(jpegs, indices, image_size,
+                                          augmentation, central_crop)
                         for indices in index_groups], axis=0)
     return _sample_record(video, frames, steps, num_context, image_size)
   return sample_fn
-
-
-def _check_num_views(paths, num_slots):
-  """Views V of the records of `paths` (all must agree), >= `num_slots`.
-
-  Raises:
-    DatasetError: naming the file whose records have too few or different
-      views.
-  """
-  counts = [record_num_views(p) for p in paths]
-  for path, count in zip(paths, counts):
-    if count < num_slots:
-      raise DatasetError(
-          '%s: records have %d view(s) but the training algorithm needs %d '
-          'synchronised views per take; convert multi-view videos with '
-          '`python -m dataset_preparation.multiview_videos_to_tfrecords` or '
-          'generate SYNTHETIC.NUM_VIEWS >= %d.' % (path, count, num_slots,
-                                                   num_slots))
-    if count != counts[0]:
-      raise DatasetError('%s: records have %d views but %s has %d; keep one '
-                         'number of views per dataset.' % (
-                             path, count, paths[0], counts[0]))
-  return counts[0]
 
 
 def _num_parallel_calls():
@@ -604,20 +264,20 @@ def _dataset_records(dataset, split, mode, input_context=None):
   """
   dataset_directory(dataset)
   paths = split_tfrecord_paths(dataset, split)
-  num_videos = _check_files(paths)
+  num_videos = records.check_files(paths, CONFIG.DATA.FRAME_LABELS)
   if num_videos == 0:
     raise DatasetError('Split %r of dataset %r has no videos (%s).' % (
         split, dataset, ', '.join(paths)))
-  records = tf.data.TFRecordDataset(paths)
+  serialized = tf.data.TFRecordDataset(paths)
   if mode == 'train' and CONFIG.DATA.PER_DATASET_FRACTION < 1.0:
     num_videos = max(1, int(round(CONFIG.DATA.PER_DATASET_FRACTION *
                                   num_videos)))
-    records = records.take(num_videos)
+    serialized = serialized.take(num_videos)
   if input_context is not None:
-    records, num_videos = shard_records(records, num_videos, input_context,
-                                        dataset)
+    serialized, num_videos = shard_records(serialized, num_videos,
+                                           input_context, dataset)
   buffer = CONFIG.DATA.SHUFFLE_QUEUE_SIZE or min(num_videos, 512)
-  return records.repeat().shuffle(buffer, reshuffle_each_iteration=True)
+  return serialized.repeat().shuffle(buffer, reshuffle_each_iteration=True)
 
 
 def create_dataset(split, mode='train', batch_spec=None, input_context=None):
@@ -669,16 +329,17 @@ def create_dataset(split, mode='train', batch_spec=None, input_context=None):
     batch_size = input_context.get_per_replica_batch_size(batch_size)
   per_dataset = []
   for dataset in CONFIG.DATASETS:
-    records = _dataset_records(dataset, split, mode, input_context)
+    serialized = _dataset_records(dataset, split, mode, input_context)
     if batch_spec.needs_frame_labels:
       refuse_unlabelled(dataset, split)
-    num_views = (_check_num_views(split_tfrecord_paths(dataset, split),
-                                  batch_spec.views)
-                 if batch_spec.uses_view_lists() else 0)
+    num_views = 0
+    if batch_spec.uses_view_lists():
+      num_views = records.check_num_views(
+          split_tfrecord_paths(dataset, split), batch_spec.views)
     sample_fn = frame_sample_fn(mode, batch_spec, num_views)
-    per_dataset.append(records.map(sample_fn,
-                                   num_parallel_calls=_num_parallel_calls(),
-                                   deterministic=False))
+    per_dataset.append(serialized.map(
+        sample_fn, num_parallel_calls=_num_parallel_calls(),
+        deterministic=False))
   return _batches(per_dataset, batch_size, input_context)
 
 
@@ -807,8 +468,8 @@ def create_feature_dataset(directories, batch_spec, input_context=None):
       files, num_videos = shard_records(files, num_videos, input_context,
                                         dataset)
     files = files.repeat().shuffle(num_videos, reshuffle_each_iteration=True)
-    records = files.interleave(tf.data.TFRecordDataset, cycle_length=1)
-    per_dataset.append(records.map(
+    serialized = files.interleave(tf.data.TFRecordDataset, cycle_length=1)
+    per_dataset.append(serialized.map(
         features.feature_sample_fn(batch_spec, settings, feature_shape,
                                    dtype),
         num_parallel_calls=_num_parallel_calls(), deterministic=False))
@@ -890,141 +551,10 @@ def create_one_epoch_dataset(dataset, split, all_views=False):
   """
   dataset_directory(dataset)
   paths = split_tfrecord_paths(dataset, split)
-  if _check_files(paths) == 0:
+  if records.check_files(paths, CONFIG.DATA.FRAME_LABELS) == 0:
     raise DatasetError('Split %r of dataset %r has no videos (%s).' % (
         split, dataset, ', '.join(paths)))
   with_labels = CONFIG.DATA.FRAME_LABELS
-  num_views = _check_num_views(paths, 1) if all_views else 0
+  num_views = records.check_num_views(paths, 1) if all_views else 0
   return tf.data.TFRecordDataset(paths).map(
-      lambda record: _parse(record, with_labels, num_views)).prefetch(1)
-
-
-# ----------------------------------------------------------------------------
-# NumPy access.
-# ----------------------------------------------------------------------------
-
-
-def _view_list_names(lists):
-  """Names `view0`, `view1`, ... of a record's feature lists, in view order."""
-  names = [k for k in lists if k.startswith('view') and k[4:].isdigit()]
-  return sorted(names, key=lambda k: int(k[4:]))
-
-
-def _iterate_examples(path):
-  """Yields per record of `path`: name, len, label, jpegs, frame_labels.
-
-  Reads the TCC layout (`video`, context `name`) and the published TCN
-  layout (`view0`, ..., context `task`); `jpegs` is `video` or else `view0`;
-  `view_jpegs` is the list of view lists (None for single-view records).
-  """
-  _check_framing(path)
-  try:
-    for record in tf.data.TFRecordDataset(path).as_numpy_iterator():
-      example = tf.train.SequenceExample.FromString(record)
-      context = example.context.feature
-      lists = example.feature_lists.feature_list
-      view_names = _view_list_names(lists)
-      if 'video' not in lists and not view_names:
-        raise DatasetError('%s: record %r has neither a `video` nor a `view0` '
-                           'feature list; convert the videos with '
-                           'dataset_preparation (videos_to_tfrecords or '
-                           'multiview_videos_to_tfrecords).' % (
-                               path, context['name'].bytes_list.value or
-                               context['task'].bytes_list.value))
-      view_jpegs = [[f.bytes_list.value[0] for f in lists[k].feature]
-                    for k in view_names]
-      jpegs = ([f.bytes_list.value[0] for f in lists['video'].feature]
-               if 'video' in lists else view_jpegs[0])
-      labels = None
-      if 'frame_labels' in lists:
-        labels = np.array([f.int64_list.value[0]
-                           for f in lists['frame_labels'].feature], np.int64)
-      name_key = 'name' if 'name' in context else 'task'
-      name = (context[name_key].bytes_list.value[0].decode('utf-8')
-              if name_key in context else '')
-      label = (int(context['label'].int64_list.value[0])
-               if 'label' in context else 0)
-      yield {'name': name, 'jpegs': jpegs, 'frame_labels': labels,
-             'label': label,
-             'view_jpegs': view_jpegs if len(view_jpegs) > 1 else None}
-  except tf.errors.DataLossError as e:
-    raise DatasetError('%s: corrupt or truncated TFRecord file (%s). Delete '
-                       'it and convert the dataset again.' % (
-                           path, e.message.split('[Op:')[0].split(
-                               '}}')[-1].strip())) from None
-
-
-def load_videos(tfrecord_paths):
-  """Decodes whole videos into NumPy (small videos, inspection tools).
-
-  For long videos use `video_frame_sequences`, which decodes on access.
-
-  Args:
-    tfrecord_paths: a path or a list of TFRecord paths.
-
-  Returns:
-    list of dicts: `name` str, `frames` uint8 [T, H, W, 3] (RGB),
-    `frame_labels` int64 [T] or None (unlabelled), `has_labels` bool, `len`
-    int T, `label` int; for a multi-view record also `views`, a list of V
-    uint8 [T_v, H, W, 3] arrays (one per camera; `frames` is view 0).
-  """
-  decode = lambda jpegs: (np.stack([tf.io.decode_jpeg(j, channels=3).numpy()
-                                    for j in jpegs]) if jpegs else
-                          np.zeros((0, 0, 0, 3), np.uint8))
-  if isinstance(tfrecord_paths, str):
-    tfrecord_paths = [tfrecord_paths]
-  videos = []
-  for path in tfrecord_paths:
-    if not os.path.isfile(path):
-      raise DatasetError('%s: no such TFRecord file.' % path)
-    for video in _iterate_examples(path):
-      frames = decode(video['jpegs'])
-      labels = video['frame_labels']
-      has_labels = labels is not None and 0 < len(labels) == len(frames)
-      entry = {'name': video['name'], 'frames': frames,
-               'frame_labels': labels if has_labels else None,
-               'has_labels': has_labels,
-               'len': len(video['jpegs']), 'label': video['label']}
-      if video['view_jpegs'] is not None:
-        entry['views'] = [decode(v) for v in video['view_jpegs']]
-      videos.append(entry)
-  return videos
-
-
-class JpegFrames:
-  """Frames `0, stride, 2 * stride, ...` of one video, decoded on access.
-
-  Holds only the JPEG strings, so a long video costs its compressed size;
-  `frames[i]` decodes one uint8 [H, W, 3] RGB frame.
-  """
-
-  def __init__(self, jpegs, stride=1):
-    self._jpegs = list(jpegs)[::stride]
-
-  def __len__(self):
-    return len(self._jpegs)
-
-  def __getitem__(self, index):
-    return tf.io.decode_jpeg(self._jpegs[index], channels=3).numpy()
-
-
-def video_frame_sequences(tfrecord_paths, names, stride=1):
-  """Lazily decoded frames of the named videos.
-
-  Args:
-    tfrecord_paths: list of TFRecord paths.
-    names: video names wanted.
-    stride: keep frames 0, stride, 2 * stride, ...
-
-  Returns:
-    {name: JpegFrames} for the wanted names found in the files.
-  """
-  wanted = set(names)
-  found = {}
-  for path in tfrecord_paths:
-    if not os.path.isfile(path):
-      raise DatasetError('%s: no such TFRecord file.' % path)
-    for video in _iterate_examples(path):
-      if video['name'] in wanted:
-        found[video['name']] = JpegFrames(video['jpegs'], stride)
-  return found
+      lambda record: records.parse(record, with_labels, num_views)).prefetch(1)

@@ -44,6 +44,7 @@ import tensorflow as tf
 
 import algos
 import config
+from data.frames import decode_eval_frames
 import datasets
 from utils import atomic_files
 from utils import console
@@ -106,7 +107,7 @@ def embed_split(algo, dataset, split, cfg, keep_frames=False,
   last_report = start
   for video in datasets.create_one_epoch_dataset(dataset, split):
     jpegs = video['jpegs']
-    fetch = lambda indices, jpegs=jpegs: datasets.decode_eval_frames(
+    fetch = lambda indices, jpegs=jpegs: decode_eval_frames(
         tf.gather(jpegs, indices), image_size, central_crop)
     num_frames = int(video['seq_len'])
     steps = np.arange(0, num_frames, stride)

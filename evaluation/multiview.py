@@ -19,6 +19,7 @@
 import numpy as np
 import tensorflow as tf
 
+from data.frames import decode_eval_frames
 import datasets
 from evaluation.base import Task
 from evaluation.embeddings import frames_to_uint8
@@ -154,7 +155,7 @@ def embed_views(algo, dataset, split, cfg, keep_frames=False, log=print):
     num_frames = int(take['seq_len'])
     # Only the JPEGs are held; frames are decoded a chunk at a time.
     fetchers = [
-        lambda indices, jpegs=jpegs: datasets.decode_eval_frames(
+        lambda indices, jpegs=jpegs: decode_eval_frames(
             tf.gather(jpegs, indices), image_size, central_crop)
         for jpegs in take['view_jpegs']]
     result['views'].append([

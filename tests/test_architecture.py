@@ -3,7 +3,8 @@
 An AST read of every project module outside tests/, benchmarks/ and
 experiments/: no import cycle between top-level units, counting imports
 written inside functions; no project import inside a function; no library
-module importing a command-line script; the runners (runners/) imported
+module importing a command-line script; `data/` importing nothing above
+it (no `config`, no `datasets`); the runners (runners/) imported
 only by the command lines, and importing none of them.
 """
 
@@ -109,6 +110,18 @@ def test_imports_point_one_way():
   library = [(m, n) for m, n, _ in imports
              if n in CLIS and m.split('.')[0] not in CLIS | {'tools'}]
   assert library == []
+
+
+def test_data_is_config_free():
+  imports = _imports(_modules())
+  data_imports = [(m, n) for m, n, _ in imports
+                  if m.split('.')[0] == 'data']
+  # The read sees the imports inside data/.
+  assert {('data.features', 'data'), ('data.sampling', 'utils')} <= set(
+      data_imports)
+  above = [(m, n) for m, n in data_imports
+           if n.split('.')[0] not in ('data', 'utils')]
+  assert above == []
 
 
 def test_runners_sit_between_the_library_and_the_command_lines():

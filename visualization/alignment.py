@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 import config
+from data import records
 import datasets
 from utils import atomic_files
 from utils import console
@@ -56,7 +57,7 @@ def load_frames(data, indices, logdir=None, tfrecords=None):
 
   Returns:
     {index: frames}, `frames[t]` a uint8 [H, W, 3] RGB frame for embedding t
-    (every `stride`-th frame): the stored arrays, or `datasets.JpegFrames`
+    (every `stride`-th frame): the stored arrays, or `records.JpegFrames`
     decoding each frame on access.
   """
   if data.get('frames') is not None:
@@ -65,7 +66,7 @@ def load_frames(data, indices, logdir=None, tfrecords=None):
     raise ValueError('The embeddings file has no frames: extract it with '
                      '--keep_frames, or pass --logdir or --tfrecords to read '
                      'the frames from the TFRecords.')
-  sequences = datasets.video_frame_sequences(
+  sequences = records.video_frame_sequences(
       _tfrecord_paths(data, logdir, tfrecords),
       [data['names'][i] for i in indices], data['stride'])
   missing = [data['names'][i] for i in indices

@@ -7,8 +7,8 @@ import os
 import cv2
 import numpy as np
 
+from data import records
 from utils import atomic_files
-import datasets
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -32,7 +32,7 @@ def annotate_frames(video, min_side=128):
   """Frames with `t=<index> phase=<label>` drawn on them.
 
   Args:
-    video: dict from `datasets.load_videos`.
+    video: dict from `records.load_videos`.
     min_side: frames smaller than this are upscaled first.
 
   Returns:
@@ -91,9 +91,9 @@ def visualize(tfrecord, output, index=0, name=None, max_frames=24, columns=6,
   `output` ending in .mp4 gives a video, anything else a PNG contact sheet.
 
   Returns:
-    The video dict rendered (see `datasets.load_videos`).
+    The video dict rendered (see `records.load_videos`).
   """
-  videos = datasets.load_videos([tfrecord])
+  videos = records.load_videos([tfrecord])
   if name is not None:
     matches = [v for v in videos if v['name'] == name]
     if not matches:
