@@ -251,6 +251,11 @@ def frame_sample_fn(mode, batch_spec, num_record_views=0):
   return sample_fn
 
 
+# ----------------------------------------------------------------------------
+# Pipelines.
+# ----------------------------------------------------------------------------
+
+
 def _num_parallel_calls():
   n = CONFIG.DATA.NUM_PARALLEL_CALLS
   return tf.data.AUTOTUNE if n is None or n < 0 else n
