@@ -426,7 +426,8 @@ def test_reading_never_generates_and_generate_does_once(tfrecords_root,
   assert any('Generating' in r.getMessage() and directory in r.getMessage()
              for r in caplog.records)
   batch = next(iter(datasets.create_dataset('train')))
-  assert batch['frames'].shape == (2, 10, SIZE, SIZE, 3)
+  assert batch['frames'].shape == (
+      2, 5 * CONFIG.DATA.NUM_STEPS, SIZE, SIZE, 3)
   info = datasets.get_dataset_info('synthetic_pouring')
   assert info['splits']['val']['num_videos'] == 2 and info['num_classes'] == 5
   mtime = os.path.getmtime(glob.glob(os.path.join(directory, '*val*'))[0])
