@@ -23,6 +23,7 @@ import subprocess
 import numpy as np
 
 from utils.atomic_files import atomic_open
+from utils import json_lines
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS_DIR = os.path.join(ROOT, 'experiments', 'results')
@@ -57,22 +58,10 @@ def read_records(path):
   Raises:
     ValueError: a line is not a JSON object (the message names the line).
   """
-  if not os.path.isfile(path):
-    return []
-  entries = []
-  with open(path) as f:
-    for number, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        entry = json.loads(line)
-      except json.JSONDecodeError as e:
-        entry = e
-      if not isinstance(entry, dict):
-        raise ValueError('%s:%d: not a JSON record (%s); fix or delete the '
-                         'line.' % (path, number, entry))
-      entries.append(entry)
-  return entries
+  def bad_line(number, reason):
+    raise ValueError('%s:%d: not a JSON record (%s); fix or delete the '
+                     'line.' % (path, number, reason))
+  return json_lines.read_json_lines(path, bad_line)
 
 
 def with_defaults(entry):

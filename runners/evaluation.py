@@ -25,6 +25,7 @@ import evaluation
 from evaluation.embeddings import embed_split
 from utils import atomic_files
 from utils import console
+from utils import json_lines
 from visualization import figures
 
 EVAL_DIRNAME = 'eval'
@@ -89,18 +90,9 @@ def read_results(logdir):
   ignored.
   """
   path = results_path(logdir)
-  if not os.path.isfile(path):
-    return []
-  records = []
-  with open(path) as f:
-    for number, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      try:
-        records.append(json.loads(line))
-      except json.JSONDecodeError:
-        console.warning('%s:%d: not a JSON line, ignored.', path, number)
-  return records
+  return json_lines.read_json_lines(
+      path, lambda number, _: console.warning(
+          '%s:%d: not a JSON line, ignored.', path, number))
 
 
 def _scored_names(logdir):
