@@ -27,6 +27,15 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration()] * 2)
 
 
+def pytest_addoption(parser, pluginmanager):
+  """Without pytest-xdist (`-p no:xdist`, or not installed) pytest.ini's
+  --numprocesses and --dist are accepted and ignored: one process."""
+  if not pluginmanager.has_plugin('xdist'):
+    group = parser.getgroup('xdist', 'pytest-xdist is off: ignored')
+    group.addoption('--numprocesses', help='ignored without pytest-xdist')
+    group.addoption('--dist', help='ignored without pytest-xdist')
+
+
 @pytest.fixture(autouse=True)
 def fresh_config():
   """Every test starts from the default CONFIG and leaves it that way."""
