@@ -47,5 +47,5 @@ setup(
         # evaluation/kendall.py runs its own threads.
         'threadpoolctl',
     ],
-    extras_require={'test': ['pytest']},
+    extras_require={'test': ['pytest', 'pytest-xdist']},
 )

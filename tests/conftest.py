@@ -14,9 +14,16 @@ from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging
 import pytest  # pylint: disable=g-import-not-at-top
 import tensorflow as tf  # pylint: disable=g-import-not-at-top
+import threadpoolctl  # pylint: disable=g-import-not-at-top
 
 import config  # pylint: disable=g-import-not-at-top
 from utils import console  # pylint: disable=g-import-not-at-top
+
+# Under pytest-xdist every core runs a worker: one OpenMP/BLAS thread per
+# worker. (scikit-learn's t-SNE of test_visualize_embeddings took 14.7 s
+# beside a busy worker with a thread per core, under 3 s with one.)
+if os.environ.get('PYTEST_XDIST_WORKER'):
+  threadpoolctl.threadpool_limits(1)
 
 # Two logical CPU devices for the whole session, so that MirroredStrategy
 # tests run in-process ('/cpu:0', '/cpu:1'); the default strategy and the
@@ -25,6 +32,15 @@ from utils import console  # pylint: disable=g-import-not-at-top
 tf.config.set_logical_device_configuration(
     tf.config.list_physical_devices('CPU')[0],
     [tf.config.LogicalDeviceConfiguration()] * 2)
+
+
+def pytest_addoption(parser, pluginmanager):
+  """Without pytest-xdist (`-p no:xdist`, or not installed) pytest.ini's
+  --numprocesses and --dist are accepted and ignored: one process."""
+  if not pluginmanager.has_plugin('xdist'):
+    group = parser.getgroup('xdist', 'pytest-xdist is off: ignored')
+    group.addoption('--numprocesses', help='ignored without pytest-xdist')
+    group.addoption('--dist', help='ignored without pytest-xdist')
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,9 @@ def _tiny_config(cfg):
   # 16 px patches: 2 x 2 feature cells, too small for the valid 4x4 head.
   cfg.TIMECYCLE.LOCALIZER = 'same3x3'
   cfg.TIMECYCLE.FEATURE_DIM = 8
-  cfg.TIMECYCLE.CLIP_LENGTH = 2
+  # One tracked frame: the smallest graph (test_timecycle.py covers longer
+  # cycles).
+  cfg.TIMECYCLE.CLIP_LENGTH = 1
   cfg.TIMECYCLE.FRAME_STRIDE = 1
   cfg.TIMECYCLE.TARGET_DISTANCE = 1
 
