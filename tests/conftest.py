@@ -19,11 +19,14 @@ import threadpoolctl  # pylint: disable=g-import-not-at-top
 import config  # pylint: disable=g-import-not-at-top
 from utils import console  # pylint: disable=g-import-not-at-top
 
-# Under pytest-xdist every core runs a worker: one OpenMP/BLAS thread per
-# worker. (scikit-learn's t-SNE of test_visualize_embeddings took 14.7 s
-# beside a busy worker with a thread per core, under 3 s with one.)
+# Under pytest-xdist every core runs a worker: one OpenMP/BLAS thread and
+# one TensorFlow intra-op thread per worker. (scikit-learn's t-SNE of
+# test_visualize_embeddings took 14.7 s beside a busy worker with a thread
+# per core, under 3 s with one; the suite on 2 cores 3 min 28 s with
+# TensorFlow's default threads, 3 min 9 s with one.)
 if os.environ.get('PYTEST_XDIST_WORKER'):
   threadpoolctl.threadpool_limits(1)
+  tf.config.threading.set_intra_op_parallelism_threads(1)
 
 # Two logical CPU devices for the whole session, so that MirroredStrategy
 # tests run in-process ('/cpu:0', '/cpu:1'); the default strategy and the
